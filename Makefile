@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make run` and `make test`. Everything else is plumbing.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup run test lint typecheck check clean
+
+# The virtual environment, rebuilt when the dependencies change.
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(INSTALLED)
+
+setup: $(INSTALLED)
+
+## Serve on http://127.0.0.1:8080 with the embedded PostgreSQL and the demo registry (Ctrl-C stops both).
+run: setup
+	$(BIN)/exchange demo
+	$(BIN)/exchange serve
+
+lint: setup
+	$(BIN)/ruff check exchange adapters tests bench
+
+typecheck: setup
+	$(BIN)/mypy
+
+## Lint, type-check and run the whole test suite (RUN_SLOW=1 adds the slow reliability tests).
+test: lint typecheck
+	$(BIN)/pytest $(if $(RUN_SLOW),,-m "not slow")
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

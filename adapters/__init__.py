@@ -1,0 +1,1 @@
+"""Transports to the outside: pushing to a DMS endpoint, forwarding to an upstream axis."""

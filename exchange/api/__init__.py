@@ -1,0 +1,1 @@
+"""HTTP handlers: they parse the request, call the domain modules, render the answer."""

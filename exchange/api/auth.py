@@ -1,0 +1,72 @@
+"""Who is calling, and may they: API-key authentication and role checks.
+
+Every route is closed unless its handler says otherwise: ``@public`` opens it to
+anyone, ``@allow(Role...)`` to the listed roles. A handler with neither is refused
+to everybody, so a forgotten declaration fails safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from exchange import registry
+from exchange.api.keys import CALLER, POOL
+from exchange.errors import Forbidden, Unauthenticated
+from exchange.model import Role
+
+_ROLES_ATTRIBUTE = "__exchange_roles__"
+_PUBLIC = frozenset({"public"})
+
+_H = Callable[..., Any]
+
+
+def allow(*roles: Role) -> Callable[[_H], _H]:
+    """Open a handler to callers with one of ``roles``."""
+
+    def mark(handler: _H) -> _H:
+        setattr(handler, _ROLES_ATTRIBUTE, frozenset(roles))
+        return handler
+
+    return mark
+
+
+def public(handler: _H) -> _H:
+    """Open a handler to anyone, authenticated or not (health checks only)."""
+    setattr(handler, _ROLES_ATTRIBUTE, _PUBLIC)
+    return handler
+
+
+def allowed_roles(handler: object) -> frozenset[Any]:
+    """The roles a handler admits (empty: nobody); ``{"public"}`` for open handlers."""
+    roles: frozenset[Any] = getattr(handler, _ROLES_ATTRIBUTE, frozenset())
+    return roles
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = request.match_info.route.handler
+    roles = allowed_roles(route_handler)
+    if roles == _PUBLIC:
+        return await handler(request)
+    caller = await _authenticate(request)
+    if request.match_info.http_exception is not None:
+        raise request.match_info.http_exception  # an unknown path, asked by a known caller
+    if caller.role not in roles:
+        raise Forbidden(f"role {caller.role.value!r} may not {request.method} {request.path}")
+    request[CALLER] = caller
+    return await handler(request)
+
+
+async def _authenticate(request: web.Request) -> Any:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
+    async with request.app[POOL].acquire() as conn:
+        caller = await registry.authenticate(conn, key.strip())
+    if caller is None:
+        raise Unauthenticated("the API key is not valid")
+    return caller

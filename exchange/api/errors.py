@@ -1,0 +1,41 @@
+"""One place that turns every failure into the contract's JSON error shape."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from exchange.errors import ExchangeError
+from exchange.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def error_response(error: ExchangeError) -> web.Response:
+    return web.json_response(error.as_dict(), status=error.status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ExchangeError as error:
+        return error_response(error)
+    except web.HTTPException as http_error:
+        if http_error.status < 400:
+            raise
+        code = http_error.reason.lower().replace(" ", "_")
+        body = {"error": {"code": code, "message": http_error.reason, "details": []}}
+        return web.json_response(body, status=http_error.status, headers=_kept_headers(http_error))
+    except Exception:
+        log.exception("request.failed", method=request.method, path=request.path)
+        body = {
+            "error": {"code": "internal_error", "message": "the server failed; see its log", "details": []}
+        }
+        return web.json_response(body, status=500)
+
+
+def _kept_headers(http_error: web.HTTPException) -> dict[str, str]:
+    # 405 must keep its Allow header; the rest of aiohttp's headers describe its plain-text body.
+    allow = http_error.headers.get("Allow")
+    return {"Allow": allow} if allow else {}

@@ -1,0 +1,17 @@
+"""Typed keys for what the application and each request carry."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from exchange.model import System
+from exchange.settings import Settings
+from exchange.store.db import Pool
+
+SETTINGS = web.AppKey("settings", Settings)
+DATABASE_URL = web.AppKey("database_url", str)
+POOL = web.AppKey("pool", Pool)
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+
+CALLER = web.RequestKey("caller", System)

@@ -1,0 +1,87 @@
+"""The registry over HTTP: agencies for every caller, systems and changes for admins."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from exchange import registry
+from exchange.api.auth import allow
+from exchange.api.keys import POOL
+from exchange.errors import BadRequest, InvalidInput
+from exchange.model import Role
+from exchange.store import agencies as agency_store
+from exchange.store import systems as system_store
+
+
+@allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
+async def list_agencies(request: web.Request) -> web.Response:
+    """The registry as every caller may see it: who exists and how they are reached."""
+    async with request.app[POOL].acquire() as conn:
+        agencies = await agency_store.list_agencies(conn)
+    items = [
+        {"organ_id": a.organ_id, "name": a.name, "parent": a.parent, "mode": a.mode.value, "active": a.active}
+        for a in agencies
+    ]
+    return web.json_response({"items": items})
+
+
+@allow(Role.ADMIN)
+async def admin_list_agencies(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        agencies = await agency_store.list_agencies(conn)
+    return web.json_response({"items": [agency.as_dict() for agency in agencies]})
+
+
+@allow(Role.ADMIN)
+async def admin_add_agencies(request: web.Request) -> web.Response:
+    """Register one agency (an object) or several at once (an array): all or nothing."""
+    body = await _json_body(request)
+    items = body if isinstance(body, list) else [body]
+    if not all(isinstance(item, dict) for item in items):
+        raise InvalidInput("the body must be an agency object or an array of them")
+    inputs = [registry.AgencyInput(item) for item in items]
+    async with request.app[POOL].acquire() as conn:
+        specs = await registry.add_agencies(conn, inputs)
+    return web.json_response({"items": [spec.organ_id for spec in specs]}, status=201)
+
+
+@allow(Role.ADMIN)
+async def admin_list_systems(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        systems = await system_store.list_systems(conn)
+    return web.json_response({"items": [system.as_dict() for system in systems]})
+
+
+@allow(Role.ADMIN)
+async def admin_add_system(request: web.Request) -> web.Response:
+    """Register a caller; the answer holds its API key, which is never shown again."""
+    body = await _json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise InvalidInput('the body must be {"name": ..., "role": ..., "organ_ids": [...]}')
+    try:
+        role = Role(body.get("role", Role.SYSTEM.value))
+    except ValueError:
+        raise InvalidInput(f"role must be one of {', '.join(Role)}") from None
+    organ_ids = body.get("organ_ids", [])
+    if not isinstance(organ_ids, list) or not all(isinstance(o, str) for o in organ_ids):
+        raise InvalidInput("organ_ids must be an array of OrganIds")
+    async with request.app[POOL].acquire() as conn:
+        new = await registry.add_system(conn, body["name"], role, organ_ids)
+    return web.json_response({**new.system.as_dict(), "api_key": new.api_key}, status=201)
+
+
+@allow(Role.ADMIN)
+async def admin_rotate_key(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        new = await registry.rotate_key(conn, request.match_info["name"])
+    return web.json_response({**new.system.as_dict(), "api_key": new.api_key})
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None

@@ -1,0 +1,20 @@
+"""Every route of the application, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exchange.api import health, registry
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+
+    app.router.add_get("/v1/agencies", registry.list_agencies)
+
+    app.router.add_get("/v1/admin/agencies", registry.admin_list_agencies)
+    app.router.add_post("/v1/admin/agencies", registry.admin_add_agencies)
+    app.router.add_get("/v1/admin/systems", registry.admin_list_systems)
+    app.router.add_post("/v1/admin/systems", registry.admin_add_system)
+    app.router.add_post("/v1/admin/systems/{name}/rotate-key", registry.admin_rotate_key)

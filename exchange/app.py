@@ -1,0 +1,96 @@
+"""The aiohttp application: its factory, its lifetime contexts, and how it is served."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from exchange.api.auth import auth_middleware
+from exchange.api.errors import error_middleware
+from exchange.api.keys import CALLER, DATABASE_URL, POOL, SETTINGS
+from exchange.api.routes import setup_routes
+from exchange.logs import get_logger
+from exchange.scheduler import scheduler_context
+from exchange.settings import Settings
+from exchange.store.db import create_pool
+from exchange.store.migrate import apply_migrations
+
+log = get_logger(__name__)
+access_log = get_logger("exchange.access")
+
+
+def create_app(settings: Settings, database_url: str) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.server.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[DATABASE_URL] = database_url
+    app.cleanup_ctx.append(pool_context)
+    app.cleanup_ctx.append(scheduler_context)
+    setup_routes(app)
+    return app
+
+
+async def pool_context(app: web.Application) -> AsyncIterator[None]:
+    """Open the pool and bring the schema up to date before the first request."""
+    pool = await create_pool(app[DATABASE_URL], app[SETTINGS].database)
+    async with pool.acquire() as conn:
+        applied = await apply_migrations(conn)
+    if applied:
+        log.info("db.migrated", versions=[m.version for m in applied])
+    app[POOL] = pool
+    yield
+    await pool.close()
+
+
+async def serve(settings: Settings, database_url: str) -> None:
+    """Serve until SIGINT or SIGTERM, then finish the requests in flight and close cleanly."""
+    runner = web.AppRunner(
+        create_app(settings, database_url),
+        handle_signals=False,
+        access_log_class=AccessLogger,
+        shutdown_timeout=settings.server.shutdown_timeout_s,
+    )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        await site.start()
+        host, port = _bound_address(runner)
+        log.info("server.listening", url=f"http://{host}:{port}", host=host, port=port)
+        await stop.wait()
+        log.info("server.stopping")
+    finally:
+        await runner.cleanup()
+        log.info("server.stopped")
+
+
+def _bound_address(runner: web.AppRunner) -> tuple[str, int]:
+    # With port 0 the OS picks the port; report the real one so callers can connect.
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return str(address[0]), int(address[1])
+    raise RuntimeError("the server is not listening on a TCP address")
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One structured record per request; headers (and so credentials) are never logged."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        caller = request.get(CALLER) if isinstance(request, web.Request) else None
+        access_log.info(
+            "http.request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            duration_ms=round(time * 1000, 2),
+            system=caller.name if caller is not None else None,
+        )

@@ -1,0 +1,109 @@
+"""``exchange agency``: the registry of government bodies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from exchange import registry
+from exchange.agency_files import read_agency_file
+from exchange.cli.common import json_option, print_json, print_table, settings_options, with_database
+from exchange.model import AgencySpec, DeliveryMode, SignaturePolicy
+from exchange.settings import Settings
+from exchange.store import agencies as agency_store
+from exchange.store.db import Connection
+
+
+@click.group()
+def agency() -> None:
+    """Register agencies (OrganIds), list them, import them from CSV or JSON."""
+
+
+@agency.command()
+@click.argument("organ_id", metavar="ORGANID")
+@click.option("--name", required=True, help="The agency's official name.")
+@click.option("--parent", metavar="ORGANID", help="The managing agency.")
+@click.option("--system", metavar="NAME", help="The registered system that acts for it.")
+@click.option(
+    "--mode",
+    type=click.Choice([m.value for m in DeliveryMode]),
+    default="pull",
+    show_default=True,
+    help="How documents reach it.",
+)
+@click.option("--endpoint", metavar="URL", help="Where to push documents (mode push).")
+@click.option(
+    "--signature-policy",
+    type=click.Choice([p.value for p in SignaturePolicy]),
+    help="Signature policy for its packages (default: the global one).",
+)
+@json_option
+@settings_options
+def add(
+    settings: Settings,
+    organ_id: str,
+    name: str,
+    parent: str | None,
+    system: str | None,
+    mode: str,
+    endpoint: str | None,
+    signature_policy: str | None,
+    as_json: bool,
+) -> None:
+    """Register one agency."""
+    values = {
+        "organ_id": organ_id,
+        "name": name,
+        "parent": parent,
+        "system": system,
+        "mode": mode,
+        "endpoint": endpoint,
+        "signature_policy": signature_policy,
+    }
+
+    async def work(conn: Connection) -> list[AgencySpec]:
+        return await registry.add_agencies(conn, [registry.AgencyInput(values)])
+
+    spec = with_database(settings, work)[0]
+    if as_json:
+        print_json({"organ_id": spec.organ_id})
+    else:
+        click.echo(f"registered {spec.organ_id} {spec.name}")
+
+
+@agency.command("list")
+@json_option
+@settings_options
+def list_(settings: Settings, as_json: bool) -> None:
+    """List the registered agencies."""
+    agencies = with_database(settings, agency_store.list_agencies)
+    if as_json:
+        print_json({"agencies": [a.as_dict() for a in agencies]})
+        return
+    print_table(
+        ["OrganId", "name", "parent", "system", "mode", "active"],
+        [(a.organ_id, a.name, a.parent, a.system, a.mode.value, a.active) for a in agencies],
+    )
+
+
+@agency.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@settings_options
+def import_(settings: Settings, file: Path, as_json: bool) -> None:
+    """Register every agency in a CSV or JSON file, or none if any entry is wrong.
+
+    CSV columns: organ_id,name[,parent,system,mode,endpoint,signature_policy,active].
+    JSON: an array of objects with those keys, or {"agencies": [...]}.
+    """
+    inputs = read_agency_file(file)
+
+    async def work(conn: Connection) -> list[AgencySpec]:
+        return await registry.add_agencies(conn, inputs)
+
+    specs = with_database(settings, work)
+    if as_json:
+        print_json({"imported": [spec.organ_id for spec in specs]})
+    else:
+        click.echo(f"imported {len(specs)} agencies from {file}")

@@ -1,0 +1,74 @@
+"""``exchange system``: the callers of the axis and their API keys."""
+
+from __future__ import annotations
+
+import click
+
+from exchange import registry
+from exchange.cli.common import json_option, print_json, print_table, settings_options, with_database
+from exchange.model import Role
+from exchange.settings import Settings
+from exchange.store import systems as system_store
+from exchange.store.db import Connection
+
+
+@click.group()
+def system() -> None:
+    """Register callers (DMS systems, auditors, admins) and manage their keys."""
+
+
+@system.command()
+@click.argument("name")
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True, help="What it may do.")
+@click.option(
+    "--organ", "organs", multiple=True, metavar="ORGANID", help="An agency it acts for (repeatable)."
+)
+@json_option
+@settings_options
+def add(settings: Settings, name: str, role: str, organs: tuple[str, ...], as_json: bool) -> None:
+    """Register a caller and print its API key (shown only this once)."""
+
+    async def work(conn: Connection) -> registry.NewSystem:
+        return await registry.add_system(conn, name, Role(role), organs)
+
+    _print_new(with_database(settings, work), as_json)
+
+
+@system.command("list")
+@json_option
+@settings_options
+def list_(settings: Settings, as_json: bool) -> None:
+    """List the registered callers (never their keys)."""
+    systems = with_database(settings, system_store.list_systems)
+    if as_json:
+        print_json({"systems": [s.as_dict() for s in systems]})
+        return
+    print_table(
+        ["name", "role", "active", "acts for", "key rotated"],
+        [
+            (s.name, s.role.value, s.active, " ".join(s.organ_ids), f"{s.key_rotated_at:%Y-%m-%d %H:%M}")
+            for s in systems
+        ],
+    )
+
+
+@system.command("rotate-key")
+@click.argument("name")
+@json_option
+@settings_options
+def rotate_key(settings: Settings, name: str, as_json: bool) -> None:
+    """Give a caller a new API key; the old one stops working at once."""
+
+    async def work(conn: Connection) -> registry.NewSystem:
+        return await registry.rotate_key(conn, name)
+
+    _print_new(with_database(settings, work), as_json)
+
+
+def _print_new(new: registry.NewSystem, as_json: bool) -> None:
+    if as_json:
+        print_json({"system_id": new.system.id, "name": new.system.name, "api_key": new.api_key})
+    else:
+        click.echo(f"system {new.system.name} ({new.system.role.value})")
+        click.echo(f"api key: {new.api_key}")
+        click.echo("Keep it now: it is stored hashed and cannot be shown again.")

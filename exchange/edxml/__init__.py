@@ -1,0 +1,1 @@
+"""The edXML format (QCVN 102:2016), pure: no I/O, no database."""

@@ -1,0 +1,103 @@
+"""The axis's own errors. Each knows its HTTP status and stable code, so one
+middleware (and one CLI handler) renders them all the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One problem inside a request: where it is and why it is wrong."""
+
+    reason: str
+    path: str | None = None
+    line: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {"reason": self.reason}
+        if self.path is not None:
+            shown["path"] = self.path
+        if self.line is not None:
+            shown["line"] = self.line
+        return shown
+
+    def __str__(self) -> str:
+        where = ", ".join(
+            part for part in (f"line {self.line}" if self.line else "", self.path or "") if part
+        )
+        return f"{where}: {self.reason}" if where else self.reason
+
+
+class ExchangeError(Exception):
+    """Base of every error the axis reports on purpose."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: Sequence[ErrorDetail] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = tuple(details)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "details": [detail.as_dict() for detail in self.details],
+            }
+        }
+
+
+class ConfigError(ExchangeError):
+    """The configuration (file, environment or flags) cannot be used."""
+
+    code = "config_error"
+
+
+class BadRequest(ExchangeError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthenticated(ExchangeError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ExchangeError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ExchangeError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ExchangeError):
+    status = 409
+    code = "conflict"
+
+
+class InvalidInput(ExchangeError):
+    """Well-formed input that breaks a rule: a bad OrganId, an unknown parent, a bad row."""
+
+    status = 422
+    code = "invalid_input"
+
+
+class DuplicateAgency(Conflict):
+    code = "duplicate_agency"
+
+
+class DuplicateSystem(Conflict):
+    code = "duplicate_system"
+
+
+class DatabaseUnavailable(ExchangeError):
+    status = 503
+    code = "database_unavailable"

@@ -1,0 +1,97 @@
+"""The registry's vocabulary: roles, delivery modes, policies, and the rows the store returns."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class Role(enum.StrEnum):
+    """What a calling system may do (mirrored by the ``system_role`` type in PostgreSQL)."""
+
+    SYSTEM = "system"  # sends and receives for the OrganIds it serves
+    AUDITOR = "auditor"  # reads everything, changes nothing
+    ADMIN = "admin"  # manages the registry and operations
+
+
+class DeliveryMode(enum.StrEnum):
+    """How documents reach an agency (mirrored by ``delivery_mode``)."""
+
+    PULL = "pull"  # its system polls the inbox
+    PUSH = "push"  # the axis POSTs to its endpoint
+    UPSTREAM = "upstream"  # served by another axis; packages are forwarded there
+
+
+class SignaturePolicy(enum.StrEnum):
+    """What the axis does with a package's XML signature (mirrored by ``signature_policy``)."""
+
+    REQUIRED = "required"
+    IF_PRESENT = "if-present"
+    RECORD = "record"
+    OFF = "off"
+
+
+@dataclass(frozen=True)
+class System:
+    """A registered caller: a DMS, an auditor tool or an operator."""
+
+    id: int
+    name: str
+    role: Role
+    active: bool
+    created_at: datetime
+    key_rotated_at: datetime
+    organ_ids: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "system_id": self.id,
+            "name": self.name,
+            "role": self.role.value,
+            "active": self.active,
+            "organ_ids": list(self.organ_ids),
+            "created_at": self.created_at.isoformat(),
+            "key_rotated_at": self.key_rotated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Agency:
+    """A government body that sends or receives documents through the axis."""
+
+    organ_id: str
+    name: str
+    parent: str | None
+    system: str | None
+    mode: DeliveryMode
+    endpoint: str | None
+    signature_policy: SignaturePolicy | None
+    active: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "organ_id": self.organ_id,
+            "name": self.name,
+            "parent": self.parent,
+            "system": self.system,
+            "mode": self.mode.value,
+            "endpoint": self.endpoint,
+            "signature_policy": None if self.signature_policy is None else self.signature_policy.value,
+            "active": self.active,
+        }
+
+
+@dataclass(frozen=True)
+class AgencySpec:
+    """A checked request to register one agency (from a flag, an API call or an import row)."""
+
+    organ_id: str
+    name: str
+    parent: str | None = None
+    system: str | None = None
+    mode: DeliveryMode = DeliveryMode.PULL
+    endpoint: str | None = None
+    signature_policy: SignaturePolicy | None = None
+    active: bool = True

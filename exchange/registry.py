@@ -1,0 +1,228 @@
+"""Registering systems and agencies: checks every rule, then writes in one transaction.
+
+Shared by the CLI and the admin API, so both refuse the same input with the same
+reasons. A batch (an import file) is all or nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import yarl
+
+from exchange.credentials import hash_api_key, new_api_key
+from exchange.edxml.ids import organ_id_problem
+from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
+from exchange.model import AgencySpec, DeliveryMode, Role, SignaturePolicy, System
+from exchange.store import agencies as agency_store
+from exchange.store import systems as system_store
+from exchange.store.db import Connection
+
+AGENCY_FIELDS = ("organ_id", "name", "parent", "system", "mode", "endpoint", "signature_policy", "active")
+_SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
+_MAX_NAME_LENGTH = 500
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n"}
+
+
+@dataclass(frozen=True)
+class AgencyInput:
+    """One agency as given by a person: raw values, and the line they came from (if any)."""
+
+    values: Mapping[str, object]
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class NewSystem:
+    system: System
+    api_key: str
+
+
+# ---- systems -------------------------------------------------------------------------------
+
+
+async def add_system(conn: Connection, name: str, role: Role, organ_ids: Sequence[str] = ()) -> NewSystem:
+    """Register a system and make it serve ``organ_ids``; the key is returned once, here."""
+    if _SYSTEM_NAME.fullmatch(name) is None:
+        raise InvalidInput(
+            f"system name {name!r} must be 1-100 letters, digits or . _ : @ -, "
+            "starting with a letter or digit"
+        )
+    if organ_ids and role is not Role.SYSTEM:
+        raise InvalidInput(f"only a system with role 'system' can act for agencies, not {role.value!r}")
+    api_key = new_api_key()
+    async with conn.transaction():
+        system = await system_store.insert_system(conn, name, role, hash_api_key(api_key))
+        if organ_ids:
+            found = await system_store.serve_agencies(conn, system.id, organ_ids)
+            missing = [organ_id for organ_id in organ_ids if organ_id not in found]
+            if missing:
+                raise InvalidInput(
+                    "unknown agencies; register them first with 'exchange agency add'",
+                    [ErrorDetail(f"agency {organ_id} is not registered") for organ_id in missing],
+                )
+        system = await system_store.system_by_name(conn, name)
+    return NewSystem(system, api_key)
+
+
+async def rotate_key(conn: Connection, name: str) -> NewSystem:
+    """Give a system a new API key; the old one stops working at once."""
+    api_key = new_api_key()
+    async with conn.transaction():
+        await system_store.set_api_key(conn, name, hash_api_key(api_key))
+        system = await system_store.system_by_name(conn, name)
+    return NewSystem(system, api_key)
+
+
+async def authenticate(conn: Connection, api_key: str) -> System | None:
+    """The active system holding this key, or None."""
+    return await system_store.system_by_key_hash(conn, hash_api_key(api_key))
+
+
+# ---- agencies ------------------------------------------------------------------------------
+
+
+async def add_agencies(conn: Connection, inputs: Sequence[AgencyInput]) -> list[AgencySpec]:
+    """Check every input against the rules and the registry, then insert them all or none."""
+    specs: list[AgencySpec] = []
+    problems: list[ErrorDetail] = []
+    first_line: dict[str, int | None] = {}
+    for item in inputs:
+        spec, item_problems = _agency_spec(item.values)
+        problems += [ErrorDetail(reason, line=item.line) for reason in item_problems]
+        if spec is None:
+            continue
+        if spec.organ_id in first_line:
+            earlier = first_line[spec.organ_id]
+            where = f" (first on line {earlier})" if earlier else ""
+            problems.append(ErrorDetail(f"duplicate OrganId {spec.organ_id}{where}", line=item.line))
+            continue
+        first_line[spec.organ_id] = item.line
+        specs.append(spec)
+
+    async with conn.transaction():
+        duplicates, reference_problems, system_ids = await _check_references(conn, specs, first_line)
+        problems += reference_problems
+        if problems or duplicates:
+            _refuse(problems, duplicates)
+        await agency_store.insert_agencies(conn, specs, system_ids)
+    return specs
+
+
+async def _check_references(
+    conn: Connection, specs: Sequence[AgencySpec], first_line: Mapping[str, int | None]
+) -> tuple[list[ErrorDetail], list[ErrorDetail], dict[str, int]]:
+    """Duplicates of registered agencies, unknown parents and systems; and the systems' ids."""
+    registered = await agency_store.existing_organ_ids(conn, [spec.organ_id for spec in specs])
+    parents = [spec.parent for spec in specs if spec.parent is not None]
+    known = registered | set(first_line) | await agency_store.existing_organ_ids(conn, parents)
+    system_ids = await agency_store.system_ids(
+        conn, sorted({spec.system for spec in specs if spec.system is not None})
+    )
+    duplicates = [
+        ErrorDetail(f"agency {spec.organ_id} is already registered", line=first_line[spec.organ_id])
+        for spec in specs
+        if spec.organ_id in registered
+    ]
+    problems = [
+        ErrorDetail(
+            f"parent {spec.parent} is neither registered nor in this import", line=first_line[spec.organ_id]
+        )
+        for spec in specs
+        if spec.parent is not None and spec.parent not in known
+    ]
+    problems += [
+        ErrorDetail(f"system {spec.system!r} is not registered", line=first_line[spec.organ_id])
+        for spec in specs
+        if spec.system is not None and spec.system not in system_ids
+    ]
+    return duplicates, problems, system_ids
+
+
+def _refuse(problems: list[ErrorDetail], duplicates: list[ErrorDetail]) -> None:
+    everything = sorted(problems + duplicates, key=lambda detail: detail.line or 0)
+    count = f"{len(everything)} problem{'s' if len(everything) != 1 else ''}"
+    if not problems:
+        raise DuplicateAgency(f"nothing registered: {count}", everything)
+    raise InvalidInput(f"nothing registered: {count}", everything)
+
+
+def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[str]]:
+    """Turn raw values into a spec, or say everything that is wrong with them."""
+    problems = [f"unknown field {key!r}" for key in values if key not in AGENCY_FIELDS]
+    text = {key: _text(values.get(key)) for key in AGENCY_FIELDS}
+
+    organ_id = text["organ_id"] or ""
+    if (problem := organ_id_problem(organ_id)) is not None:
+        problems.append(problem)
+    name = text["name"] or ""
+    if not name:
+        problems.append("name is empty")
+    elif len(name) > _MAX_NAME_LENGTH:
+        problems.append(f"name is longer than {_MAX_NAME_LENGTH} characters")
+    parent = text["parent"]
+    if parent is not None and (problem := organ_id_problem(parent)) is not None:
+        problems.append(f"parent: {problem}")
+    if parent is not None and parent == organ_id:
+        problems.append("an agency cannot be its own parent")
+
+    mode = _choice(DeliveryMode, text["mode"], DeliveryMode.PULL, "mode", problems)
+    policy = _choice(SignaturePolicy, text["signature_policy"], None, "signature_policy", problems)
+    endpoint = text["endpoint"]
+    problems += _endpoint_problems(mode, endpoint)
+    active = _flag(text["active"], "active", problems)
+    if problems:
+        return None, problems
+    assert mode is not None
+    return (
+        AgencySpec(organ_id, name, parent, text["system"], mode, endpoint, policy, active),
+        [],
+    )
+
+
+def _text(value: object) -> str | None:
+    """Strip strings; treat empty as absent (a blank CSV cell means 'not given')."""
+    if value is None:
+        return None
+    cleaned = str(value).strip() if not isinstance(value, bool) else str(value).lower()
+    return cleaned or None
+
+
+_Choice = TypeVar("_Choice", DeliveryMode, SignaturePolicy)
+
+
+def _choice(
+    kind: type[_Choice], value: str | None, default: _Choice | None, field: str, problems: list[str]
+) -> _Choice | None:
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        problems.append(f"{field} {value!r} is not one of {allowed}")
+        return default
+
+
+def _flag(value: str | None, field: str, problems: list[str]) -> bool:
+    if value is None or value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    problems.append(f"{field} {value!r} is not true or false")
+    return True
+
+
+def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None) -> list[str]:
+    if endpoint is None:
+        return ["mode push needs an endpoint URL"] if mode is DeliveryMode.PUSH else []
+    if mode is not DeliveryMode.PUSH:
+        return [f"endpoint given but mode is {mode.value if mode else 'unknown'}; only push uses one"]
+    url = yarl.URL(endpoint)
+    if url.scheme not in ("http", "https") or not url.host:
+        return [f"endpoint {endpoint!r} is not an http(s) URL"]
+    return []

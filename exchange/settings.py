@@ -1,0 +1,127 @@
+"""The axis's configuration: one typed object, loaded once per process.
+
+Sources, weakest first: built-in defaults, the TOML file (``--config`` or
+``EXCHANGE_CONFIG``), environment variables (``EXCHANGE_<KEY>``, nested keys
+joined by ``__``, e.g. ``EXCHANGE_DATABASE__URL``), then command-line flags.
+``config/exchange.toml`` documents every key; a test keeps it equal to these
+defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from exchange.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class DatabaseSettings(_Section):
+    url: str = ""
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    command_timeout_s: float = Field(default=30.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class LogSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(BaseSettings):
+    """Everything the server and the CLI read from configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="EXCHANGE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    data_dir: Path = Path("var")
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    log: LogSettings = LogSettings()
+
+    @property
+    def embedded_database(self) -> bool:
+        """True when no URL is configured and the axis runs its own PostgreSQL."""
+        return not self.database.url
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        return self.data_dir.resolve() / "pgdata"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, file, environment and ``overrides`` (strongest).
+
+    Overrides use the section layout (``database={"url": ...}``); ``None`` values are dropped
+    so that an absent command-line flag does not mask the file or the environment.
+    """
+    if config_file is None and os.environ.get("EXCHANGE_CONFIG"):
+        config_file = Path(os.environ["EXCHANGE_CONFIG"])
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file not found: {config_file}")
+    toml_file = config_file
+
+    class _Sourced(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if toml_file is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file))
+            return tuple(sources)
+
+    try:
+        loaded = _Sourced(**_drop_none(overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as a ValueError subclass
+        raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+    # Hand back a plain Settings: the helper class above only exists to pick the sources.
+    return Settings.model_validate(loaded.model_dump())
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            value = _drop_none(value)
+            if value:
+                cleaned[key] = value
+        elif value is not None:
+            cleaned[key] = value
+    return cleaned
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}: {error['msg']}")
+    return "invalid configuration: " + "; ".join(problems)

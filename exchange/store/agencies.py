@@ -1,0 +1,68 @@
+"""Queries on ``agencies``: the registry of government bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exchange.model import Agency, AgencySpec, DeliveryMode, SignaturePolicy
+from exchange.store.db import Connection, Record
+
+# Every agency with the name of the system serving it, by OrganId.
+_LIST = """
+SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
+       a.push_endpoint, a.signature_policy, a.active
+FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
+ORDER BY a.organ_id
+"""
+# Which of the given OrganIds are registered: $1 OrganIds.
+_EXISTING = "SELECT organ_id FROM agencies WHERE organ_id = ANY($1::text[])"
+# Which of the given system names are registered, with their ids: $1 names.
+_SYSTEM_IDS = "SELECT name, id FROM systems WHERE name = ANY($1::text[])"
+# Registers agencies in one statement; the arrays are parallel, one element per agency.
+_INSERT = """
+INSERT INTO agencies (organ_id, name, parent_organ_id, system_id, delivery_mode, push_endpoint,
+                      signature_policy, active)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::delivery_mode[], $6::text[],
+                     $7::signature_policy[], $8::boolean[])
+"""
+
+
+def _agency(row: Record) -> Agency:
+    policy = row["signature_policy"]
+    return Agency(
+        organ_id=row["organ_id"],
+        name=row["name"],
+        parent=row["parent_organ_id"],
+        system=row["system_name"],
+        mode=DeliveryMode(row["delivery_mode"]),
+        endpoint=row["push_endpoint"],
+        signature_policy=None if policy is None else SignaturePolicy(policy),
+        active=row["active"],
+    )
+
+
+async def list_agencies(conn: Connection) -> list[Agency]:
+    return [_agency(row) for row in await conn.fetch(_LIST)]
+
+
+async def existing_organ_ids(conn: Connection, organ_ids: Sequence[str]) -> set[str]:
+    return {row["organ_id"] for row in await conn.fetch(_EXISTING, list(organ_ids))}
+
+
+async def system_ids(conn: Connection, names: Sequence[str]) -> dict[str, int]:
+    return {row["name"]: row["id"] for row in await conn.fetch(_SYSTEM_IDS, list(names))}
+
+
+async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_ids: dict[str, int]) -> None:
+    """Insert checked specs; ``system_ids`` maps each named serving system to its id."""
+    await conn.execute(
+        _INSERT,
+        [spec.organ_id for spec in specs],
+        [spec.name for spec in specs],
+        [spec.parent for spec in specs],
+        [None if spec.system is None else system_ids[spec.system] for spec in specs],
+        [spec.mode.value for spec in specs],
+        [spec.endpoint for spec in specs],
+        [None if spec.signature_policy is None else spec.signature_policy.value for spec in specs],
+        [spec.active for spec in specs],
+    )

@@ -1,0 +1,56 @@
+"""The one module that imports asyncpg: connections, the pool, and driver errors."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+import asyncpg
+
+from exchange.errors import DatabaseUnavailable
+from exchange.settings import DatabaseSettings
+
+Connection: TypeAlias = asyncpg.Connection
+Pool: TypeAlias = asyncpg.Pool
+Record: TypeAlias = asyncpg.Record
+
+# Driver errors the store layer turns into the axis's own errors.
+UniqueViolation = asyncpg.UniqueViolationError
+ForeignKeyViolation = asyncpg.ForeignKeyViolationError
+CheckViolation = asyncpg.CheckViolationError
+PostgresError = asyncpg.PostgresError
+
+
+async def connect(dsn: str, settings: DatabaseSettings) -> Connection:
+    try:
+        connection: Connection = await asyncpg.connect(
+            dsn, timeout=settings.connect_timeout_s, command_timeout=settings.command_timeout_s
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+    return connection
+
+
+async def create_pool(dsn: str, settings: DatabaseSettings) -> Pool:
+    try:
+        pool: Pool = await asyncpg.create_pool(
+            dsn,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.connect_timeout_s,
+            command_timeout=settings.command_timeout_s,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
+    return pool
+
+
+@asynccontextmanager
+async def connection(dsn: str, settings: DatabaseSettings) -> AsyncIterator[Connection]:
+    """One connection for a short-lived command (the CLI); closed on exit."""
+    conn = await connect(dsn, settings)
+    try:
+        yield conn
+    finally:
+        await conn.close()

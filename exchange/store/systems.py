@@ -1,0 +1,83 @@
+"""Queries on ``systems``: the registered callers and their credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from exchange.errors import DuplicateSystem, NotFound
+from exchange.model import Role, System
+from exchange.store.db import Connection, Record, UniqueViolation
+
+# Registers a system: $1 name, $2 role, $3 API key hash. Returns its id.
+_INSERT = "INSERT INTO systems (name, role, api_key_hash) VALUES ($1, $2, $3) RETURNING id"
+# Every system with the OrganIds it serves, by name.
+_LIST = """
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+FROM systems s ORDER BY s.name
+"""
+# One system by name: $1 name.
+_BY_NAME = """
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+FROM systems s WHERE s.name = $1
+"""
+# The active system holding an API key: $1 key hash.
+_BY_KEY_HASH = """
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+FROM systems s WHERE s.api_key_hash = $1 AND s.active
+"""
+# Replaces a system's API key: $1 name, $2 new key hash.
+_SET_KEY = "UPDATE systems SET api_key_hash = $2, key_rotated_at = now() WHERE name = $1 RETURNING id"
+# Makes a system the one serving some agencies: $1 system id, $2 OrganIds; returns those found.
+_SERVE = """
+UPDATE agencies SET system_id = $1, updated_at = now()
+WHERE organ_id = ANY($2::text[]) RETURNING organ_id
+"""
+
+
+def _system(row: Record) -> System:
+    return System(
+        id=row["id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        active=row["active"],
+        created_at=row["created_at"],
+        key_rotated_at=row["key_rotated_at"],
+        organ_ids=tuple(row["organ_ids"]),
+    )
+
+
+async def insert_system(conn: Connection, name: str, role: Role, key_hash: bytes) -> System:
+    try:
+        await conn.execute(_INSERT, name, role.value, key_hash)
+    except UniqueViolation:
+        raise DuplicateSystem(f"a system named {name!r} is already registered") from None
+    return await system_by_name(conn, name)
+
+
+async def list_systems(conn: Connection) -> list[System]:
+    return [_system(row) for row in await conn.fetch(_LIST)]
+
+
+async def system_by_name(conn: Connection, name: str) -> System:
+    row = await conn.fetchrow(_BY_NAME, name)
+    if row is None:
+        raise NotFound(f"no system named {name!r}")
+    return _system(row)
+
+
+async def system_by_key_hash(conn: Connection, key_hash: bytes) -> System | None:
+    row = await conn.fetchrow(_BY_KEY_HASH, key_hash)
+    return None if row is None else _system(row)
+
+
+async def set_api_key(conn: Connection, name: str, key_hash: bytes) -> None:
+    if await conn.fetchval(_SET_KEY, name, key_hash) is None:
+        raise NotFound(f"no system named {name!r}")
+
+
+async def serve_agencies(conn: Connection, system_id: int, organ_ids: Sequence[str]) -> set[str]:
+    """Point agencies at the system that serves them; return the OrganIds that exist."""
+    return {row["organ_id"] for row in await conn.fetch(_SERVE, system_id, list(organ_ids))}

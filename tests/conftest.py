@@ -1,0 +1,99 @@
+"""Fixtures shared by every test.
+
+One real PostgreSQL cluster per test session (the same embedded mechanism as
+``exchange serve``), a template database migrated once, and a fresh database
+cloned from it for each test that asks for one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+import yarl
+
+from exchange.settings import Settings, load_settings
+from exchange.store.embedded import embedded_cluster
+from exchange.store.migrate import apply_migrations
+
+T = TypeVar("T")
+TEMPLATE = "exchange_template"
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "samples"
+_numbers = itertools.count()
+
+
+def run_sync(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from synchronous code, even inside a running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coroutine())).result()
+
+
+def database_url_for(cluster_url: str, database: str) -> str:
+    url = yarl.URL(cluster_url)
+    return str(url.with_path("/" + database).with_query(url.query))
+
+
+@pytest.fixture(autouse=True)
+def _no_exchange_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the configuration they set themselves."""
+    for name in list(os.environ):
+        if name.startswith("EXCHANGE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private PostgreSQL cluster for the whole test session, with a migrated template."""
+    with embedded_cluster(tmp_path_factory.mktemp("cluster") / "pgdata") as url:
+
+        async def make_template() -> None:
+            admin = await asyncpg.connect(url)
+            try:
+                await admin.execute(f"CREATE DATABASE {TEMPLATE}")
+            finally:
+                await admin.close()
+            conn = await asyncpg.connect(database_url_for(url, TEMPLATE))
+            try:
+                await apply_migrations(conn)
+            finally:
+                await conn.close()
+
+        run_sync(make_template)
+        yield url
+
+
+@pytest.fixture
+def database_url(cluster_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test; dropped afterwards."""
+    name = f"test_{os.getpid()}_{next(_numbers)}"
+
+    async def admin(statement: str) -> None:
+        conn = await asyncpg.connect(cluster_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    run_sync(lambda: admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
+    yield database_url_for(cluster_url, name)
+    run_sync(lambda: admin(f"DROP DATABASE {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(None, data_dir=tmp_path / "data", database={"url": database_url})
+
+
+@pytest.fixture
+async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    connection = await asyncpg.connect(database_url)
+    yield connection
+    await connection.close()

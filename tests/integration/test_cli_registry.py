@@ -1,0 +1,159 @@
+"""The CLI against a real database: what it prints, what it stores, what it refuses."""
+
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from exchange.agency_files import read_agency_file
+from exchange.cli import run
+from exchange.demo import AGENCIES, OVERSIGHT
+from tests.conftest import run_sync
+
+
+def count(database_url: str, table: str) -> int:
+    async def query() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+        finally:
+            await conn.close()
+
+    return run_sync(query)
+
+
+def cli(capsys: pytest.CaptureFixture[str], database_url: str, *argv: str) -> tuple[int, str, str]:
+    status = run([*argv, "--database-url", database_url])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_import_is_all_or_nothing_and_names_line_and_reason(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("organ_id,name,parent\n000.00.00.H26,UBND Thành phố,\n")
+    assert cli(capsys, database_url, "agency", "import", str(good))[0] == 0
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "organ_id,name,parent,mode\n"
+        "000.00.01.H26,Sở Nội vụ,000.00.00.H26,pull\n"
+        "000.00.01.H26,Sở Nội vụ again,000.00.00.H26,pull\n"
+        "H26.000,Bad shape,,pull\n"
+        "000.00.00.H26,The city twice,,pull\n"
+        "000.00.02.H26,Sở Tài chính,000.00.00.H26,carrier-pigeon\n"
+    )
+    status, out, err = cli(capsys, database_url, "agency", "import", str(bad))
+    assert status == 1
+    assert out == ""
+    assert "line 3: duplicate OrganId 000.00.01.H26 (first on line 2)" in err
+    assert "line 4: OrganId 'H26.000' is not in the QCVN 102 shape" in err
+    assert "line 5: agency 000.00.00.H26 is already registered" in err
+    assert "line 6: mode 'carrier-pigeon' is not one of pull, push, upstream" in err
+    assert "Traceback" not in err
+    assert count(database_url, "agencies") == 1
+
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("organ_id,name\n000.00.01.H26,Sở Nội vụ\n000.00.02.H26\n")
+    status, _, err = cli(capsys, database_url, "agency", "import", str(ragged))
+    assert status == 1
+    assert "line 3: 1 cells where the header has 2" in err
+    assert count(database_url, "agencies") == 1
+
+
+def test_json_import_and_listing(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "registry.json"
+    source.write_text(
+        json.dumps(
+            {
+                "agencies": [
+                    {"organ_id": "000.00.00.H26", "name": "City"},
+                    {
+                        "organ_id": "000.00.12.H26",
+                        "name": "District",
+                        "parent": "000.00.00.H26",
+                        "mode": "push",
+                        "endpoint": "https://district.example/edoc",
+                    },
+                ]
+            },
+            indent=1,
+        )
+    )
+    status, out, _ = cli(capsys, database_url, "agency", "import", str(source), "--json")
+    assert status == 0
+    assert json.loads(out) == {"imported": ["000.00.00.H26", "000.00.12.H26"]}
+
+    status, out, _ = cli(capsys, database_url, "agency", "list", "--json")
+    listed = json.loads(out)["agencies"]
+    assert [(a["organ_id"], a["mode"], a["endpoint"]) for a in listed] == [
+        ("000.00.00.H26", "pull", None),
+        ("000.00.12.H26", "push", "https://district.example/edoc"),
+    ]
+
+    # What list prints can be imported elsewhere: the export reads back as the same entries.
+    export = tmp_path / "export.json"
+    export.write_text(out)
+    assert [dict(i.values) for i in read_agency_file(export)] == listed
+
+
+def test_agency_add_and_system_add_with_json(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = cli(capsys, database_url, "agency", "add", "000.00.00.H26", "--name", "City", "--json")
+    assert (status, json.loads(out)) == (0, {"organ_id": "000.00.00.H26"})
+    status, _, err = cli(capsys, database_url, "agency", "add", "000.00.00.H26", "--name", "City")
+    assert status == 1
+    assert "already registered" in err
+
+    status, out, _ = cli(
+        capsys,
+        database_url,
+        "system",
+        "add",
+        "city-dms",
+        "--role",
+        "system",
+        "--organ",
+        "000.00.00.H26",
+        "--json",
+    )
+    assert status == 0
+    created = json.loads(out)
+    assert set(created) >= {"system_id", "api_key"}
+    assert created["api_key"].startswith("exk_")
+
+    status, out, _ = cli(capsys, database_url, "system", "list", "--json")
+    assert json.loads(out)["systems"][0]["organ_ids"] == ["000.00.00.H26"]
+    assert created["api_key"] not in out
+
+    status, out, _ = cli(capsys, database_url, "system", "rotate-key", "city-dms", "--json")
+    assert status == 0
+    assert json.loads(out)["api_key"] != created["api_key"]
+    status, _, err = cli(capsys, database_url, "system", "rotate-key", "nobody")
+    assert (status, err.strip()) == (1, "exchange: no system named 'nobody'")
+
+
+def test_demo_loads_the_registry_and_can_run_again(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = cli(capsys, database_url, "demo", "--json")
+    assert status == 0
+    first = {s["name"]: s for s in json.loads(out)["systems"]}
+    assert len(first) == len(AGENCIES) + len(OVERSIGHT)
+    assert first["vpcp"]["organ_ids"] == ["000.00.00.G22"]
+
+    status, out, _ = cli(capsys, database_url, "demo", "--json")
+    second = {s["name"]: s for s in json.loads(out)["systems"]}
+    assert all(second[name]["api_key"] != first[name]["api_key"] for name in first)
+    assert count(database_url, "agencies") == len(AGENCIES)
+    assert count(database_url, "systems") == len(first)
+
+
+def test_db_migrate_reports_the_version(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from exchange.store.migrate import latest_version
+
+    status, out, _ = cli(capsys, database_url, "db", "migrate", "--json")
+    assert (status, json.loads(out)) == (0, {"schema_version": latest_version()})
