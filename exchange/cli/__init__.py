@@ -11,7 +11,7 @@ import sys
 import click
 
 from exchange import __version__
-from exchange.cli import agencies, db, demo, serve, systems
+from exchange.cli import agencies, check, db, demo, serve, systems
 from exchange.errors import ConfigError, ExchangeError
 
 
@@ -26,6 +26,7 @@ cli.add_command(db.db)
 cli.add_command(systems.system)
 cli.add_command(agencies.agency)
 cli.add_command(demo.demo)
+cli.add_command(check.check)
 
 
 def main() -> None:

@@ -1,8 +1,10 @@
-"""Identifiers of QCVN 102:2016: the agency code (OrganId, "mã định danh")."""
+"""Identifiers of QCVN 102:2016: the agency code (OrganId, "mã định danh") and DocumentId."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import date, datetime
 
 # V1V2V3.Z1Z2.Y1Y2.MX1X2: three levels of digits, then the level-1 code (a letter and two digits).
 ORGAN_ID_PATTERN = r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}"
@@ -23,3 +25,39 @@ def organ_id_problem(text: str) -> str | None:
     if not is_organ_id(text):
         return f"OrganId {text!r} is not in the QCVN 102 shape NNN.NN.NN.LNN (e.g. 000.00.12.H26)"
     return None
+
+
+@dataclass(frozen=True)
+class DocumentIdParts:
+    """The parts of a DocumentId written as OrganId,yyyy/MM/dd,Number/Notation."""
+
+    organ_id: str
+    promulgated: date | None
+    number_notation: str
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+
+
+def is_uuid(text: str) -> bool:
+    return _UUID.fullmatch(text.strip()) is not None
+
+
+def parse_document_id(text: str) -> DocumentIdParts | None:
+    """Split a structured DocumentId; None for UUIDs and other free forms.
+
+    Tolerates what circulates: yyyy-MM-dd dates, and dates that are not real days
+    (kept as None) such as 2014/02/30 in the SDK samples.
+    """
+    parts = [part.strip() for part in text.split(",", 2)]
+    if len(parts) != 3 or not all(parts):
+        return None
+    organ_id, when, number_notation = parts
+    promulgated = None
+    for form in ("%Y/%m/%d", "%Y-%m-%d"):
+        try:
+            promulgated = datetime.strptime(when, form).date()
+            break
+        except ValueError:
+            continue
+    return DocumentIdParts(organ_id, promulgated, number_notation)

@@ -1,0 +1,81 @@
+"""Decoding attachments: base64, and the zip wrapping some producers apply.
+
+The VNPT library zips any file that is not pdf/doc/docx/xls/xlsx/zip into one entry
+named ``<uuid>.<ext>`` and labels it ``application/zip``; the real file name is in
+AttachmentName. Such a zip is opened here; a genuine ``.zip`` attachment is not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+
+from exchange.edxml.errors import AttachmentError, ErrorDetail
+from exchange.edxml.model import Attachment
+
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
+_WHITESPACE = re.compile(rb"\s+")
+
+
+@dataclass(frozen=True)
+class DecodedAttachment:
+    name: str
+    content_type: str | None
+    data: bytes
+    was_zipped: bool
+
+
+def decode_attachment(attachment: Attachment, max_unzipped: int = MAX_UNZIPPED_BYTES) -> DecodedAttachment:
+    name = (attachment.attachment_name or attachment.description or attachment.content_id).strip()
+    try:
+        raw = base64.b64decode(_WHITESPACE.sub(b"", attachment.content.encode("ascii")), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise AttachmentError(
+            f"attachment {name!r} is not valid base64",
+            [ErrorDetail(str(exc), path=f"Attachment[{attachment.content_id}]")],
+        ) from None
+    if (attachment.content_type or "").lower() == "application/zip" and not name.lower().endswith(".zip"):
+        return DecodedAttachment(name, _guess_type(name), _unzip_single(raw, name, max_unzipped), True)
+    return DecodedAttachment(name, attachment.content_type, raw, False)
+
+
+def _unzip_single(raw: bytes, name: str, max_unzipped: int) -> bytes:
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            entries = [info for info in archive.infolist() if not info.is_dir()]
+            if len(entries) != 1:
+                raise AttachmentError(f"attachment {name!r} is a zip with {len(entries)} files, expected 1")
+            entry = entries[0]
+            if entry.file_size > max_unzipped:
+                raise AttachmentError(
+                    f"attachment {name!r} unzips to {entry.file_size} bytes, over the limit"
+                )
+            with archive.open(entry) as stream:
+                # Read one byte past the limit: a lying header cannot smuggle more in.
+                data = stream.read(max_unzipped + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
+        raise AttachmentError(
+            f"attachment {name!r} is labelled application/zip but cannot be opened: {exc}"
+        ) from None
+    if len(data) > max_unzipped:
+        raise AttachmentError(f"attachment {name!r} unzips to more than {max_unzipped} bytes")
+    return data
+
+
+_TYPES = {
+    ".pdf": "application/pdf",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".xls": "application/vnd.ms-excel",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".txt": "text/plain",
+}
+
+
+def _guess_type(name: str) -> str | None:
+    dot = name.rfind(".")
+    return _TYPES.get(name[dot:].lower()) if dot >= 0 else None

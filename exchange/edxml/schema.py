@@ -1,0 +1,167 @@
+"""Schema validation: fast with lxml on the hot path, readable with xmlschema on failure.
+
+Both schemas (edoc and status) are compiled once per process. XSD 1.0 cannot say how
+many times each member of an any-order group may appear, so the counting rules that
+the schema leaves open are checked here too, with the same kind of error detail.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import xmlschema
+from lxml import etree
+
+from exchange.edxml.errors import ErrorDetail, SchemaInvalid
+from exchange.edxml.parser import NS, element_path, local_name
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+MAX_REPORTED = 50
+
+Kind = Literal["edoc", "status"]
+
+# MessageHeader of an edoc: how often each element may appear (min, max; None = unbounded).
+_EDOC_HEADER_COUNTS: dict[str, tuple[int, int | None]] = {
+    "From": (1, 1),
+    "To": (1, None),
+    "DocumentId": (1, 1),
+    "Code": (1, 1),
+    "PromulgationInfo": (1, 1),
+    "DocumentType": (1, 1),
+    "Subject": (1, 1),
+    "Content": (0, 1),
+    "SignerInfo": (0, 1),
+    "DueDate": (0, 1),
+    "OtherInfo": (0, 1),
+    "ResponseFor": (0, None),
+    "SteeringType": (0, 1),
+    "ResponseForTask": (0, 1),
+    "ApplicationType": (0, 1),
+    "ToPlaces": (0, 1),
+}
+_TRACE_LIST_COUNTS: dict[str, tuple[int, int | None]] = {"TraceHeader": (1, None), "Bussiness": (0, 1)}
+
+
+def package_kind(root: etree._Element) -> Kind:
+    """A status package is the one whose MessageHeader carries a StatusCode."""
+    header = root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/{{{NS}}}MessageHeader")
+    if header is not None and header.find(f"{{{NS}}}StatusCode") is not None:
+        return "status"
+    return "edoc"
+
+
+def validate(root: etree._Element, kind: Kind) -> None:
+    """Raise SchemaInvalid, listing every problem with its line and path, unless valid."""
+    if not _lxml_schema(kind).validate(root):
+        raise SchemaInvalid(f"the {kind} package does not follow QCVN 102:2016", _readable_errors(root, kind))
+    problems = _count_problems(root) if kind == "edoc" else []
+    if problems:
+        raise SchemaInvalid(f"the {kind} package does not follow QCVN 102:2016", problems[:MAX_REPORTED])
+
+
+@cache
+def _lxml_schema(kind: Kind) -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(SCHEMA_DIR / f"{kind}.xsd")))
+
+
+@cache
+def _xmlschema(kind: Kind) -> xmlschema.XMLSchema10:
+    # Only the failure path pays for this richer (and slower) validator.
+    return xmlschema.XMLSchema10(str(SCHEMA_DIR / f"{kind}.xsd"), allow="sandbox")
+
+
+def _readable_errors(root: etree._Element, kind: Kind) -> list[ErrorDetail]:
+    details = []
+    for error in _xmlschema(kind).iter_errors(root):
+        element = error.elem if isinstance(error.elem, etree._Element) else None
+        details.append(
+            ErrorDetail(
+                reason=error.reason or str(error.message),
+                path=element_path(element) if element is not None else error.path,
+                line=element.sourceline if element is not None else None,
+            )
+        )
+        if len(details) >= MAX_REPORTED:
+            break
+    if not details:  # both validators must agree; never report "invalid" without a reason
+        details = [ErrorDetail(str(entry.message), line=entry.line) for entry in _lxml_schema(kind).error_log]
+    return details
+
+
+def _count_problems(root: etree._Element) -> list[ErrorDetail]:
+    header = root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader")
+    assert header is not None  # the schema guarantees it
+    problems = []
+    for parent_name, counts in (
+        ("MessageHeader", _EDOC_HEADER_COUNTS),
+        ("TraceHeaderList", _TRACE_LIST_COUNTS),
+    ):
+        parent = header.find(f"{{{NS}}}{parent_name}")
+        assert parent is not None
+        problems += _counted(parent, counts)
+    problems += _attachment_problems(root)
+    return problems
+
+
+def _counted(parent: etree._Element, counts: dict[str, tuple[int, int | None]]) -> list[ErrorDetail]:
+    seen = Counter(local_name(child) for child in parent if isinstance(child.tag, str))
+    problems = []
+    for name, (least, most) in counts.items():
+        if seen[name] < least:
+            problems.append(
+                ErrorDetail(f"{name} is required", path=element_path(parent), line=parent.sourceline)
+            )
+        if most is not None and seen[name] > most:
+            extra = parent.findall(f"{{{NS}}}{name}")[most]
+            problems.append(
+                ErrorDetail(
+                    f"{name} may appear at most {most} time(s)",
+                    path=element_path(extra),
+                    line=extra.sourceline,
+                )
+            )
+    return problems
+
+
+def _attachment_problems(root: etree._Element) -> list[ErrorDetail]:
+    """Every manifest Reference needs its Attachment, and ContentIds must be unique."""
+    references = root.findall(f".//{{{NS}}}edXMLManifest/{{{NS}}}Reference")
+    attachments = root.findall(f"{{{NS}}}AttachmentEncoded/{{{NS}}}Attachment")
+    problems = []
+    attached: dict[str, etree._Element] = {}
+    for attachment in attachments:
+        content_id = _content_id(attachment)
+        if content_id in attached:
+            problems.append(
+                ErrorDetail(
+                    f"ContentId {content_id!r} is used by two attachments",
+                    path=element_path(attachment),
+                    line=attachment.sourceline,
+                )
+            )
+        attached[content_id] = attachment
+    for reference in references:
+        content_id = _content_id(reference)
+        if content_id not in attached:
+            problems.append(
+                ErrorDetail(
+                    f"the manifest names {content_id!r} but no attachment has it",
+                    path=element_path(reference),
+                    line=reference.sourceline,
+                )
+            )
+    return problems
+
+
+def _content_id(node: etree._Element) -> str:
+    text = node.findtext(f"{{{NS}}}ContentId") or ""
+    return normalize_content_id(text)
+
+
+def normalize_content_id(text: str) -> str:
+    """ContentIds are compared without the optional ``cid:`` prefix (producers differ)."""
+    text = text.strip()
+    return text[4:] if text.lower().startswith("cid:") else text
