@@ -7,6 +7,7 @@ capped, so a package cannot make the parser do work out of proportion to its siz
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lxml import etree
@@ -52,7 +53,7 @@ def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
             "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
         ) from None
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if docinfo.doctype or docinfo.internalDTD is not None:  # a second line, should the scan miss one
         raise HostileXml(
             "DOCTYPE declarations are not allowed in packages (entities and DTDs are refused)",
             [ErrorDetail("DOCTYPE declaration", line=1)],
@@ -64,15 +65,29 @@ def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     return root
 
 
+_PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+
+
 def _check_prolog(data: bytes) -> None:
-    """Name the common real-world fault of bytes before the XML declaration plainly."""
-    start = data.removeprefix(b"\xef\xbb\xbf")
-    stray = len(start) - len(start.lstrip(b" \t\r\n"))
-    if start[stray : stray + 1] not in (b"<", b""):
-        junk = start[stray:].split(b"<", 1)[0]
+    """Refuse a DOCTYPE before libxml2 sees it, and name stray bytes before the prolog plainly."""
+    position = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    while (item := _PROLOG_ITEM.match(data, position)) is not None:
+        position = item.end()
+    if data.startswith(b"<!DOCTYPE", position):
+        raise HostileXml(
+            "DOCTYPE declarations are not allowed in packages (entities and DTDs are refused)",
+            [ErrorDetail("DOCTYPE declaration", line=data.count(b"\n", 0, position) + 1)],
+        )
+    if position < len(data) and data[position : position + 1] != b"<":
+        junk = data[position:].split(b"<", 1)[0]
         raise NotWellFormed(
             "the package is not well-formed XML",
-            [ErrorDetail(f"{len(junk)} stray bytes {junk[:20]!r} before the XML declaration", line=1)],
+            [
+                ErrorDetail(
+                    f"{len(junk)} stray bytes {junk[:20]!r} before the XML declaration",
+                    line=data.count(b"\n", 0, position) + 1,
+                )
+            ],
         )
 
 

@@ -7,6 +7,8 @@ the schema leaves open are checked here too, with the same kind of error detail.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -75,11 +77,13 @@ def _xmlschema(kind: Kind) -> xmlschema.XMLSchema10:
 
 def _readable_errors(root: etree._Element, kind: Kind) -> list[ErrorDetail]:
     details = []
-    for error in _xmlschema(kind).iter_errors(root):
-        element = error.elem if isinstance(error.elem, etree._Element) else None
+    # The package is already parsed; "none" forbids xmlschema from loading anything it names.
+    resource = xmlschema.XMLResource(root, allow="none")
+    for error in _xmlschema(kind).iter_errors(resource, use_location_hints=False):
+        element = _culprit(error)
         details.append(
             ErrorDetail(
-                reason=error.reason or str(error.message),
+                reason=_reason(error),
                 path=element_path(element) if element is not None else error.path,
                 line=element.sourceline if element is not None else None,
             )
@@ -89,6 +93,38 @@ def _readable_errors(root: etree._Element, kind: Kind) -> list[ErrorDetail]:
     if not details:  # both validators must agree; never report "invalid" without a reason
         details = [ErrorDetail(str(entry.message), line=entry.line) for entry in _lxml_schema(kind).error_log]
     return details
+
+
+# Our own patterns, said in words (xmlschema quotes the regular expression).
+_DATE = "[0-9]{4}/(0[1-9]|1[0-2])/(0[1-9]|[12][0-9]|3[01])"
+_PATTERN_WORDS = {
+    _DATE: "a date written yyyy/MM/dd",
+    _DATE + " ([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]": "a timestamp written yyyy/MM/dd HH:mm:ss",
+    r"[0-9A-Za-z][0-9A-Za-z._\-]{0,63}": "an OrganId (letters, digits, dots, dashes)",
+    r"[\s\S]*\S[\s\S]*": "a non-blank text",
+}
+
+
+def _reason(error: xmlschema.XMLSchemaValidationError) -> str:
+    reason = error.reason or str(error.message)
+    _, found, patterns = reason.partition("doesn't match any pattern of ")
+    if found:
+        with contextlib.suppress(ValueError, SyntaxError):
+            words = [_PATTERN_WORDS.get(pattern) for pattern in ast.literal_eval(patterns)]
+            if all(words):
+                reason = "must be " + " or ".join(str(w) for w in words)
+    if not isinstance(error.obj, etree._Element) and error.obj is not None:
+        return f"{str(error.obj)!r}: {reason}"
+    return reason
+
+
+def _culprit(error: xmlschema.XMLSchemaValidationError) -> etree._Element | None:
+    """The element a problem is about: for an unexpected child, the child itself."""
+    element = error.elem if isinstance(error.elem, etree._Element) else None
+    index = getattr(error, "index", None)
+    if element is not None and isinstance(index, int) and 0 <= index < len(element):
+        return element[index]
+    return element
 
 
 def _count_problems(root: etree._Element) -> list[ErrorDetail]:

@@ -1,0 +1,1 @@
+"""XML signatures and the certificate trust store."""

@@ -1,0 +1,294 @@
+"""A development certificate authority: a root, document-signing and TLS certificates for tests and demos.
+
+Nothing here is for production: keys are written unencrypted and the root trusts itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from exchange.edxml.ids import is_organ_id
+
+ORGAN_URI_PREFIX = "urn:qcvn102:organ:"
+DOCUMENT_SIGNING_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+DEV_ORGANIZATION = "Exchange development (not for production)"
+
+_CA_LIFETIME = timedelta(days=3653)
+_LEAF_LIFETIME = timedelta(days=731)
+# Backdated so a certificate made now is valid on a machine whose clock runs a little behind.
+_BACKDATE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate with its private key."""
+
+    certificate: x509.Certificate
+    key: rsa.RSAPrivateKey
+
+    def cert_pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def cert_der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    def key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM."""
+        return self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def make_ca(
+    common_name: str = "Exchange Development CA",
+    *,
+    key_size: int = 2048,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+) -> Issued:
+    """A self-signed root that may sign end-entity certificates only (path length 0)."""
+    return _issue(
+        None,
+        subject=_name(common_name),
+        key_size=key_size,
+        basic=x509.BasicConstraints(ca=True, path_length=0),
+        usage=_key_usage(key_cert_sign=True, crl_sign=True),
+        extensions=(),
+        validity=_validity(not_before, not_after, _CA_LIFETIME),
+    )
+
+
+def issue_signing_cert(
+    ca: Issued,
+    *,
+    organ_id: str | None,
+    common_name: str,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    key_size: int = 2048,
+    key_usage: str = "signing",
+) -> Issued:
+    """A document-signing certificate shaped like one a government CA issues to an agency.
+
+    ``key_usage`` is "signing" (digitalSignature, nonRepudiation) or "encipherment" (no signing usage).
+    """
+    usage = _LEAF_USAGES.get(key_usage)
+    if usage is None:
+        raise ValueError(f"unknown key usage {key_usage!r}; known: {', '.join(_LEAF_USAGES)}")
+    extensions: list[x509.ExtensionType] = [
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, DOCUMENT_SIGNING_OID])
+    ]
+    if organ_id is not None:
+        extensions.append(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(ORGAN_URI_PREFIX + organ_id)])
+        )
+    return _issue(
+        ca,
+        subject=_name(common_name, organ_id),
+        key_size=key_size,
+        basic=x509.BasicConstraints(ca=False, path_length=None),
+        usage=usage,
+        extensions=extensions,
+        validity=_validity(not_before, not_after, _LEAF_LIFETIME),
+    )
+
+
+def issue_tls_server_cert(
+    ca: Issued,
+    *,
+    hostnames: Sequence[str] = ("localhost",),
+    ip_addresses: Sequence[str] = ("127.0.0.1",),
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    key_size: int = 2048,
+) -> Issued:
+    """A TLS server certificate for the given DNS names and IP addresses (the first one is the CN)."""
+    names: list[x509.GeneralName] = [x509.DNSName(host) for host in hostnames]
+    names += [x509.IPAddress(ipaddress.ip_address(address)) for address in ip_addresses]
+    if not names:
+        raise ValueError("a server certificate needs at least one host name or IP address")
+    return _issue(
+        ca,
+        subject=_name([*hostnames, *ip_addresses][0]),
+        key_size=key_size,
+        basic=x509.BasicConstraints(ca=False, path_length=None),
+        usage=_key_usage(digital_signature=True, key_encipherment=True),
+        extensions=(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+            x509.SubjectAlternativeName(names),
+        ),
+        validity=_validity(not_before, not_after, _LEAF_LIFETIME),
+    )
+
+
+def issue_tls_client_cert(
+    ca: Issued,
+    *,
+    system_name: str,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    key_size: int = 2048,
+) -> Issued:
+    """A TLS client certificate naming a document-management system (CN=system_name)."""
+    return _issue(
+        ca,
+        subject=_name(system_name),
+        key_size=key_size,
+        basic=x509.BasicConstraints(ca=False, path_length=None),
+        usage=_key_usage(digital_signature=True),
+        extensions=(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),),
+        validity=_validity(not_before, not_after, _LEAF_LIFETIME),
+    )
+
+
+def organ_id_of(certificate: x509.Certificate) -> str | None:
+    """The OrganId carried as a ``urn:qcvn102:organ:`` URI in the certificate's SAN, or None."""
+    try:
+        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
+        if uri.startswith(ORGAN_URI_PREFIX):
+            return uri.removeprefix(ORGAN_URI_PREFIX)
+    return None
+
+
+def write_dev_pki(
+    directory: Path, agencies: Iterable[tuple[str, str]], *, axis_name: str = "exchange-axis"
+) -> dict[str, Path]:
+    """Write a fresh CA, the axis's signing and TLS certificates, and a signing certificate per agency.
+
+    ``agencies`` holds (OrganId, name) pairs. Existing files are overwritten; returns logical name -> path.
+    """
+    agencies = list(agencies)
+    for organ_id, _ in agencies:
+        # The OrganId becomes part of a file name, so it must not be able to name another directory.
+        if not is_organ_id(organ_id):
+            raise ValueError(f"{organ_id!r} is not a QCVN 102 OrganId")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = make_ca()
+    written: dict[str, Path] = {}
+
+    def save(label: str, stem: str, issued: Issued) -> None:
+        written[label] = _write(directory / f"{stem}.pem", issued.cert_pem(), private=False)
+        written[_key_label(label)] = _write(directory / f"{stem}.key.pem", issued.key_pem(), private=True)
+
+    save("ca", "ca", ca)
+    save("axis", "axis-signing", issue_signing_cert(ca, organ_id=None, common_name=axis_name))
+    save("server", "server", issue_tls_server_cert(ca))
+    for organ_id, name in agencies:
+        save(
+            f"agency:{organ_id}",
+            f"agency-{organ_id}",
+            issue_signing_cert(ca, organ_id=organ_id, common_name=name),
+        )
+    return written
+
+
+def _issue(
+    issuer: Issued | None,
+    *,
+    subject: x509.Name,
+    key_size: int,
+    basic: x509.BasicConstraints,
+    usage: x509.KeyUsage,
+    extensions: Iterable[x509.ExtensionType],
+    validity: tuple[datetime, datetime],
+) -> Issued:
+    """Build and sign one certificate; ``issuer=None`` makes it self-signed."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    signer = key if issuer is None else issuer.key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(validity[0])
+        .not_valid_after(validity[1])
+        .add_extension(basic, critical=True)
+        .add_extension(usage, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False
+        )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return Issued(builder.sign(signer, hashes.SHA256()), key)
+
+
+def _name(common_name: str, organizational_unit: str | None = None) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "VN")]
+    attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEV_ORGANIZATION))
+    if organizational_unit is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organizational_unit))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+def _key_usage(
+    *,
+    digital_signature: bool = False,
+    content_commitment: bool = False,
+    key_encipherment: bool = False,
+    data_encipherment: bool = False,
+    key_cert_sign: bool = False,
+    crl_sign: bool = False,
+) -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=digital_signature,
+        content_commitment=content_commitment,
+        key_encipherment=key_encipherment,
+        data_encipherment=data_encipherment,
+        key_agreement=False,
+        key_cert_sign=key_cert_sign,
+        crl_sign=crl_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+# "encipherment" exists so tests can hold a certificate that must be refused for signatures.
+_LEAF_USAGES = {
+    "signing": _key_usage(digital_signature=True, content_commitment=True),
+    "encipherment": _key_usage(key_encipherment=True, data_encipherment=True),
+}
+
+
+def _validity(
+    not_before: datetime | None, not_after: datetime | None, lifetime: timedelta
+) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    start = now - _BACKDATE if not_before is None else not_before
+    end = now + lifetime if not_after is None else not_after
+    return start, end
+
+
+def _key_label(label: str) -> str:
+    """The logical name of a certificate's key: "ca" -> "ca_key", "agency:X" -> "agency_key:X"."""
+    kind, sep, rest = label.partition(":")
+    return f"{kind}_key{sep}{rest}"
+
+
+def _write(path: Path, data: bytes, *, private: bool) -> Path:
+    mode = 0o600 if private else 0o644
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as file:
+        # os.open's mode applies only to a new file; an overwritten key must lose wider permissions too.
+        os.fchmod(file.fileno(), mode)
+        file.write(data)
+    return path

@@ -1,0 +1,129 @@
+"""DocumentIds, code lists, attachment decoding, and appending a TraceHeader."""
+
+import base64
+import io
+import zipfile
+from dataclasses import replace
+from datetime import date, datetime
+
+import pytest
+
+from exchange.edxml.attachments import decode_attachment
+from exchange.edxml.builder import build_edoc
+from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.errors import AttachmentError, SchemaInvalid
+from exchange.edxml.ids import is_uuid, parse_document_id
+from exchange.edxml.model import Attachment
+from exchange.edxml.package import parse_package
+from exchange.edxml.trace import append_trace_header
+from tests.edxml_factories import sample, small_edoc
+
+
+def test_document_ids_in_the_forms_seen() -> None:
+    parts = parse_document_id("000.00.00.G22,2015/09/30,7816/VPCP-TTĐT")
+    assert parts is not None
+    assert (parts.organ_id, parts.promulgated, parts.number_notation) == (
+        "000.00.00.G22",
+        date(2015, 9, 30),
+        "7816/VPCP-TTĐT",
+    )
+    dashed = parse_document_id("000.00.01.H26,2026-11-20,15/SNV")
+    assert dashed is not None
+    assert dashed.promulgated == date(2026, 11, 20)
+    impossible = parse_document_id("000.00.00.G22,2014/02/30,7806/VPCP-TTĐT")
+    assert impossible is not None
+    assert impossible.promulgated is None
+    assert parse_document_id("6f1c2a4e-2b7d-4d0e-9a51-0c3f8f5b9e21") is None
+    assert is_uuid("6f1c2a4e-2b7d-4d0e-9a51-0c3f8f5b9e21")
+    assert not is_uuid("000.00.00.G22,2015/09/30,7816/VPCP")
+
+
+def test_code_lists_have_vietnamese_labels() -> None:
+    assert StatusCode("06").label == "Hoàn thành"
+    assert StatusCode.TAKE_BACK.sent_by_sender
+    assert BusinessType(1).label == "Thu hồi"
+    assert Priority(3).label == "Hỏa tốc"
+    assert all(code.label for code in StatusCode)
+
+
+def test_zipped_attachments_are_opened_with_their_real_name() -> None:
+    edoc = parse_package(sample("edoc_new.edxml")).edoc
+    assert edoc.attachments is not None
+    decoded = decode_attachment(edoc.attachments[0])
+    assert decoded.was_zipped
+    assert decoded.name == "1896_QD-TTg_m_294779.doc"
+    assert decoded.content_type == "application/msword"
+    assert len(decoded.data) == 388_347
+
+
+def _zip(entries: dict[str, bytes]) -> str:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def test_attachment_decoding_rules() -> None:
+    plain = Attachment(
+        "cid:1", base64.b64encode(b"%PDF").decode() + "\n", "a.pdf", content_type="application/pdf"
+    )
+    assert decode_attachment(plain).data == b"%PDF"
+    real_zip = Attachment("cid:2", _zip({"x.txt": b"x"}), "hoso.zip", content_type="application/zip")
+    assert not decode_attachment(real_zip).was_zipped
+
+    with pytest.raises(AttachmentError, match="not valid base64"):
+        decode_attachment(Attachment("cid:3", "!!!not base64", "a.pdf"))
+    with pytest.raises(AttachmentError, match="cannot be opened"):
+        decode_attachment(
+            Attachment("cid:4", base64.b64encode(b"no zip").decode(), "a.txt", content_type="application/zip")
+        )
+    with pytest.raises(AttachmentError, match="2 files"):
+        decode_attachment(
+            Attachment("cid:5", _zip({"a": b"1", "b": b"2"}), "a.txt", content_type="application/zip")
+        )
+    bomb = Attachment("cid:6", _zip({"a.txt": b"0" * 100_000}), "a.txt", content_type="application/zip")
+    with pytest.raises(AttachmentError, match="over the limit"):
+        decode_attachment(bomb, max_unzipped=10_000)
+
+
+def test_appending_a_trace_header_changes_no_other_byte() -> None:
+    original = sample("edoc_update.edxml")
+    moment = datetime(2026, 11, 21, 8, 15, 0)
+    appended = append_trace_header(original, "000.00.00.H26", moment)
+
+    inserted = (
+        b"\n        <edXML:TraceHeader><edXML:OrganId>000.00.00.H26</edXML:OrganId>"
+        b"<edXML:Timestamp>2026/11/21 08:15:00</edXML:Timestamp></edXML:TraceHeader>"
+    )
+    assert len(appended) == len(original) + len(inserted)
+    at = appended.index(inserted)
+    assert appended[:at] + appended[at + len(inserted) :] == original
+
+    before = parse_package(original).edoc
+    after = parse_package(appended).edoc
+    assert after.trace_headers[:-1] == before.trace_headers
+    assert after.trace_headers[-1].organ_id == "000.00.00.H26"
+    assert replace(after, trace_headers=before.trace_headers) == before
+
+
+def test_appending_ignores_lookalikes_in_comments_and_handles_the_default_namespace() -> None:
+    built = build_edoc(small_edoc()).replace(
+        b"<edXML:TraceHeaderList>",
+        b"<edXML:TraceHeaderList><!-- </edXML:TraceHeader> --><![CDATA[ </x:TraceHeader> ]]>".replace(
+            b"<![CDATA[ </x:TraceHeader> ]]>", b""
+        ),
+    )
+    appended = append_trace_header(built, "000.00.00.H26", datetime(2026, 1, 1))
+    headers = parse_package(appended).edoc.trace_headers
+    assert [h.organ_id for h in headers] == ["000.00.01.H26", "000.00.00.H26"]
+
+    unprefixed = built.replace(b"edXML:", b"").replace(
+        b'xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016"', b""
+    )
+    appended = append_trace_header(unprefixed, None, datetime(2026, 1, 1))
+    assert b"<TraceHeader><Timestamp>2026/01/01 00:00:00</Timestamp></TraceHeader>" in appended
+    assert len(parse_package(appended).edoc.trace_headers) == 2
+
+    with pytest.raises(SchemaInvalid):
+        append_trace_header(sample("status.edxml"), "000.00.00.H26", datetime(2026, 1, 1))
