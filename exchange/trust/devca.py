@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from exchange.edxml.ids import is_organ_id
+from exchange.trust.certificates import ORGAN_URI_PREFIX
 
-ORGAN_URI_PREFIX = "urn:qcvn102:organ:"
 DOCUMENT_SIGNING_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 DEV_ORGANIZATION = "Exchange development (not for production)"
 
@@ -151,18 +151,6 @@ def issue_tls_client_cert(
         extensions=(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),),
         validity=_validity(not_before, not_after, _LEAF_LIFETIME),
     )
-
-
-def organ_id_of(certificate: x509.Certificate) -> str | None:
-    """The OrganId carried as a ``urn:qcvn102:organ:`` URI in the certificate's SAN, or None."""
-    try:
-        san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return None
-    for uri in san.get_values_for_type(x509.UniformResourceIdentifier):
-        if uri.startswith(ORGAN_URI_PREFIX):
-            return uri.removeprefix(ORGAN_URI_PREFIX)
-    return None
 
 
 def write_dev_pki(

@@ -19,9 +19,9 @@ from exchange.trust.devca import (
     issue_tls_client_cert,
     issue_tls_server_cert,
     make_ca,
-    organ_id_of,
     write_dev_pki,
 )
+from exchange.trust.certificates import organ_id_of
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T", bound=x509.ExtensionType)

@@ -1,0 +1,326 @@
+"""XML signatures of edXML packages: finding them, checking them, deciding whether to trust them.
+
+signxml checks the mathematics (digest, signature value, algorithms, where the
+signature stands); this module decides trust (chain or pin, validity, revocation,
+key usage, whether the certificate belongs to the sender). That split gives the four
+verdicts: *invalid* (the mathematics fail), *untrusted* (they hold, but the signer is
+not acceptable), *absent*, and *valid*.
+
+edXML signatures are enveloped over the whole document (``Reference URI=""``) and
+stand last in ``edXMLHeader``. The SDK writes them in the edXML namespace rather than
+the XML-DSig one (the legacy layout): such a signature is moved into the XML-DSig
+namespace on a copy of the document before checking, which is what the signer
+computed it over.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as InvalidSignatureError
+from lxml import etree
+from signxml import SignatureConfiguration, XMLVerifier
+from signxml.algorithms import DigestAlgorithm, SignatureMethod
+from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
+
+from exchange.edxml.parser import DSIG_NS, NS, element_path
+from exchange.trust.certificates import (
+    describe,
+    fingerprint,
+    is_ca_certificate,
+    is_signing_certificate,
+    organ_id_of,
+)
+
+HEADER_PATH = f"./{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/"
+_MODERN_METHODS = frozenset(
+    {SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512,
+     SignatureMethod.ECDSA_SHA256, SignatureMethod.ECDSA_SHA384, SignatureMethod.ECDSA_SHA512}
+)
+_MODERN_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
+_MAX_CHAIN = 5
+
+
+class Verdict(enum.StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    UNTRUSTED = "untrusted"
+    ABSENT = "absent"
+    NOT_CHECKED = "not-checked"  # the policy is "off"
+
+
+@dataclass(frozen=True)
+class SignatureVerdict:
+    """The outcome of checking a package's signature, with a reason a person understands."""
+
+    verdict: Verdict
+    reason: str
+    layout: str | None = None
+    signer: str | None = None
+    organ_id: str | None = None
+    fingerprint: str | None = None
+    algorithm: str | None = None
+    # The document as the signature covers it; what intake reads after a valid verdict.
+    signed_root: etree._Element | None = field(default=None, compare=False, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "reason": self.reason,
+            "layout": self.layout,
+            "signer": self.signer,
+            "organ_id": self.organ_id,
+            "fingerprint": self.fingerprint,
+            "algorithm": self.algorithm,
+        }
+
+
+@dataclass(frozen=True)
+class TrustMaterial:
+    """What the registry says about certificates, for one sender agency."""
+
+    trusted_cas: tuple[x509.Certificate, ...] = ()
+    pinned: frozenset[bytes] = frozenset()  # SHA-256 fingerprints pinned to the sender agency
+    revoked: frozenset[bytes] = frozenset()
+    allow_sha1: bool = False
+
+
+def verify_signature(
+    root: etree._Element, sender_organ_id: str, trust: TrustMaterial, at: datetime
+) -> SignatureVerdict:
+    """Check the signature of a parsed package from ``sender_organ_id``, as of ``at`` (UTC)."""
+    header = root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader")
+    misplaced = [
+        node for node in _signature_elements(root) if header is None or node.getparent() is not header
+    ]
+    if misplaced:
+        return _invalid(
+            f"a signature stands at {element_path(misplaced[0])} (line {misplaced[0].sourceline}); edXML "
+            "signatures belong directly in edXMLHeader, so this looks like a signature-wrapping attempt"
+        )
+    placeholders = _children(header, f"{{{NS}}}DigitalSignature")
+    signatures = _signature_elements(root)
+    if not signatures:
+        if any(len(n) or (n.text or "").strip() for n in placeholders):
+            return _invalid("DigitalSignature holds content the axis cannot check as an XML signature")
+        return SignatureVerdict(Verdict.ABSENT, "the package carries no signature")
+    if len(signatures) > 1:
+        lines = ", ".join(str(node.sourceline) for node in signatures)
+        return _invalid(f"the package carries {len(signatures)} signatures (lines {lines}); exactly one is allowed")
+    return _verify_one(root, signatures[0], sender_organ_id, trust, at)
+
+
+def _verify_one(
+    root: etree._Element, signature: etree._Element, sender: str, trust: TrustMaterial, at: datetime
+) -> SignatureVerdict:
+    if signature.tag == f"{{{DSIG_NS}}}Signature":
+        return _verify_xmldsig(root, signature, sender, trust, at, "xmldsig")
+    verdict = _verify_xmldsig(*_as_xmldsig(root, signature, None), sender, trust, at, "edxml-namespace")
+    if verdict.verdict is Verdict.INVALID and "does not match" in verdict.reason:
+        return _verify_xmldsig(*_as_xmldsig(root, signature, "ds"), sender, trust, at, "edxml-namespace")
+    return verdict
+
+
+def _verify_xmldsig(
+    root: etree._Element,
+    signature: etree._Element,
+    sender: str,
+    trust: TrustMaterial,
+    at: datetime,
+    layout: str,
+) -> SignatureVerdict:
+    reference_problem = _reference_problem(signature)
+    if reference_problem:
+        return _invalid(reference_problem, layout)
+    certificate = _certificate(signature)
+    if certificate is None:
+        return _invalid("KeyInfo holds no readable X.509 certificate (a placeholder signature?)", layout)
+    algorithm = _algorithm(signature)
+    try:
+        result = XMLVerifier().verify(
+            root,
+            x509_cert=certificate,
+            expect_config=SignatureConfiguration(
+                location=HEADER_PATH,
+                expect_references=1,
+                signature_methods=_allowed_methods(trust.allow_sha1),
+                digest_algorithms=_allowed_digests(trust.allow_sha1),
+                # The certificate's dates are judged below, as trust; here only the mathematics.
+                verification_time=certificate.not_valid_before_utc,
+            ),
+        )
+    except InvalidDigest:
+        return _invalid("the signed content was changed after signing (digest mismatch)", layout, algorithm)
+    except InvalidSignature as exc:
+        return _invalid(f"the signature value does not match: {exc}", layout, algorithm)
+    except SignXMLException as exc:
+        return _invalid(_explain(str(exc), algorithm), layout, algorithm)
+    except (ValueError, etree.LxmlError) as exc:
+        return _invalid(f"the signature cannot be processed: {exc}", layout, algorithm)
+    assert not isinstance(result, list)
+    return _judge(certificate, sender, trust, at, layout, algorithm, result.signed_xml)
+
+
+def _judge(
+    certificate: x509.Certificate,
+    sender: str,
+    trust: TrustMaterial,
+    at: datetime,
+    layout: str,
+    algorithm: str | None,
+    signed_root: etree._Element | None,
+) -> SignatureVerdict:
+    """The mathematics hold: decide whether the signer is one the axis accepts for this sender."""
+    signer, organ_id, digest = describe(certificate), organ_id_of(certificate), fingerprint(certificate)
+
+    def verdict(kind: Verdict, reason: str) -> SignatureVerdict:
+        return SignatureVerdict(kind, reason, layout, signer, organ_id, digest.hex(), algorithm,
+                                signed_root if kind is Verdict.VALID else None)
+
+    if not is_signing_certificate(certificate):
+        return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} is not for signing (key usage)")
+    if at < certificate.not_valid_before_utc:
+        return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} is not valid before "
+                                          f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    if at > certificate.not_valid_after_utc:
+        return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} expired on "
+                                          f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    if digest in trust.revoked:
+        return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} has been revoked")
+    pinned = digest in trust.pinned
+    if not pinned:
+        chain_problem = _chain_problem(certificate, trust.trusted_cas, at)
+        if chain_problem:
+            return verdict(Verdict.UNTRUSTED, chain_problem)
+        if organ_id is None:
+            return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} names no agency and is not pinned "
+                                              f"to the sender {sender}")
+        if organ_id != sender:
+            return verdict(Verdict.UNTRUSTED, f"the certificate belongs to {organ_id}, not to the sender {sender}")
+    how = "pinned to the sender" if pinned else f"issued by {describe_issuer(certificate)}"
+    return verdict(Verdict.VALID, f"signed by {signer} for {sender}; certificate {how}")
+
+
+def describe_issuer(certificate: x509.Certificate) -> str:
+    names = certificate.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.issuer.rfc4514_string()
+
+
+def _chain_problem(certificate: x509.Certificate, cas: tuple[x509.Certificate, ...], at: datetime) -> str | None:
+    """None when ``certificate`` chains to one of ``cas`` through CA certificates valid at ``at``."""
+    current = certificate
+    for _ in range(_MAX_CHAIN):
+        issuer = next((ca for ca in cas if _issued(current, ca)), None)
+        if issuer is None:
+            return (f"the certificate of {describe(certificate)} does not chain to a trusted CA "
+                    f"(issuer: {describe_issuer(current)})")
+        if not is_ca_certificate(issuer) or not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
+            return f"the issuing CA {describe(issuer)} is not a valid CA at this time"
+        if issuer.issuer == issuer.subject:
+            return None  # reached a trusted root
+        current = issuer
+    return None  # a trusted intermediate is an anchor in its own right
+
+
+def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        child.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignatureError):
+        return False
+    return True
+
+
+def _signature_elements(root: etree._Element) -> list[etree._Element]:
+    return list(root.iter(f"{{{DSIG_NS}}}Signature", f"{{{NS}}}Signature"))
+
+
+def _children(parent: etree._Element | None, tag: str) -> list[etree._Element]:
+    return [] if parent is None else list(parent.iterfind(tag))
+
+
+def _as_xmldsig(
+    root: etree._Element, signature: etree._Element, prefix: str | None
+) -> tuple[etree._Element, etree._Element]:
+    """A copy of the document with the legacy signature back in the XML-DSig namespace.
+
+    The SDK signs a standard XML-DSig signature and then writes it without its namespace
+    declaration. What was signed depends on how the signer spelled that namespace (as the
+    default namespace, as Java does, or with the usual ``ds:`` prefix), so callers try both.
+    """
+    path = []
+    node = signature
+    while (parent := node.getparent()) is not None:
+        path.append(parent.index(node))
+        node = parent
+    document = copy.deepcopy(root)
+    legacy = document
+    for index in reversed(path):
+        legacy = legacy[index]
+    restored = _copy_into(legacy, etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={prefix: DSIG_NS}))
+    legacy.getparent().replace(legacy, restored)
+    return document, restored
+
+
+def _copy_into(source: etree._Element, target: etree._Element) -> etree._Element:
+    target.text, target.tail = source.text, source.tail
+    for name, value in source.attrib.items():
+        target.set(name, value)
+    for child in source:
+        if isinstance(child.tag, str):
+            _copy_into(child, etree.SubElement(target, f"{{{DSIG_NS}}}{etree.QName(child).localname}"))
+    return target
+
+
+def _reference_problem(signature: etree._Element) -> str | None:
+    references = signature.findall(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}Reference")
+    if len(references) != 1:
+        return f"the signature has {len(references)} references; edXML signs the whole document with one"
+    uri = references[0].get("URI")
+    if uri != "":
+        return f'the signature covers URI="{uri}", not the whole document (URI="")'
+    return None
+
+
+def _certificate(signature: etree._Element) -> x509.Certificate | None:
+    text = signature.findtext(f"{{{DSIG_NS}}}KeyInfo/{{{DSIG_NS}}}X509Data/{{{DSIG_NS}}}X509Certificate")
+    if not text:
+        return None
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode("".join(text.split()), validate=True))
+    except (ValueError, binascii.Error):
+        return None
+
+
+def _algorithm(signature: etree._Element) -> str | None:
+    method = signature.find(f"{{{DSIG_NS}}}SignedInfo/{{{DSIG_NS}}}SignatureMethod")
+    uri = method.get("Algorithm") if method is not None else None
+    return uri.rsplit("#", 1)[-1] if uri else None
+
+
+def _allowed_methods(allow_sha1: bool) -> frozenset[SignatureMethod]:
+    return _MODERN_METHODS | {SignatureMethod.RSA_SHA1} if allow_sha1 else _MODERN_METHODS
+
+
+def _allowed_digests(allow_sha1: bool) -> frozenset[DigestAlgorithm]:
+    return _MODERN_DIGESTS | {DigestAlgorithm.SHA1} if allow_sha1 else _MODERN_DIGESTS
+
+
+def _explain(message: str, algorithm: str | None) -> str:
+    if "forbidden by configuration" in message or "SHA1" in message:
+        return (f"the signature uses {algorithm or 'SHA-1'}, a legacy algorithm this agency's policy does not "
+                "accept (RSA-SHA256 is expected)")
+    if "Unable to find a ds:Signature" in message or "Expected to find" in message:
+        return f"the signature is not where edXML puts it: {message}"
+    return f"the signature cannot be checked: {message}"
+
+
+def _invalid(reason: str, layout: str | None = None, algorithm: str | None = None) -> SignatureVerdict:
+    return SignatureVerdict(Verdict.INVALID, reason, layout, algorithm=algorithm)
+
