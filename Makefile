@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint typecheck check clean
+.PHONY: setup system-deps run test lint typecheck check clean
 
 # The virtual environment, rebuilt when the dependencies change.
 $(INSTALLED): pyproject.toml
@@ -14,19 +14,23 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
+# xmlsec1 (Debian) is the independent XML-signature implementation the tests cross-check against.
+system-deps:
+	@command -v xmlsec1 >/dev/null || { apt-get update -qq && apt-get install -y -qq xmlsec1 >/dev/null; }
+
 ## Serve on http://127.0.0.1:8080 with the embedded PostgreSQL and the demo registry (Ctrl-C stops both).
 run: setup
 	$(BIN)/exchange demo
 	$(BIN)/exchange serve
 
 lint: setup
-	$(BIN)/ruff check exchange adapters tests bench
+	$(BIN)/ruff check exchange adapters tests bench certs
 
 typecheck: setup
 	$(BIN)/mypy
 
 ## Lint, type-check and run the whole test suite (RUN_SLOW=1 adds the slow reliability tests).
-test: lint typecheck
+test: system-deps lint typecheck
 	$(BIN)/pytest $(if $(RUN_SLOW),,-m "not slow")
 
 clean:

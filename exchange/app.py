@@ -11,13 +11,15 @@ from aiohttp.abc import AbstractAccessLogger
 
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
-from exchange.api.keys import CALLER, DATABASE_URL, POOL, SETTINGS
+from exchange.api.keys import CALLER, DATABASE_URL, POOL, SETTINGS, SIGNER
 from exchange.api.routes import setup_routes
+from exchange.axis_identity import load_axis_signer
 from exchange.logs import get_logger
 from exchange.scheduler import scheduler_context
 from exchange.settings import Settings
 from exchange.store.db import create_pool
 from exchange.store.migrate import apply_migrations
+from exchange.tls import server_ssl_context
 
 log = get_logger(__name__)
 access_log = get_logger("exchange.access")
@@ -30,6 +32,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
+    app[SIGNER] = load_axis_signer(settings)
     app.cleanup_ctx.append(pool_context)
     app.cleanup_ctx.append(scheduler_context)
     setup_routes(app)
@@ -50,6 +53,7 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
 
 async def serve(settings: Settings, database_url: str) -> None:
     """Serve until SIGINT or SIGTERM, then finish the requests in flight and close cleanly."""
+    ssl_context = server_ssl_context(settings.server)
     runner = web.AppRunner(
         create_app(settings, database_url),
         handle_signals=False,
@@ -62,10 +66,17 @@ async def serve(settings: Settings, database_url: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        site = web.TCPSite(runner, settings.server.host, settings.server.port, ssl_context=ssl_context)
         await site.start()
         host, port = _bound_address(runner)
-        log.info("server.listening", url=f"http://{host}:{port}", host=host, port=port)
+        scheme = "https" if ssl_context else "http"
+        log.info(
+            "server.listening",
+            url=f"{scheme}://{host}:{port}",
+            host=host,
+            port=port,
+            mutual_tls=bool(settings.server.tls_client_ca),
+        )
         await stop.wait()
         log.info("server.stopping")
     finally:

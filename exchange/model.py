@@ -69,6 +69,7 @@ class Agency:
     endpoint: str | None
     signature_policy: SignaturePolicy | None
     active: bool
+    allow_sha1: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class Agency:
             "endpoint": self.endpoint,
             "signature_policy": None if self.signature_policy is None else self.signature_policy.value,
             "active": self.active,
+            "allow_sha1": self.allow_sha1,
         }
 
 
@@ -95,3 +97,4 @@ class AgencySpec:
     endpoint: str | None = None
     signature_policy: SignaturePolicy | None = None
     active: bool = True
+    allow_sha1: bool | None = None  # None: the global setting

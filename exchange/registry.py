@@ -21,7 +21,17 @@ from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
 
-AGENCY_FIELDS = ("organ_id", "name", "parent", "system", "mode", "endpoint", "signature_policy", "active")
+AGENCY_FIELDS = (
+    "organ_id",
+    "name",
+    "parent",
+    "system",
+    "mode",
+    "endpoint",
+    "signature_policy",
+    "active",
+    "allow_sha1",
+)
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 _MAX_NAME_LENGTH = 500
 _TRUE = {"true", "1", "yes", "y"}
@@ -81,6 +91,18 @@ async def rotate_key(conn: Connection, name: str) -> NewSystem:
 async def authenticate(conn: Connection, api_key: str) -> System | None:
     """The active system holding this key, or None."""
     return await system_store.system_by_key_hash(conn, hash_api_key(api_key))
+
+
+async def authenticate_certificate(conn: Connection, fingerprint: bytes) -> System | None:
+    """The active system a TLS client certificate (by SHA-256 fingerprint) is registered to."""
+    return await system_store.system_by_client_certificate(conn, fingerprint)
+
+
+async def set_client_certificate(conn: Connection, name: str, fingerprint: bytes | None) -> System:
+    """Let a system authenticate with a TLS client certificate (mutual TLS) besides its key."""
+    async with conn.transaction():
+        await system_store.set_client_certificate(conn, name, fingerprint)
+        return await system_store.system_by_name(conn, name)
 
 
 # ---- agencies ------------------------------------------------------------------------------
@@ -175,11 +197,12 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     endpoint = text["endpoint"]
     problems += _endpoint_problems(mode, endpoint)
     active = _flag(text["active"], "active", problems)
+    allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
     if problems:
         return None, problems
     assert mode is not None
     return (
-        AgencySpec(organ_id, name, parent, text["system"], mode, endpoint, policy, active),
+        AgencySpec(organ_id, name, parent, text["system"], mode, endpoint, policy, active, allow_sha1),
         [],
     )
 

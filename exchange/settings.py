@@ -33,6 +33,13 @@ class ServerSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    tls_certificate: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_certificate)
 
 
 class DatabaseSettings(_Section):
@@ -41,6 +48,13 @@ class DatabaseSettings(_Section):
     pool_max_size: int = Field(default=10, ge=1)
     command_timeout_s: float = Field(default=30.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class TrustSettings(_Section):
+    default_signature_policy: Literal["required", "if-present", "record", "off"] = "if-present"
+    allow_legacy_sha1: bool = False
+    axis_certificate: str = ""
+    axis_key: str = ""
 
 
 class LogSettings(_Section):
@@ -58,6 +72,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
+    trust: TrustSettings = TrustSettings()
     log: LogSettings = LogSettings()
 
     @property

@@ -87,9 +87,25 @@ def database_url(cluster_url: str) -> Iterator[str]:
     run_sync(lambda: admin(f"DROP DATABASE {name} WITH (FORCE)"))
 
 
+@pytest.fixture(scope="session")
+def dev_pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A development PKI made by the certs script's module: CA, axis, TLS server, demo agencies."""
+    from exchange.demo import AGENCIES
+    from exchange.trust.devca import write_dev_pki
+
+    return write_dev_pki(
+        tmp_path_factory.mktemp("pki"), [(organ_id, name) for organ_id, name, *_ in AGENCIES]
+    )
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return load_settings(None, data_dir=tmp_path / "data", database={"url": database_url})
+def settings(database_url: str, tmp_path: Path, dev_pki: dict[str, Path]) -> Settings:
+    return load_settings(
+        None,
+        data_dir=tmp_path / "data",
+        database={"url": database_url},
+        trust={"axis_certificate": str(dev_pki["axis"]), "axis_key": str(dev_pki["axis_key"])},
+    )
 
 
 @pytest.fixture

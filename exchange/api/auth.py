@@ -16,7 +16,8 @@ from aiohttp.typedefs import Handler
 from exchange import registry
 from exchange.api.keys import CALLER, POOL
 from exchange.errors import Forbidden, Unauthenticated
-from exchange.model import Role
+from exchange.model import Role, System
+from exchange.tls import peer_certificate_fingerprint
 
 _ROLES_ATTRIBUTE = "__exchange_roles__"
 _PUBLIC = frozenset({"public"})
@@ -61,12 +62,22 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     return await handler(request)
 
 
-async def _authenticate(request: web.Request) -> Any:
+async def _authenticate(request: web.Request) -> System:
+    """An API key if one is sent; otherwise a registered TLS client certificate."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    if scheme.lower() == "bearer" and key.strip():
+        async with request.app[POOL].acquire() as conn:
+            caller = await registry.authenticate(conn, key.strip())
+        if caller is None:
+            raise Unauthenticated("the API key is not valid")
+        return caller
+    fingerprint = peer_certificate_fingerprint(
+        request.transport.get_extra_info("ssl_object") if request.transport is not None else None
+    )
+    if fingerprint is None:
         raise Unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
     async with request.app[POOL].acquire() as conn:
-        caller = await registry.authenticate(conn, key.strip())
+        caller = await registry.authenticate_certificate(conn, fingerprint)
     if caller is None:
-        raise Unauthenticated("the API key is not valid")
+        raise Unauthenticated("the client certificate is not registered to any system")
     return caller

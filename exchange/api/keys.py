@@ -8,10 +8,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from exchange.model import System
 from exchange.settings import Settings
 from exchange.store.db import Pool
+from exchange.trust.signing import Signer
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
 POOL = web.AppKey("pool", Pool)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+SIGNER = web.AppKey("signer", Signer)
 
 CALLER = web.RequestKey("caller", System)

@@ -9,11 +9,12 @@ from aiohttp import web
 
 from exchange import registry
 from exchange.api.auth import allow
-from exchange.api.keys import POOL
+from exchange.api.keys import POOL, SIGNER
 from exchange.errors import BadRequest, InvalidInput
 from exchange.model import Role
 from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
+from exchange.trust.certificates import pem
 
 
 @allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
@@ -26,6 +27,12 @@ async def list_agencies(request: web.Request) -> web.Response:
         for a in agencies
     ]
     return web.json_response({"items": items})
+
+
+@allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
+async def axis_certificate(request: web.Request) -> web.Response:
+    """The certificate the axis signs receipts and status packages with (PEM), to verify them."""
+    return web.Response(body=pem(request.app[SIGNER].certificate), content_type="application/x-pem-file")
 
 
 @allow(Role.ADMIN)

@@ -12,6 +12,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/readyz", health.readyz)
 
     app.router.add_get("/v1/agencies", registry.list_agencies)
+    app.router.add_get("/v1/axis/certificate", registry.axis_certificate)
 
     app.router.add_get("/v1/admin/agencies", registry.admin_list_agencies)
     app.router.add_post("/v1/admin/agencies", registry.admin_add_agencies)

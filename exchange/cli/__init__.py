@@ -11,7 +11,7 @@ import sys
 import click
 
 from exchange import __version__
-from exchange.cli import agencies, check, db, demo, serve, systems
+from exchange.cli import agencies, certs, check, db, demo, serve, systems
 from exchange.errors import ConfigError, ExchangeError
 
 
@@ -27,6 +27,7 @@ cli.add_command(systems.system)
 cli.add_command(agencies.agency)
 cli.add_command(demo.demo)
 cli.add_command(check.check)
+cli.add_command(certs.cert)
 
 
 def main() -> None:

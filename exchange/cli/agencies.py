@@ -38,6 +38,11 @@ def agency() -> None:
     type=click.Choice([p.value for p in SignaturePolicy]),
     help="Signature policy for its packages (default: the global one).",
 )
+@click.option(
+    "--allow-sha1/--no-allow-sha1",
+    default=None,
+    help="Accept its RSA-SHA1 signatures (default: the global trust.allow_legacy_sha1).",
+)
 @json_option
 @settings_options
 def add(
@@ -49,6 +54,7 @@ def add(
     mode: str,
     endpoint: str | None,
     signature_policy: str | None,
+    allow_sha1: bool | None,
     as_json: bool,
 ) -> None:
     """Register one agency."""
@@ -60,6 +66,7 @@ def add(
         "mode": mode,
         "endpoint": endpoint,
         "signature_policy": signature_policy,
+        "allow_sha1": allow_sha1,
     }
 
     async def work(conn: Connection) -> list[AgencySpec]:
@@ -94,7 +101,7 @@ def list_(settings: Settings, as_json: bool) -> None:
 def import_(settings: Settings, file: Path, as_json: bool) -> None:
     """Register every agency in a CSV or JSON file, or none if any entry is wrong.
 
-    CSV columns: organ_id,name[,parent,system,mode,endpoint,signature_policy,active].
+    CSV columns: organ_id,name[,parent,system,mode,endpoint,signature_policy,active,allow_sha1].
     JSON: an array of objects with those keys, or {"agencies": [...]}.
     """
     inputs = read_agency_file(file)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from exchange import registry
+from exchange.cert_registry import read_certificates
 from exchange.cli.common import json_option, print_json, print_table, settings_options, with_database
 from exchange.model import Role
 from exchange.settings import Settings
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
+from exchange.trust import certificates
 
 
 @click.group()
@@ -63,6 +67,32 @@ def rotate_key(settings: Settings, name: str, as_json: bool) -> None:
         return await registry.rotate_key(conn, name)
 
     _print_new(with_database(settings, work), as_json)
+
+
+@system.command("client-cert")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=False)
+@click.option("--remove", is_flag=True, help="Forget the system's client certificate.")
+@json_option
+@settings_options
+def client_cert(settings: Settings, name: str, file: Path | None, remove: bool, as_json: bool) -> None:
+    """Let a system authenticate by mutual TLS with the client certificate in FILE (PEM or DER)."""
+    if (file is None) != remove:
+        raise click.UsageError("give a certificate FILE, or --remove")
+    fingerprint = None
+    if file is not None:
+        certificate = read_certificates(file.read_bytes(), str(file))[0]
+        fingerprint = certificates.fingerprint(certificate)
+
+    async def work(conn: Connection) -> object:
+        return await registry.set_client_certificate(conn, name, fingerprint)
+
+    with_database(settings, work)
+    shown = None if fingerprint is None else fingerprint.hex()
+    if as_json:
+        print_json({"name": name, "client_cert_fingerprint": shown})
+    else:
+        click.echo(f"{name}: client certificate {shown or 'removed'}")
 
 
 def _print_new(new: registry.NewSystem, as_json: bool) -> None:

@@ -38,16 +38,8 @@ def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     if len(data) > limits.max_bytes:
         raise PackageTooLarge(f"the package is {len(data)} bytes; the limit is {limits.max_bytes}")
     _check_prolog(data)
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=True,  # base64 attachments exceed libxml2's 10 MB text limit; ours applies
-        collect_ids=False,
-    )
     try:
-        root = etree.fromstring(data, parser)
+        root = etree.fromstring(data, make_parser())
     except etree.XMLSyntaxError as exc:
         raise NotWellFormed(
             "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
@@ -66,6 +58,18 @@ def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
 
 
 _PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
+
+
+def make_parser() -> etree.XMLParser:
+    """The hardened lxml parser (one per use: lxml parsers are not shared between threads)."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=True,  # base64 attachments exceed libxml2's 10 MB text limit; Limits applies ours
+        collect_ids=False,
+    )
 
 
 def _check_prolog(data: bytes) -> None:

@@ -10,7 +10,7 @@ from exchange.store.db import Connection, Record
 # Every agency with the name of the system serving it, by OrganId.
 _LIST = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
-       a.push_endpoint, a.signature_policy, a.active
+       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 ORDER BY a.organ_id
 """
@@ -21,9 +21,9 @@ _SYSTEM_IDS = "SELECT name, id FROM systems WHERE name = ANY($1::text[])"
 # Registers agencies in one statement; the arrays are parallel, one element per agency.
 _INSERT = """
 INSERT INTO agencies (organ_id, name, parent_organ_id, system_id, delivery_mode, push_endpoint,
-                      signature_policy, active)
+                      signature_policy, active, allow_sha1)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::delivery_mode[], $6::text[],
-                     $7::signature_policy[], $8::boolean[])
+                     $7::signature_policy[], $8::boolean[], $9::boolean[])
 """
 
 
@@ -38,6 +38,7 @@ def _agency(row: Record) -> Agency:
         endpoint=row["push_endpoint"],
         signature_policy=None if policy is None else SignaturePolicy(policy),
         active=row["active"],
+        allow_sha1=row["allow_sha1"],
     )
 
 
@@ -65,4 +66,16 @@ async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_
         [spec.endpoint for spec in specs],
         [None if spec.signature_policy is None else spec.signature_policy.value for spec in specs],
         [spec.active for spec in specs],
+        [spec.allow_sha1 for spec in specs],
     )
+
+
+# An agency's own signature policy and SHA-1 acceptance (NULL: the global defaults): $1 OrganId.
+_SIGNATURE_SETTINGS = "SELECT signature_policy, allow_sha1 FROM agencies WHERE organ_id = $1"
+
+
+async def signature_settings(conn: Connection, organ_id: str) -> tuple[SignaturePolicy | None, bool | None]:
+    row = await conn.fetchrow(_SIGNATURE_SETTINGS, organ_id)
+    if row is None or row["signature_policy"] is None:
+        return None, None if row is None else row["allow_sha1"]
+    return SignaturePolicy(row["signature_policy"]), row["allow_sha1"]

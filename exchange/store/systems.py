@@ -28,6 +28,14 @@ SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
        array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
 FROM systems s WHERE s.api_key_hash = $1 AND s.active
 """
+# The active system a TLS client certificate belongs to: $1 certificate fingerprint.
+_BY_CLIENT_CERT = """
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+FROM systems s WHERE s.client_cert_fingerprint = $1 AND s.active
+"""
+# Registers a system's TLS client certificate: $1 name, $2 fingerprint (NULL removes it).
+_SET_CLIENT_CERT = "UPDATE systems SET client_cert_fingerprint = $2 WHERE name = $1 RETURNING id"
 # Replaces a system's API key: $1 name, $2 new key hash.
 _SET_KEY = "UPDATE systems SET api_key_hash = $2, key_rotated_at = now() WHERE name = $1 RETURNING id"
 # Makes a system the one serving some agencies: $1 system id, $2 OrganIds; returns those found.
@@ -71,6 +79,20 @@ async def system_by_name(conn: Connection, name: str) -> System:
 async def system_by_key_hash(conn: Connection, key_hash: bytes) -> System | None:
     row = await conn.fetchrow(_BY_KEY_HASH, key_hash)
     return None if row is None else _system(row)
+
+
+async def system_by_client_certificate(conn: Connection, fingerprint: bytes) -> System | None:
+    row = await conn.fetchrow(_BY_CLIENT_CERT, fingerprint)
+    return None if row is None else _system(row)
+
+
+async def set_client_certificate(conn: Connection, name: str, fingerprint: bytes | None) -> None:
+    try:
+        found = await conn.fetchval(_SET_CLIENT_CERT, name, fingerprint)
+    except UniqueViolation:
+        raise DuplicateSystem("that client certificate already belongs to another system") from None
+    if found is None:
+        raise NotFound(f"no system named {name!r}")
 
 
 async def set_api_key(conn: Connection, name: str, key_hash: bytes) -> None:

@@ -26,11 +26,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as InvalidSignatureError
 from lxml import etree
-from signxml import SignatureConfiguration, XMLVerifier
 from signxml.algorithms import DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
-from exchange.edxml.parser import DSIG_NS, NS, element_path
+from exchange.edxml.parser import DSIG_NS, NS, element_path, make_parser
 from exchange.trust.certificates import (
     describe,
     fingerprint,
@@ -41,8 +41,14 @@ from exchange.trust.certificates import (
 
 HEADER_PATH = f"./{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/"
 _MODERN_METHODS = frozenset(
-    {SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA384, SignatureMethod.RSA_SHA512,
-     SignatureMethod.ECDSA_SHA256, SignatureMethod.ECDSA_SHA384, SignatureMethod.ECDSA_SHA512}
+    {
+        SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
+        SignatureMethod.RSA_SHA512,
+        SignatureMethod.ECDSA_SHA256,
+        SignatureMethod.ECDSA_SHA384,
+        SignatureMethod.ECDSA_SHA512,
+    }
 )
 _MODERN_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 _MAX_CHAIN = 5
@@ -113,7 +119,9 @@ def verify_signature(
         return SignatureVerdict(Verdict.ABSENT, "the package carries no signature")
     if len(signatures) > 1:
         lines = ", ".join(str(node.sourceline) for node in signatures)
-        return _invalid(f"the package carries {len(signatures)} signatures (lines {lines}); exactly one is allowed")
+        return _invalid(
+            f"the package carries {len(signatures)} signatures (lines {lines}); exactly one is allowed"
+        )
     return _verify_one(root, signatures[0], sender_organ_id, trust, at)
 
 
@@ -146,6 +154,7 @@ def _verify_xmldsig(
     try:
         result = XMLVerifier().verify(
             root,
+            parser=make_parser(),
             x509_cert=certificate,
             expect_config=SignatureConfiguration(
                 location=HEADER_PATH,
@@ -181,17 +190,30 @@ def _judge(
     signer, organ_id, digest = describe(certificate), organ_id_of(certificate), fingerprint(certificate)
 
     def verdict(kind: Verdict, reason: str) -> SignatureVerdict:
-        return SignatureVerdict(kind, reason, layout, signer, organ_id, digest.hex(), algorithm,
-                                signed_root if kind is Verdict.VALID else None)
+        return SignatureVerdict(
+            kind,
+            reason,
+            layout,
+            signer,
+            organ_id,
+            digest.hex(),
+            algorithm,
+            signed_root if kind is Verdict.VALID else None,
+        )
 
     if not is_signing_certificate(certificate):
         return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} is not for signing (key usage)")
     if at < certificate.not_valid_before_utc:
-        return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} is not valid before "
-                                          f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+        return verdict(
+            Verdict.UNTRUSTED,
+            f"the certificate of {signer} is not valid before "
+            f"{certificate.not_valid_before_utc:%Y-%m-%d %H:%M} UTC",
+        )
     if at > certificate.not_valid_after_utc:
-        return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} expired on "
-                                          f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+        return verdict(
+            Verdict.UNTRUSTED,
+            f"the certificate of {signer} expired on {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+        )
     if digest in trust.revoked:
         return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} has been revoked")
     pinned = digest in trust.pinned
@@ -200,10 +222,14 @@ def _judge(
         if chain_problem:
             return verdict(Verdict.UNTRUSTED, chain_problem)
         if organ_id is None:
-            return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} names no agency and is not pinned "
-                                              f"to the sender {sender}")
+            return verdict(
+                Verdict.UNTRUSTED,
+                f"the certificate of {signer} names no agency and is not pinned to the sender {sender}",
+            )
         if organ_id != sender:
-            return verdict(Verdict.UNTRUSTED, f"the certificate belongs to {organ_id}, not to the sender {sender}")
+            return verdict(
+                Verdict.UNTRUSTED, f"the certificate belongs to {organ_id}, not to the sender {sender}"
+            )
     how = "pinned to the sender" if pinned else f"issued by {describe_issuer(certificate)}"
     return verdict(Verdict.VALID, f"signed by {signer} for {sender}; certificate {how}")
 
@@ -213,15 +239,22 @@ def describe_issuer(certificate: x509.Certificate) -> str:
     return str(names[0].value) if names else certificate.issuer.rfc4514_string()
 
 
-def _chain_problem(certificate: x509.Certificate, cas: tuple[x509.Certificate, ...], at: datetime) -> str | None:
+def _chain_problem(
+    certificate: x509.Certificate, cas: tuple[x509.Certificate, ...], at: datetime
+) -> str | None:
     """None when ``certificate`` chains to one of ``cas`` through CA certificates valid at ``at``."""
     current = certificate
     for _ in range(_MAX_CHAIN):
         issuer = next((ca for ca in cas if _issued(current, ca)), None)
         if issuer is None:
-            return (f"the certificate of {describe(certificate)} does not chain to a trusted CA "
-                    f"(issuer: {describe_issuer(current)})")
-        if not is_ca_certificate(issuer) or not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc:
+            return (
+                f"the certificate of {describe(certificate)} does not chain to a trusted CA "
+                f"(issuer: {describe_issuer(current)})"
+            )
+        if (
+            not is_ca_certificate(issuer)
+            or not issuer.not_valid_before_utc <= at <= issuer.not_valid_after_utc
+        ):
             return f"the issuing CA {describe(issuer)} is not a valid CA at this time"
         if issuer.issuer == issuer.subject:
             return None  # reached a trusted root
@@ -314,8 +347,10 @@ def _allowed_digests(allow_sha1: bool) -> frozenset[DigestAlgorithm]:
 
 def _explain(message: str, algorithm: str | None) -> str:
     if "forbidden by configuration" in message or "SHA1" in message:
-        return (f"the signature uses {algorithm or 'SHA-1'}, a legacy algorithm this agency's policy does not "
-                "accept (RSA-SHA256 is expected)")
+        return (
+            f"the signature uses {algorithm or 'SHA-1'}, a legacy algorithm this agency's policy does not "
+            "accept (RSA-SHA256 is expected)"
+        )
     if "Unable to find a ds:Signature" in message or "Expected to find" in message:
         return f"the signature is not where edXML puts it: {message}"
     return f"the signature cannot be checked: {message}"
@@ -323,4 +358,3 @@ def _explain(message: str, algorithm: str | None) -> str:
 
 def _invalid(reason: str, layout: str | None = None, algorithm: str | None = None) -> SignatureVerdict:
     return SignatureVerdict(Verdict.INVALID, reason, layout, algorithm=algorithm)
-

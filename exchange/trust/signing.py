@@ -14,10 +14,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
-from signxml import XMLSigner
 from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
+from signxml.signer import XMLSigner
 
-from exchange.edxml.parser import DSIG_NS, NS, parse_xml
+from exchange.edxml.parser import DSIG_NS, NS, make_parser, parse_xml
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,15 @@ class Signer:
         return cls(certificates[0], key, tuple(certificates[1:]))
 
 
-class _LegacySigner(XMLSigner):
+class _Signer(XMLSigner):
+    """signxml's signer, re-parsing with the axis's hardened parser (large attachments included)."""
+
+    @property
+    def parser(self) -> etree.XMLParser:
+        return make_parser()
+
+
+class _LegacySigner(_Signer):
     """Allows RSA-SHA1, which signxml refuses by default: only to imitate legacy DMS in tests."""
 
     def check_deprecated_methods(self) -> None:
@@ -52,7 +60,7 @@ def sign_xml(root: etree._Element, signer: Signer, *, legacy_sha1: bool = False)
     if header is None:
         raise ValueError("not an edXML document: edXMLEnvelope/edXMLHeader is missing")
     etree.SubElement(header, f"{{{DSIG_NS}}}Signature", Id="placeholder", nsmap={"ds": DSIG_NS})
-    signer_class = _LegacySigner if legacy_sha1 else XMLSigner
+    signer_class = _LegacySigner if legacy_sha1 else _Signer
     xml_signer = signer_class(
         method=SignatureConstructionMethod.enveloped,
         signature_algorithm="rsa-sha1" if legacy_sha1 else "rsa-sha256",

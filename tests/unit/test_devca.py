@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from exchange.trust.certificates import organ_id_of
 from exchange.trust.devca import (
     DOCUMENT_SIGNING_OID,
     Issued,
@@ -21,7 +22,6 @@ from exchange.trust.devca import (
     make_ca,
     write_dev_pki,
 )
-from exchange.trust.certificates import organ_id_of
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T", bound=x509.ExtensionType)

@@ -34,12 +34,17 @@ class Pki:
         self.sender = devca.issue_signing_cert(self.ca, organ_id=SENDER, common_name="Sở Nội vụ")
         self.other = devca.issue_signing_cert(self.ca, organ_id="000.00.02.H26", common_name="Sở Tài chính")
         self.expired = devca.issue_signing_cert(
-            self.ca, organ_id=SENDER, common_name="Sở Nội vụ (2020)",
-            not_before=NOW - timedelta(days=800), not_after=NOW - timedelta(days=70))
+            self.ca,
+            organ_id=SENDER,
+            common_name="Sở Nội vụ (2020)",
+            not_before=NOW - timedelta(days=800),
+            not_after=NOW - timedelta(days=70),
+        )
         self.untrusted = devca.issue_signing_cert(self.rogue_ca, organ_id=SENDER, common_name="Impostor")
         self.no_organ = devca.issue_signing_cert(self.ca, organ_id=None, common_name="Văn thư Sở Nội vụ")
-        self.encipher = devca.issue_signing_cert(self.ca, organ_id=SENDER, common_name="TLS only",
-                                                 key_usage="encipherment")
+        self.encipher = devca.issue_signing_cert(
+            self.ca, organ_id=SENDER, common_name="TLS only", key_usage="encipherment"
+        )
         self.trust = TrustMaterial(trusted_cas=(self.ca.certificate,))
 
 
@@ -49,7 +54,9 @@ def pki() -> Pki:
 
 
 def signed(issued: devca.Issued, **options: bool) -> bytes:
-    return sign_package(build_edoc(small_edoc(sender=SENDER)), Signer(issued.certificate, issued.key), **options)
+    return sign_package(
+        build_edoc(small_edoc(sender=SENDER)), Signer(issued.certificate, issued.key), **options
+    )
 
 
 def verdict_of(data: bytes, trust: TrustMaterial, sender: str = SENDER) -> SignatureVerdict:
@@ -59,8 +66,9 @@ def verdict_of(data: bytes, trust: TrustMaterial, sender: str = SENDER) -> Signa
 def test_a_valid_signature(pki: Pki) -> None:
     verdict = verdict_of(signed(pki.sender), pki.trust)
     assert verdict.verdict is Verdict.VALID
-    assert verdict.reason == ("signed by Sở Nội vụ for 000.00.01.H26; certificate issued by "
-                              "Exchange Development CA")
+    assert verdict.reason == (
+        "signed by Sở Nội vụ for 000.00.01.H26; certificate issued by Exchange Development CA"
+    )
     assert (verdict.signer, verdict.organ_id, verdict.algorithm) == ("Sở Nội vụ", SENDER, "rsa-sha256")
     assert verdict.fingerprint == fingerprint(pki.sender.certificate).hex()
     assert verdict.signed_root is not None
@@ -110,8 +118,7 @@ def test_a_revoked_certificate(pki: Pki) -> None:
 def test_an_untrusted_ca(pki: Pki) -> None:
     verdict = verdict_of(signed(pki.untrusted), pki.trust)
     assert verdict.verdict is Verdict.UNTRUSTED
-    assert verdict.reason == ("the certificate of Impostor does not chain to a trusted CA "
-                              "(issuer: Rogue CA)")
+    assert verdict.reason == ("the certificate of Impostor does not chain to a trusted CA (issuer: Rogue CA)")
 
 
 def test_a_certificate_not_for_signing(pki: Pki) -> None:
@@ -174,8 +181,10 @@ def test_sha1_under_both_policies(pki: Pki) -> None:
     data = signed(pki.sender, legacy_sha1=True)
     refused = verdict_of(data, pki.trust)
     assert refused.verdict is Verdict.INVALID
-    assert refused.reason == ("the signature uses rsa-sha1, a legacy algorithm this agency's policy does not "
-                              "accept (RSA-SHA256 is expected)")
+    assert refused.reason == (
+        "the signature uses rsa-sha1, a legacy algorithm this agency's policy does not "
+        "accept (RSA-SHA256 is expected)"
+    )
     allowed = verdict_of(data, replace(pki.trust, allow_sha1=True))
     assert allowed.verdict is Verdict.VALID
     assert allowed.algorithm == "rsa-sha1"
@@ -188,7 +197,7 @@ def test_a_legacy_namespace_signature(pki: Pki) -> None:
     verdict = verify_signature(parsed.root, SENDER, pki.trust, NOW)
     assert verdict.verdict is Verdict.VALID
     assert verdict.layout == "edxml-namespace"
-    tampered = data.replace("thử nghiệm".encode(), "thu nghiem".encode())
+    tampered = data.replace("thử nghiệm".encode(), b"thu nghiem")
     assert verdict_of(tampered, pki.trust).verdict is Verdict.INVALID
 
 
@@ -200,8 +209,12 @@ def test_the_published_samples_carry_placeholder_signatures(pki: Pki) -> None:
 
 @pytest.mark.parametrize(
     ("policy", "accepted"),
-    [(SignaturePolicy.REQUIRED, False), (SignaturePolicy.IF_PRESENT, True), (SignaturePolicy.RECORD, True),
-     (SignaturePolicy.OFF, True)],
+    [
+        (SignaturePolicy.REQUIRED, False),
+        (SignaturePolicy.IF_PRESENT, True),
+        (SignaturePolicy.RECORD, True),
+        (SignaturePolicy.OFF, True),
+    ],
 )
 def test_an_absent_signature_under_each_policy(pki: Pki, policy: SignaturePolicy, accepted: bool) -> None:
     root = parse_package(build_edoc(small_edoc(sender=SENDER))).root
@@ -213,8 +226,12 @@ def test_an_absent_signature_under_each_policy(pki: Pki, policy: SignaturePolicy
 
 @pytest.mark.parametrize(
     ("policy", "accepted"),
-    [(SignaturePolicy.REQUIRED, False), (SignaturePolicy.IF_PRESENT, False), (SignaturePolicy.RECORD, True),
-     (SignaturePolicy.OFF, True)],
+    [
+        (SignaturePolicy.REQUIRED, False),
+        (SignaturePolicy.IF_PRESENT, False),
+        (SignaturePolicy.RECORD, True),
+        (SignaturePolicy.OFF, True),
+    ],
 )
 def test_a_bad_signature_under_each_policy(pki: Pki, policy: SignaturePolicy, accepted: bool) -> None:
     root = parse_package(sample("edoc_new.edxml")).root
@@ -224,7 +241,8 @@ def test_a_bad_signature_under_each_policy(pki: Pki, policy: SignaturePolicy, ac
 
 def test_an_empty_digital_signature_element_counts_as_absent(pki: Pki) -> None:
     data = build_edoc(small_edoc(sender=SENDER)).replace(
-        b"</edXML:TraceHeaderList>", b"</edXML:TraceHeaderList><edXML:DigitalSignature/>")
+        b"</edXML:TraceHeaderList>", b"</edXML:TraceHeaderList><edXML:DigitalSignature/>"
+    )
     parsed = parse_package(data)
     assert parsed.signatures[0].empty
     assert verify_signature(parsed.root, SENDER, pki.trust, NOW).verdict is Verdict.ABSENT
@@ -246,7 +264,9 @@ def _xmlsec1_verifies(data: bytes, pem: bytes, directory: Path, option: str = "-
     assert xmlsec1 is not None, "xmlsec1 is installed by `make test` (Debian package xmlsec1)"
     result = subprocess.run(
         [xmlsec1, "--verify", option, str(directory / "trusted.pem"), str(directory / "package.edxml")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return result.returncode == 0
 
