@@ -11,11 +11,12 @@ from aiohttp.abc import AbstractAccessLogger
 
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
-from exchange.api.keys import CALLER, DATABASE_URL, POOL, SETTINGS, SIGNER
+from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, POOL, SETTINGS, SIGNER
 from exchange.api.routes import setup_routes
 from exchange.axis_identity import load_axis_signer
+from exchange.intake import Intake
 from exchange.logs import get_logger
-from exchange.scheduler import scheduler_context
+from exchange.scheduler import delivery_context, scheduler_context
 from exchange.settings import Settings
 from exchange.store.db import create_pool
 from exchange.store.migrate import apply_migrations
@@ -35,6 +36,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[SIGNER] = load_axis_signer(settings)
     app.cleanup_ctx.append(pool_context)
     app.cleanup_ctx.append(scheduler_context)
+    app.cleanup_ctx.append(delivery_context)
     setup_routes(app)
     return app
 
@@ -47,6 +49,7 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
     if applied:
         log.info("db.migrated", versions=[m.version for m in applied])
     app[POOL] = pool
+    app[INTAKE] = Intake(pool, app[SETTINGS], app[SIGNER])
     yield
     await pool.close()
 

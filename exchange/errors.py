@@ -90,6 +90,31 @@ class InvalidInput(ExchangeError):
     code = "invalid_input"
 
 
+class SenderNotOwned(InvalidInput):
+    code = "sender_not_owned"
+
+
+class UnknownRecipient(InvalidInput):
+    code = "unknown_recipient"
+
+
+class UnknownDocument(InvalidInput):
+    code = "unknown_document"
+
+
+class SignatureRejected(InvalidInput):
+    code = "signature_rejected"
+
+
+class DuplicateDocument(Conflict):
+    code = "duplicate_document"
+
+
+class Gone(ExchangeError):
+    status = 410
+    code = "withdrawn"
+
+
 class DuplicateAgency(Conflict):
     code = "duplicate_agency"
 

@@ -1,17 +1,30 @@
-"""The process's job scheduler (apscheduler 3): periodic work such as delivery sweeps.
+"""Background work of a server process: the apscheduler scheduler and the delivery worker.
 
-Jobs are registered by the modules that own the work; this module only runs the
-scheduler for the lifetime of the application.
+The worker wakes on a NOTIFY from any process that committed new push deliveries (a
+dedicated listening connection) and on a periodic sweep job; the sweep also re-opens
+the listening connection if the database dropped it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
+from contextlib import suppress
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from exchange.api.keys import SCHEDULER
+from adapters.http_push import HttpPush
+from exchange.api.keys import DATABASE_URL, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
+from exchange.delivery import DeliveryWorker
+from exchange.logs import get_logger
+from exchange.store.db import Connection, connect
+from exchange.store.deliveries import CHANNEL
+
+log = get_logger(__name__)
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
@@ -20,3 +33,56 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
     scheduler.start()
     yield
     scheduler.shutdown(wait=False)
+
+
+async def delivery_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s)
+    await pusher.start()
+    name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    worker = DeliveryWorker(app[POOL], settings.delivery, pusher, name)
+    app[WORKER] = worker
+    listener = _Listener(app[DATABASE_URL], app, worker)
+    await listener.ensure()
+    app[SCHEDULER].add_job(
+        listener.sweep, "interval", seconds=settings.delivery.sweep_interval_s, id="delivery-sweep"
+    )
+    task = asyncio.create_task(worker.serve(), name="delivery-worker")
+    worker.wake()  # whatever came due while no process was running
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
+    await listener.close()
+    await pusher.close()
+
+
+class _Listener:
+    """The LISTEN connection: a hint to deliver now, never the only way work is found."""
+
+    def __init__(self, dsn: str, app: web.Application, worker: DeliveryWorker) -> None:
+        self._dsn = dsn
+        self._app = app
+        self._worker = worker
+        self._conn: Connection | None = None
+
+    async def ensure(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            return
+        try:
+            self._conn = await connect(self._dsn, self._app[SETTINGS].database)
+            await self._conn.add_listener(CHANNEL, self._notified)
+        except Exception as exc:  # the sweep keeps deliveries moving meanwhile
+            log.warning("delivery.listen_failed", error=str(exc))
+            self._conn = None
+
+    def _notified(self, *_: object) -> None:
+        self._worker.wake()
+
+    async def sweep(self) -> None:
+        await self.ensure()
+        self._worker.wake()
+
+    async def close(self) -> None:
+        if self._conn is not None and not self._conn.is_closed():
+            await self._conn.close()

@@ -57,6 +57,19 @@ class TrustSettings(_Section):
     axis_key: str = ""
 
 
+class DeliverySettings(_Section):
+    max_attempts: int = Field(default=12, ge=1)
+    max_age_s: float = Field(default=3 * 24 * 3600, gt=0)
+    base_delay_s: float = Field(default=10.0, gt=0)
+    max_delay_s: float = Field(default=3600.0, gt=0)
+    lease_s: float = Field(default=120.0, gt=0)
+    batch_size: int = Field(default=50, ge=1)
+    concurrency: int = Field(default=16, ge=1)
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    push_timeout_s: float = Field(default=30.0, gt=0)
+    trace_organ_id: str = ""
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -73,6 +86,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     trust: TrustSettings = TrustSettings()
+    delivery: DeliverySettings = DeliverySettings()
     log: LogSettings = LogSettings()
 
     @property

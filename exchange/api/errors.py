@@ -24,7 +24,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
-        code = http_error.reason.lower().replace(" ", "_")
+        # The contract names 413 "too_large"; other statuses keep aiohttp's reason as their code.
+        code = "too_large" if http_error.status == 413 else http_error.reason.lower().replace(" ", "_")
         body = {"error": {"code": code, "message": http_error.reason, "details": []}}
         return web.json_response(body, status=http_error.status, headers=_kept_headers(http_error))
     except Exception:

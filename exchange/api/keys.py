@@ -5,6 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from exchange.delivery import DeliveryWorker
+from exchange.intake import Intake
 from exchange.model import System
 from exchange.settings import Settings
 from exchange.store.db import Pool
@@ -15,5 +17,7 @@ DATABASE_URL = web.AppKey("database_url", str)
 POOL = web.AppKey("pool", Pool)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 SIGNER = web.AppKey("signer", Signer)
+INTAKE = web.AppKey("intake", Intake)
+WORKER = web.AppKey("worker", DeliveryWorker)
 
 CALLER = web.RequestKey("caller", System)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from aiohttp import web
 
 from exchange import registry
 from exchange.api.auth import allow
+from exchange.api.common import read_json
 from exchange.api.keys import POOL, SIGNER
-from exchange.errors import BadRequest, InvalidInput
+from exchange.errors import InvalidInput
 from exchange.model import Role
 from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
@@ -45,7 +43,7 @@ async def admin_list_agencies(request: web.Request) -> web.Response:
 @allow(Role.ADMIN)
 async def admin_add_agencies(request: web.Request) -> web.Response:
     """Register one agency (an object) or several at once (an array): all or nothing."""
-    body = await _json_body(request)
+    body = await read_json(request)
     items = body if isinstance(body, list) else [body]
     if not all(isinstance(item, dict) for item in items):
         raise InvalidInput("the body must be an agency object or an array of them")
@@ -65,7 +63,7 @@ async def admin_list_systems(request: web.Request) -> web.Response:
 @allow(Role.ADMIN)
 async def admin_add_system(request: web.Request) -> web.Response:
     """Register a caller; the answer holds its API key, which is never shown again."""
-    body = await _json_body(request)
+    body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
         raise InvalidInput('the body must be {"name": ..., "role": ..., "organ_ids": [...]}')
     try:
@@ -85,10 +83,3 @@ async def admin_rotate_key(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         new = await registry.rotate_key(conn, request.match_info["name"])
     return web.json_response({**new.system.as_dict(), "api_key": new.api_key})
-
-
-async def _json_body(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None

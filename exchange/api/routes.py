@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import health, registry
+from exchange.api import documents, exchange, health, registry
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+
+    app.router.add_post("/v1/packages", exchange.submit_package)
+    app.router.add_get("/v1/inbox", exchange.inbox)
+    app.router.add_get("/v1/deliveries/{delivery_id}/package", exchange.download)
+    app.router.add_post("/v1/deliveries/{delivery_id}/ack", exchange.acknowledge)
+    app.router.add_get("/v1/messages/{message_id}", exchange.get_message)
+    app.router.add_get("/v1/messages/{message_id}/trace", exchange.get_trace)
+    app.router.add_get("/v1/documents", documents.search_documents)
 
     app.router.add_get("/v1/agencies", registry.list_agencies)
     app.router.add_get("/v1/axis/certificate", registry.axis_certificate)
@@ -19,3 +27,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/systems", registry.admin_list_systems)
     app.router.add_post("/v1/admin/systems", registry.admin_add_system)
     app.router.add_post("/v1/admin/systems/{name}/rotate-key", registry.admin_rotate_key)
+    app.router.add_get("/v1/admin/deliveries", documents.list_deliveries)
+    app.router.add_post("/v1/admin/deliveries/requeue", documents.requeue_deliveries)

@@ -79,3 +79,18 @@ async def signature_settings(conn: Connection, organ_id: str) -> tuple[Signature
     if row is None or row["signature_policy"] is None:
         return None, None if row is None else row["allow_sha1"]
     return SignaturePolicy(row["signature_policy"]), row["allow_sha1"]
+
+
+async def agencies_by_ids(conn: Connection, organ_ids: Sequence[str]) -> dict[str, Agency]:
+    """The registered agencies among ``organ_ids``, by OrganId."""
+    rows = await conn.fetch(_BY_IDS, list(organ_ids))
+    return {row["organ_id"]: _agency(row) for row in rows}
+
+
+# Registered agencies among some OrganIds: $1 OrganIds.
+_BY_IDS = """
+SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
+       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1
+FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
+WHERE a.organ_id = ANY($1::text[])
+"""

@@ -1,0 +1,115 @@
+"""Searching documents, and the operators' view of deliveries."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from uuid import UUID
+
+from aiohttp import web
+
+from exchange.api.auth import allow
+from exchange.api.common import query_int, read_json
+from exchange.api.keys import CALLER, POOL
+from exchange.errors import InvalidInput
+from exchange.model import Role
+from exchange.store import audit
+from exchange.store import deliveries as delivery_store
+from exchange.store import messages as message_store
+from exchange.store.audit import Event
+from exchange.store.messages import DocumentQuery
+
+MAX_PAGE = 500
+_STATES = {"queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn"}
+
+
+@allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
+async def search_documents(request: web.Request) -> web.Response:
+    """Documents by id, sender, recipient, status and date; a system searches its own traffic only."""
+    caller = request[CALLER]
+    query = DocumentQuery(
+        document_id=request.query.get("document_id") or None,
+        sender=request.query.get("sender") or None,
+        recipient=request.query.get("recipient") or None,
+        status=_status(request.query.get("status")),
+        since=_moment(request.query.get("since"), "since"),
+        until=_moment(request.query.get("until"), "until"),
+        visible_to=list(caller.organ_ids) if caller.role is Role.SYSTEM else None,
+        after=_cursor(request.query.get("cursor")),
+        limit=query_int(request, "limit", default=50, most=MAX_PAGE),
+    )
+    async with request.app[POOL].acquire() as conn:
+        found = await message_store.search_documents(conn, query)
+    last = found[-1] if len(found) == query.limit else None
+    return web.json_response(
+        {
+            "items": [message.as_dict() for message in found],
+            "next_cursor": None if last is None else _encode_cursor(last.received_at, last.id),
+        }
+    )
+
+
+@allow(Role.ADMIN)
+async def list_deliveries(request: web.Request) -> web.Response:
+    state = request.query.get("state")
+    if state is not None and state not in _STATES:
+        raise InvalidInput(f"state must be one of {', '.join(sorted(_STATES))}")
+    async with request.app[POOL].acquire() as conn:
+        rows = await delivery_store.list_deliveries(
+            conn, state, query_int(request, "limit", default=100, most=MAX_PAGE)
+        )
+    return web.json_response({"items": [row.as_dict() for row in rows]})
+
+
+@allow(Role.ADMIN)
+async def requeue_deliveries(request: web.Request) -> web.Response:
+    """Put failed or expired deliveries back in the queue: {"delivery_ids": [...]}."""
+    body = await read_json(request)
+    raw = body.get("delivery_ids") if isinstance(body, dict) else None
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput('the body must be {"delivery_ids": ["<uuid>", ...]}')
+    try:
+        ids = [UUID(str(item)) for item in raw]
+    except ValueError:
+        raise InvalidInput("delivery_ids must be UUIDs") from None
+    caller = request[CALLER]
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        requeued = await delivery_store.requeue(conn, ids)
+        await audit.append(conn, caller.name, [Event("delivery.requeued", delivery_id=i) for i in requeued])
+    return web.json_response(
+        {"requeued": [str(i) for i in requeued], "not_requeued": [str(i) for i in ids if i not in requeued]}
+    )
+
+
+def _status(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if raw in _STATES or (len(raw) == 2 and raw.isdigit()):
+        return raw
+    raise InvalidInput("status must be a delivery state or a two-digit business status code")
+
+
+def _moment(raw: str | None, name: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO 8601 date or time") from None
+    if moment.tzinfo is None:
+        raise InvalidInput(f"{name} must carry a time zone (e.g. 2026-11-20T00:00:00+07:00)")
+    return moment
+
+
+def _encode_cursor(at: datetime, message_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{message_id}".encode()).decode()
+
+
+def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
+    if not raw:
+        return None
+    try:
+        at, _, message_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
+        return datetime.fromisoformat(at), UUID(message_id)
+    except ValueError:
+        raise InvalidInput("cursor is not one this server gave out") from None

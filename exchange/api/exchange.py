@@ -1,0 +1,161 @@
+"""The native exchange API: submit packages, pull the inbox, download, acknowledge."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from exchange import timeline
+from exchange.api.auth import allow
+from exchange.api.common import path_uuid, query_int, read_json
+from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS
+from exchange.delivery import load_package
+from exchange.errors import BadRequest, Conflict, Gone, InvalidInput, NotFound
+from exchange.model import Role, System
+from exchange.store import audit
+from exchange.store import deliveries as delivery_store
+from exchange.store.audit import Event
+from exchange.store.db import Connection
+from exchange.store.deliveries import DeliveryRow
+
+MAX_INBOX = 500
+
+
+@allow(Role.SYSTEM)
+async def submit_package(request: web.Request) -> web.Response:
+    """Accept an edoc or status package: 201 when new, 200 when the identical one was accepted before."""
+    data = await request.read()
+    if not data:
+        raise BadRequest("the body must be an edXML package")
+    accepted = await request.app[INTAKE].submit(request[CALLER], data)
+    return web.json_response(accepted.as_dict(), status=201 if accepted.created else 200)
+
+
+@allow(Role.SYSTEM)
+async def inbox(request: web.Request) -> web.Response:
+    caller = request[CALLER]
+    recipients = list(caller.organ_ids)
+    if wanted := request.query.get("recipient"):
+        if wanted not in recipients:
+            raise NotFound(f"no inbox {wanted} for {caller.name}")
+        recipients = [wanted]
+    kind = request.query.get("kind")
+    if kind not in (None, "edoc", "status"):
+        raise InvalidInput("kind must be edoc or status")
+    limit = query_int(request, "limit", default=100, most=MAX_INBOX)
+    async with request.app[POOL].acquire() as conn:
+        items = await delivery_store.inbox(conn, recipients, kind, limit)
+    return web.json_response({"items": [_inbox_item(item) for item in items]})
+
+
+@allow(Role.SYSTEM)
+async def download(request: web.Request) -> web.Response:
+    """The package as this recipient receives it: the original bytes plus the axis's TraceHeader."""
+    caller = request[CALLER]
+    async with request.app[POOL].acquire() as conn:
+        delivery = await _own_delivery(conn, caller, path_uuid(request, "delivery_id", "delivery"))
+        if delivery.state == "withdrawn":
+            raise Gone("the sender withdrew this document before it was downloaded")
+        message, package = await load_package(
+            conn, delivery.message_id, request.app[SETTINGS].delivery.trace_organ_id
+        )
+        async with conn.transaction():
+            first = delivery.downloaded_at is None
+            await delivery_store.mark_downloaded(conn, delivery.id)
+            await audit.append(
+                conn,
+                caller.name,
+                [
+                    Event(
+                        "delivery.downloaded",
+                        message.id,
+                        delivery.id,
+                        {"recipient": delivery.recipient, "first": first},
+                    )
+                ],
+            )
+    return web.Response(
+        body=package,
+        content_type="application/xml",
+        headers={
+            "X-Exchange-Delivery-Id": str(delivery.id),
+            "X-Exchange-Message-Id": str(message.id),
+        },
+    )
+
+
+@allow(Role.SYSTEM)
+async def acknowledge(request: web.Request) -> web.Response:
+    """done: out of the inbox; fail: back in it for another try, with the reason recorded."""
+    caller = request[CALLER]
+    body = await read_json(request)
+    result = body.get("result") if isinstance(body, dict) else None
+    if result not in ("done", "fail"):
+        raise InvalidInput('the body must be {"result": "done" | "fail", "reason": "..."}')
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise InvalidInput("reason must be a string")
+    async with request.app[POOL].acquire() as conn:
+        delivery = await _own_delivery(conn, caller, path_uuid(request, "delivery_id", "delivery"))
+        async with conn.transaction():
+            if not await delivery_store.acknowledge(conn, delivery.id, result == "done", reason):
+                raise Conflict(
+                    f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
+                    "in the inbox can be acknowledged"
+                )
+            await audit.append(
+                conn,
+                caller.name,
+                [
+                    Event(
+                        f"delivery.ack_{result}",
+                        delivery.message_id,
+                        delivery.id,
+                        {"recipient": delivery.recipient, "reason": reason},
+                    )
+                ],
+            )
+        updated = await delivery_store.delivery_by_id(conn, delivery.id)
+    assert updated is not None
+    return web.json_response(updated.as_dict())
+
+
+async def _own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> DeliveryRow:
+    delivery = await delivery_store.delivery_by_id(conn, delivery_id)
+    if delivery is None or delivery.recipient not in caller.organ_ids:
+        raise NotFound(
+            f"no delivery {delivery_id}"
+        )  # another system's delivery does not exist for this caller
+    return delivery
+
+
+def _inbox_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "delivery_id": str(item["delivery_id"]),
+        "message_id": str(item["message_id"]),
+        "kind": item["kind"],
+        "sender": item["sender"],
+        "recipient": item["recipient"],
+        "document_id": item["document_id"],
+        "subject": item["subject"],
+        "status_code": item["status_code"],
+        "received_at": item["received_at"].isoformat(),
+        "attempts": item["attempts"],
+        "downloaded": item["state"] == "delivered",
+    }
+
+
+@allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
+async def get_message(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        view = await timeline.message_view(conn, request[CALLER], path_uuid(request, "message_id", "message"))
+    return web.json_response(view)
+
+
+@allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
+async def get_trace(request: web.Request) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        view = await timeline.trace(conn, request[CALLER], path_uuid(request, "message_id", "message"))
+    return web.json_response(view)

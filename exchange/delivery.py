@@ -1,0 +1,192 @@
+"""Delivery: claiming due push deliveries, pushing them, and deciding what comes next.
+
+Workers of every server process share the work through PostgreSQL: a claim takes due
+deliveries ``FOR UPDATE SKIP LOCKED`` and leases them; the push happens outside any
+transaction; the outcome is recorded only if this worker still holds the lease. A
+worker killed mid-push loses nothing: its lease runs out and another claims it again
+(the recipient sees the same delivery id, a documented retry). A NOTIFY at commit
+wakes the workers; a periodic sweep is the safety net.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from uuid import UUID
+
+from adapters.http_push import HttpPush
+from exchange.edxml.trace import append_trace_header
+from exchange.logs import get_logger
+from exchange.settings import DeliverySettings
+from exchange.store import audit
+from exchange.store import deliveries as delivery_store
+from exchange.store import messages as message_store
+from exchange.store.audit import Event
+from exchange.store.db import Connection, Pool
+from exchange.store.deliveries import Claimed
+from exchange.store.messages import MessageRow
+
+log = get_logger(__name__)
+# TraceHeader timestamps are Vietnamese local time (UTC+7, no daylight saving).
+VIETNAM = timezone(timedelta(hours=7))
+
+
+@dataclass(frozen=True)
+class Retry:
+    at: datetime
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    state: str  # "failed" (too many attempts) or "expired" (too old)
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When to try a failed delivery again, or that it is time to give up. Pure."""
+
+    max_attempts: int
+    max_age: timedelta
+    base_delay_s: float
+    max_delay_s: float
+
+    @classmethod
+    def for_agency(
+        cls, settings: DeliverySettings, max_attempts: int | None, max_age_s: int | None
+    ) -> RetryPolicy:
+        return cls(
+            max_attempts or settings.max_attempts,
+            timedelta(seconds=max_age_s or settings.max_age_s),
+            settings.base_delay_s,
+            settings.max_delay_s,
+        )
+
+    def after_failure(
+        self, attempts: int, created_at: datetime, now: datetime, rng: random.Random
+    ) -> Retry | GiveUp:
+        if attempts >= self.max_attempts:
+            return GiveUp("failed", f"gave up after {attempts} attempts")
+        delay = min(self.max_delay_s, self.base_delay_s * 2 ** (attempts - 1))
+        at = now + timedelta(seconds=delay * rng.uniform(0.5, 1.0))
+        if at - created_at > self.max_age:
+            return GiveUp("expired", f"not delivered within {self.max_age}")
+        return Retry(at)
+
+
+def package_for_recipient(message: MessageRow, body: bytes, trace_organ_id: str) -> bytes:
+    """What a recipient receives: the original bytes plus this axis's TraceHeader (edoc only)."""
+    if message.kind != "edoc":
+        return body
+    hop = message.received_at.astimezone(VIETNAM).replace(tzinfo=None)
+    return append_trace_header(body, trace_organ_id or None, hop)
+
+
+async def load_package(conn: Connection, message_id: UUID, trace_organ_id: str) -> tuple[MessageRow, bytes]:
+    message = await message_store.message_by_id(conn, message_id)
+    body = await message_store.body(conn, message_id)
+    if message is None or body is None:
+        raise LookupError(f"message {message_id} or its body is missing")
+    return message, package_for_recipient(message, body, trace_organ_id)
+
+
+class DeliveryWorker:
+    """Claims and pushes due deliveries for one server process."""
+
+    def __init__(self, pool: Pool, settings: DeliverySettings, pusher: HttpPush, name: str) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._pusher = pusher
+        self.name = name
+        self._wake = asyncio.Event()
+        self._rng = random.Random()
+        self._limit = asyncio.Semaphore(settings.concurrency)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def serve(self) -> None:
+        """Deliver whenever woken (NOTIFY, sweep) until cancelled."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.run_until_idle()
+            except (TimeoutError, OSError) as exc:  # the database is away; the sweep retries
+                log.warning("delivery.round_failed", worker=self.name, error=str(exc))
+            except Exception:
+                log.exception("delivery.round_failed", worker=self.name)
+
+    async def run_until_idle(self) -> int:
+        total = 0
+        while claimed := await self._claim():
+            await asyncio.gather(*(self._deliver(claim) for claim in claimed))
+            total += len(claimed)
+        return total
+
+    async def _claim(self) -> list[Claimed]:
+        async with self._pool.acquire() as conn:
+            return await delivery_store.claim_due(
+                conn, self._settings.batch_size, self._settings.lease_s, self.name
+            )
+
+    async def _deliver(self, claim: Claimed) -> None:
+        async with self._limit:
+            async with self._pool.acquire() as conn:
+                _, package = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
+            if claim.endpoint:
+                result = await self._pusher.push(claim.endpoint, claim.id, claim.message_id, package)
+                ok, detail = result.ok, result.detail
+            else:
+                ok, detail = False, f"agency {claim.recipient} has no push endpoint"
+            await self._record(claim, ok, detail)
+
+    async def _record(self, claim: Claimed, ok: bool, detail: str) -> None:
+        now = datetime.now(UTC)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if ok:
+                changed = await delivery_store.record_pushed(conn, claim.id, self.name)
+                event = Event(
+                    "delivery.pushed",
+                    claim.message_id,
+                    claim.id,
+                    {"attempt": claim.attempts, "recipient": claim.recipient, "result": detail},
+                )
+            else:
+                policy = RetryPolicy.for_agency(self._settings, claim.max_attempts, claim.max_age_s)
+                decision = policy.after_failure(claim.attempts, claim.created_at, now, self._rng)
+                details = {"attempt": claim.attempts, "recipient": claim.recipient, "error": detail}
+                if isinstance(decision, Retry):
+                    changed = await delivery_store.record_retry(
+                        conn, claim.id, self.name, decision.at, detail
+                    )
+                    event = Event(
+                        "delivery.retry_scheduled",
+                        claim.message_id,
+                        claim.id,
+                        {**details, "next_attempt_at": decision.at.isoformat()},
+                    )
+                else:
+                    changed = await delivery_store.record_given_up(
+                        conn, claim.id, self.name, decision.state, f"{detail}; {decision.reason}"
+                    )
+                    event = Event(
+                        f"delivery.{decision.state}",
+                        claim.message_id,
+                        claim.id,
+                        {**details, "reason": decision.reason},
+                    )
+            if changed:
+                await audit.append(conn, "axis", [event])
+        if changed:
+            log.info(
+                event.action,
+                delivery_id=str(claim.id),
+                message_id=str(claim.message_id),
+                organ_id=claim.recipient,
+                attempt=claim.attempts,
+            )
+        else:
+            log.warning("delivery.lease_lost", delivery_id=str(claim.id), worker=self.name)

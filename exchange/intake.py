@@ -1,0 +1,445 @@
+"""The submission pipeline: bytes in, an accepted message with its deliveries out.
+
+parse (hardened) -> schema -> signature under the sender's policy -> policy checks
+(the caller acts for the sender, recipients are known, statuses and business types
+name documents that exist) -> one transaction: message, original bytes, one delivery
+per recipient, business effects, audit entries. The answer (and its signed receipt)
+is built only after COMMIT. CPU-heavy steps of large packages run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from exchange.cert_registry import trust_for_sender
+from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.model import Edoc, Status
+from exchange.edxml.package import ParsedPackage, parse_package
+from exchange.edxml.parser import DEFAULT_LIMITS, Limits
+from exchange.edxml.reader import read_edoc, read_status
+from exchange.errors import (
+    DuplicateDocument,
+    ErrorDetail,
+    SenderNotOwned,
+    SignatureRejected,
+    UnknownDocument,
+    UnknownRecipient,
+)
+from exchange.model import Agency, System
+from exchange.receipts import sign_receipt
+from exchange.settings import Settings
+from exchange.statuses import route_status, transition_flag
+from exchange.store import agencies as agency_store
+from exchange.store import audit
+from exchange.store import deliveries as delivery_store
+from exchange.store import messages as message_store
+from exchange.store import statuses as status_store
+from exchange.store.audit import Event
+from exchange.store.db import Connection, Pool, UniqueViolation
+from exchange.store.deliveries import DeliveryRow, NewDelivery
+from exchange.store.messages import MessageRow, NewMessage
+from exchange.trust.policy import Decision, check_signature
+from exchange.trust.signing import Signer
+
+T = TypeVar("T")
+# Packages above this size are parsed and verified in a worker thread.
+OFF_LOOP_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The answer to a submission: new (201) or the same as before (200)."""
+
+    created: bool
+    message: MessageRow
+    deliveries: list[DeliveryRow]
+    receipt: str
+
+    def as_dict(self) -> dict[str, Any]:
+        signature = self.message.signature
+        return {
+            "message_id": str(self.message.id),
+            "kind": self.message.kind,
+            "document_id": self.message.document_id,
+            "sender": self.message.sender,
+            "received_at": self.message.received_at.isoformat(),
+            "sha256": self.message.sha256.hex(),
+            "signature": {
+                "verdict": signature["verdict"],
+                "signer": signature.get("signer"),
+                "reason": signature.get("reason"),
+            },
+            "deliveries": [
+                {"delivery_id": str(d.id), "recipient": d.recipient, "state": d.state}
+                for d in self.deliveries
+            ],
+            "receipt": self.receipt,
+        }
+
+
+@dataclass
+class _Plan:
+    """What one accepted package will write, decided inside the transaction."""
+
+    recipients: list[Agency]
+    related: MessageRow | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+class Intake:
+    def __init__(
+        self, pool: Pool, settings: Settings, signer: Signer, limits: Limits = DEFAULT_LIMITS
+    ) -> None:
+        self._pool = pool
+        self._settings = settings
+        self._signer = signer
+        self._limits = limits
+
+    async def submit(self, caller: System, data: bytes) -> Accepted:
+        parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
+        sender = parsed.model.sender.organ_id
+        if sender not in caller.organ_ids:
+            raise SenderNotOwned(
+                f"system {caller.name!r} does not act for the sender {sender}",
+                [
+                    ErrorDetail(
+                        f"From/OrganId is {sender}; {caller.name} acts for "
+                        f"{', '.join(caller.organ_ids) or 'no agency'}",
+                        path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId",
+                    )
+                ],
+            )
+        decision = await self._check_signature(parsed, sender, len(data))
+        model = _signed_model(parsed, decision)
+        sha256 = hashlib.sha256(data).digest()
+        try:
+            return await self._store(caller, model, data, sha256, decision)
+        except UniqueViolation:
+            # The same package raced in through another request; that one won.
+            return await self._store(caller, model, data, sha256, decision)
+
+    async def _check_signature(self, parsed: ParsedPackage, sender: str, size: int) -> Decision:
+        async with self._pool.acquire() as conn:
+            policy, material = await trust_for_sender(conn, sender, self._settings.trust)
+        now = datetime.now(UTC)
+        decision = await _maybe_off_loop(
+            size, lambda: check_signature(parsed.root, sender, policy, material, now)
+        )
+        if not decision.accepted:
+            raise SignatureRejected(
+                f"the signature is {decision.verdict.verdict.value} and {sender}'s policy is {policy.value}",
+                [ErrorDetail(decision.reason, path="/edXML/edXMLEnvelope/edXMLHeader/Signature")],
+            )
+        return decision
+
+    async def _store(
+        self, caller: System, model: Edoc | Status, data: bytes, sha256: bytes, decision: Decision
+    ) -> Accepted:
+        async with self._pool.acquire() as conn, conn.transaction():
+            existing = await _existing(conn, model, sha256)
+            if existing is not None:
+                return Accepted(
+                    False,
+                    existing,
+                    await delivery_store.deliveries_of(conn, existing.id),
+                    sign_receipt(
+                        self._signer, existing, await delivery_store.deliveries_of(conn, existing.id)
+                    ),
+                )
+            if isinstance(model, Edoc):
+                plan = await _plan_edoc(conn, model)
+            else:
+                plan = await _plan_status(conn, model)
+            message_id = uuid.uuid4()
+            message = await message_store.insert_message(
+                conn, _new_message(message_id, caller, model, sha256, len(data), decision, plan), data
+            )
+            new = [
+                NewDelivery(
+                    uuid.uuid4(), message_id, agency.organ_id, agency.mode.value, "queued", message.urgency
+                )
+                for agency in plan.recipients
+            ]
+            await delivery_store.insert_deliveries(conn, new)
+            await _apply_effects(conn, model, message, plan)
+            await audit.append(
+                conn,
+                caller.name,
+                [
+                    Event(
+                        "message.accepted",
+                        message_id,
+                        details={
+                            "kind": message.kind,
+                            "document_id": message.document_id,
+                            "sha256": sha256.hex(),
+                            "size_bytes": len(data),
+                            "business_type": message.business_type,
+                            "status_code": message.status_code,
+                        },
+                    ),
+                    Event("signature.checked", message_id, details=decision.verdict.as_dict()),
+                    *[
+                        Event(
+                            "delivery.created", message_id, d.id, {"recipient": d.recipient, "mode": d.mode}
+                        )
+                        for d in new
+                    ],
+                    *plan.events,
+                ],
+            )
+            deliveries = await delivery_store.deliveries_of(conn, message_id)
+        return Accepted(True, message, deliveries, sign_receipt(self._signer, message, deliveries))
+
+
+async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:
+    if size > OFF_LOOP_BYTES:
+        return await asyncio.to_thread(work)
+    return work()
+
+
+def _signed_model(parsed: ParsedPackage, decision: Decision) -> Edoc | Status:
+    """After a valid signature, read only what it covers (the document without the signature)."""
+    signed_root = decision.verdict.signed_root
+    if signed_root is None:
+        return parsed.model
+    return read_status(signed_root) if parsed.kind == "status" else read_edoc(signed_root)
+
+
+async def _existing(conn: Connection, model: Edoc | Status, sha256: bytes) -> MessageRow | None:
+    """The message this package was already accepted as; a different package under its identity is 409."""
+    if isinstance(model, Status):
+        return await message_store.status_by_hash(conn, model.sender.organ_id, sha256)
+    existing = await message_store.edoc_by_identity(
+        conn, model.sender.organ_id, model.document_id, int(model.business_type)
+    )
+    if existing is not None and existing.sha256 != sha256:
+        raise DuplicateDocument(
+            f"{model.sender.organ_id} already sent document {model.document_id!r} "
+            f"(business type {int(model.business_type)}) with different content",
+            [
+                ErrorDetail(
+                    f"accepted before as message {existing.id} with sha256 {existing.sha256.hex()}",
+                    path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId",
+                )
+            ],
+        )
+    return existing
+
+
+async def _known_recipients(conn: Connection, organ_ids: Sequence[str]) -> list[Agency]:
+    registered = await agency_store.agencies_by_ids(conn, organ_ids)
+    problems = [
+        ErrorDetail(
+            f"recipient {organ_id} is not a registered agency"
+            if organ_id not in registered
+            else f"recipient {organ_id} is not active",
+            path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To/OrganId",
+        )
+        for organ_id in organ_ids
+        if organ_id not in registered or not registered[organ_id].active
+    ]
+    if problems:
+        raise UnknownRecipient("the package names recipients the axis cannot deliver to", problems)
+    return [registered[organ_id] for organ_id in organ_ids]
+
+
+async def _plan_edoc(conn: Connection, edoc: Edoc) -> _Plan:
+    recipients = list(dict.fromkeys(recipient.organ_id for recipient in edoc.recipients))
+    plan = _Plan(await _known_recipients(conn, recipients))
+    if edoc.business_type is not BusinessType.NEW:
+        target_id = _target_document_id(edoc)
+        plan.related = await message_store.edoc_by_document(conn, edoc.sender.organ_id, target_id or "")
+        if plan.related is None or plan.related.business_type != BusinessType.NEW:
+            raise UnknownDocument(
+                f"{edoc.business_type.label} ({int(edoc.business_type)}) of document {target_id!r}, which "
+                f"{edoc.sender.organ_id} never sent",
+                [
+                    ErrorDetail(
+                        "the target document must be one this sender sent before",
+                        path="/edXML/edXMLEnvelope/edXMLHeader/TraceHeaderList/Bussiness/DocumentId",
+                    )
+                ],
+            )
+    if edoc.business_type is BusinessType.REVOKE:
+        assert plan.related is not None
+        plan.recipients = await _revoke(conn, plan, plan.related, plan.recipients)
+    return plan
+
+
+def _target_document_id(edoc: Edoc) -> str | None:
+    """Which document a revoke/update/replace acts on; producers name it in different places."""
+    bussiness = edoc.bussiness
+    if bussiness is not None and bussiness.document_id:
+        return bussiness.document_id
+    if bussiness is not None and bussiness.replacements:
+        return bussiness.replacements[0].document_id
+    return next((r.document_id for r in edoc.response_for if r.document_id), None)
+
+
+async def _revoke(
+    conn: Connection, plan: _Plan, target: MessageRow, recipients: list[Agency]
+) -> list[Agency]:
+    """Withdraw copies not yet downloaded; only recipients who already hold one get the notice."""
+    copies = {d.recipient: d for d in await delivery_store.deliveries_of(conn, target.id)}
+    concerned = [copies[a.organ_id].id for a in recipients if a.organ_id in copies]
+    withdrawn = await delivery_store.withdraw_undelivered(conn, concerned)
+    plan.events += [
+        Event("delivery.withdrawn", target.id, delivery_id, {"reason": "revoked before download"})
+        for delivery_id in withdrawn
+    ]
+    return [a for a in recipients if a.organ_id not in copies or copies[a.organ_id].id not in withdrawn]
+
+
+async def _plan_status(conn: Connection, status: Status) -> _Plan:
+    route = await route_status(conn, status)
+    recipients = await agency_store.agencies_by_ids(conn, route.recipients)
+    return _Plan(
+        [recipients[organ_id] for organ_id in route.recipients if organ_id in recipients],
+        related=route.document,
+    )
+
+
+async def _apply_effects(conn: Connection, model: Edoc | Status, message: MessageRow, plan: _Plan) -> None:
+    if isinstance(model, Status):
+        await _record_status(conn, model, message, plan)
+    elif model.business_type is BusinessType.UPDATE and plan.related is not None:
+        await _update_recipients(conn, model, plan.related, plan)
+
+
+async def _record_status(conn: Connection, status: Status, message: MessageRow, plan: _Plan) -> None:
+    assert plan.related is not None
+    reporter = status.sender.organ_id
+    concerned = await delivery_store.deliveries_of(conn, plan.related.id)
+    if status.status_code is not StatusCode.TAKE_BACK:
+        concerned = [d for d in concerned if d.recipient == reporter]
+    else:
+        concerned = [d for d in concerned if d.recipient in {a.organ_id for a in plan.recipients}]
+    staff = status.staff_info.staff if status.staff_info is not None else None
+    for delivery in concerned:
+        history = [row.code for row in await status_store.history(conn, delivery.id)]
+        flag = transition_flag(history, status.status_code)
+        await status_store.record(
+            conn,
+            delivery.id,
+            message.id,
+            status.status_code.value,
+            status.description,
+            staff,
+            status.timestamp,
+            flag,
+        )
+        plan.events.append(
+            Event(
+                "status.recorded",
+                plan.related.id,
+                delivery.id,
+                {
+                    "code": status.status_code.value,
+                    "label": status.status_code.label,
+                    "by": reporter,
+                    "status_message_id": str(message.id),
+                    "flag": flag,
+                },
+            )
+        )
+        if (
+            status.status_code is StatusCode.CHANGE_AGREED
+            and flag is None
+            and StatusCode.TAKE_BACK in history
+        ):
+            if await delivery_store.withdraw(conn, delivery.id):
+                plan.events.append(
+                    Event(
+                        "delivery.withdrawn",
+                        plan.related.id,
+                        delivery.id,
+                        {"reason": "take-back agreed (15)"},
+                    )
+                )
+
+
+async def _update_recipients(conn: Connection, edoc: Edoc, target: MessageRow, plan: _Plan) -> None:
+    """Apply a ReceiverList: added agencies get the original document, removed ones lose it if unread."""
+    info = edoc.bussiness.document_info if edoc.bussiness is not None else None
+    receivers = info.receivers or () if info is not None else ()
+    copies = {d.recipient: d for d in await delivery_store.deliveries_of(conn, target.id)}
+    added = [r.organ_id for r in receivers if r.receiver_type == 1 and r.organ_id not in copies]
+    removed = [copies[r.organ_id].id for r in receivers if r.receiver_type == 0 and r.organ_id in copies]
+    agencies = await _known_recipients(conn, added) if added else []
+    new = [
+        NewDelivery(uuid.uuid4(), target.id, a.organ_id, a.mode.value, "queued", target.urgency)
+        for a in agencies
+    ]
+    await delivery_store.insert_deliveries(conn, new)
+    plan.events += [
+        Event(
+            "delivery.created",
+            target.id,
+            d.id,
+            {"recipient": d.recipient, "mode": d.mode, "reason": "added by an update (2)"},
+        )
+        for d in new
+    ]
+    for delivery_id in await delivery_store.withdraw_undelivered(conn, removed):
+        plan.events.append(
+            Event("delivery.withdrawn", target.id, delivery_id, {"reason": "removed by an update (2)"})
+        )
+
+
+def _new_message(
+    message_id: uuid.UUID,
+    caller: System,
+    model: Edoc | Status,
+    sha256: bytes,
+    size: int,
+    decision: Decision,
+    plan: _Plan,
+) -> NewMessage:
+    signature = decision.verdict.as_dict()
+    if isinstance(model, Status):
+        return NewMessage(
+            message_id,
+            "status",
+            model.sender.organ_id,
+            caller.id,
+            model.document_id,
+            0,
+            model.status_code.value,
+            model.response_for.code,
+            model.description,
+            0,
+            None,
+            sha256,
+            size,
+            signature,
+            plan.related.id if plan.related else None,
+        )
+    return NewMessage(
+        message_id,
+        "edoc",
+        model.sender.organ_id,
+        caller.id,
+        model.document_id,
+        int(model.business_type),
+        None,
+        str(model.code),
+        model.subject,
+        _urgency(model.priority),
+        model.due_date,
+        sha256,
+        size,
+        signature,
+        plan.related.id if plan.related else None,
+    )
+
+
+def _urgency(priority: Priority) -> int:
+    """Flash (3) and scheduled flash (4) go first, then very urgent (2), urgent (1), ordinary (0)."""
+    return min(int(priority), 3)

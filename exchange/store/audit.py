@@ -1,0 +1,89 @@
+"""The audit log: one append per state change, in the same transaction as the change."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from exchange.store.db import Connection
+
+# Appends one entry: $1 actor, $2 action, $3 message id, $4 delivery id, $5 details (JSON).
+_APPEND = """
+INSERT INTO audit_log (actor, action, message_id, delivery_id, details) VALUES ($1, $2, $3, $4, $5::jsonb)
+"""
+# Every entry about a message, its deliveries, and the messages that report on it, in order: $1 message id.
+_FOR_MESSAGE = """
+SELECT a.id, a.at, a.actor, a.action, a.message_id, a.delivery_id, a.details
+FROM audit_log a
+WHERE a.message_id = $1
+   OR a.message_id IN (SELECT m.id FROM messages m WHERE m.related_message_id = $1)
+   OR a.delivery_id IN (SELECT d.id FROM deliveries d WHERE d.message_id = $1)
+ORDER BY a.at, a.id
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    message_id: UUID | None
+    delivery_id: UUID | None
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "message_id": None if self.message_id is None else str(self.message_id),
+            "delivery_id": None if self.delivery_id is None else str(self.delivery_id),
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class Event:
+    """An audit entry to write."""
+
+    action: str
+    message_id: UUID | None = None
+    delivery_id: UUID | None = None
+    details: Mapping[str, Any] | None = None
+
+
+async def append(conn: Connection, actor: str, events: Sequence[Event]) -> None:
+    await conn.executemany(
+        _APPEND,
+        [
+            (
+                actor,
+                e.action,
+                e.message_id,
+                e.delivery_id,
+                json.dumps(e.details or {}, ensure_ascii=False, default=str),
+            )
+            for e in events
+        ],
+    )
+
+
+async def entries_for_message(conn: Connection, message_id: UUID) -> list[AuditEntry]:
+    return [
+        AuditEntry(
+            row["id"],
+            row["at"],
+            row["actor"],
+            row["action"],
+            row["message_id"],
+            row["delivery_id"],
+            json.loads(row["details"]),
+        )
+        for row in await conn.fetch(_FOR_MESSAGE, message_id)
+    ]

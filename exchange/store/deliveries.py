@@ -1,0 +1,279 @@
+"""Queries on ``deliveries``: fan-out, the inbox, claims with leases, and state changes.
+
+A state change guarded by a lease names the worker that holds it: when a lease expired
+and another worker claimed the delivery again, the late worker's update changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from exchange.store.db import Connection, Record
+
+CHANNEL = "exchange_deliveries"
+
+_COLUMNS = """d.id, d.message_id, d.recipient, d.mode, d.state, d.urgency, d.attempts, d.next_attempt_at,
+    d.lease_until, d.last_error, d.created_at, d.updated_at, d.downloaded_at, d.delivered_at, d.acked_at,
+    (SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id ORDER BY b.id DESC LIMIT 1)
+        AS business_status"""
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    id: UUID
+    message_id: UUID
+    recipient: str
+    mode: str
+    state: str
+    urgency: int
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: UUID
+    message_id: UUID
+    recipient: str
+    mode: str
+    state: str
+    urgency: int
+    attempts: int
+    next_attempt_at: datetime | None
+    lease_until: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    downloaded_at: datetime | None
+    delivered_at: datetime | None
+    acked_at: datetime | None
+    business_status: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
+        return {
+            "delivery_id": str(self.id),
+            "message_id": str(self.message_id),
+            "recipient": self.recipient,
+            "mode": self.mode,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": iso(self.next_attempt_at),
+            "last_error": self.last_error,
+            "created_at": iso(self.created_at),
+            "downloaded_at": iso(self.downloaded_at),
+            "delivered_at": iso(self.delivered_at),
+            "acked_at": iso(self.acked_at),
+            "business_status": self.business_status,
+        }
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A push delivery this worker now holds a lease on."""
+
+    id: UUID
+    message_id: UUID
+    recipient: str
+    endpoint: str
+    attempts: int
+    created_at: datetime
+    max_attempts: int | None
+    max_age_s: int | None
+
+
+# Creates deliveries; the arrays are parallel: ids, message ids, recipients, modes, states, urgencies.
+# Push deliveries are due at once.
+_INSERT = """
+INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
+SELECT id, message_id, recipient, mode, state, urgency, CASE WHEN mode = 'push' THEN now() END
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::delivery_mode[], $5::delivery_state[], $6::smallint[])
+    AS t (id, message_id, recipient, mode, state, urgency)
+"""
+# Wakes the delivery workers of every server process (delivered at COMMIT).
+_NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
+# The deliveries of a message: $1 message id.
+_OF_MESSAGE = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = $1 ORDER BY d.recipient"
+# One delivery: $1 id.
+_BY_ID = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.id = $1"
+# One delivery by message and recipient: $1 message id, $2 recipient.
+_BY_RECIPIENT = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = $1 AND d.recipient = $2"
+# The inbox of some agencies, oldest first: $1 recipients, $2 kind or NULL, $3 limit.
+_INBOX = """
+SELECT d.id AS delivery_id, d.message_id, m.kind, m.sender, d.recipient, m.document_id, m.subject,
+       m.status_code, m.received_at, d.attempts, d.state
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = ANY($1::text[])
+  AND ($2::message_kind IS NULL OR m.kind = $2::message_kind)
+ORDER BY d.created_at, d.id
+LIMIT $3
+"""
+# A pull delivery handed to its recipient: $1 id. The first download moves queued to delivered.
+_DOWNLOADED = """
+UPDATE deliveries SET downloaded_at = coalesce(downloaded_at, now()),
+    delivered_at = coalesce(delivered_at, now()),
+    state = CASE WHEN state = 'queued' THEN 'delivered'::delivery_state ELSE state END, updated_at = now()
+WHERE id = $1 RETURNING state
+"""
+# The recipient confirms a pull delivery: $1 id.
+_ACKED = """
+UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now()
+WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING id
+"""
+# The recipient could not use a pull delivery; it goes back to the inbox: $1 id, $2 reason.
+_NACKED = """
+UPDATE deliveries SET state = 'queued', attempts = attempts + 1, last_error = $2, updated_at = now()
+WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING id
+"""
+# Claims due push deliveries (and those whose worker's lease ran out), most urgent first:
+# $1 how many, $2 lease seconds, $3 worker name.
+_CLAIM = """
+WITH due AS (
+    SELECT d.id FROM deliveries d
+    WHERE d.mode = 'push'
+      AND ((d.state IN ('queued', 'retry_wait') AND d.next_attempt_at <= now())
+           OR (d.state = 'sending' AND d.lease_until < now()))
+    ORDER BY d.urgency DESC, d.next_attempt_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d
+SET state = 'sending', lease_until = now() + make_interval(secs => $2), leased_by = $3,
+    attempts = d.attempts + 1, updated_at = now()
+FROM due, agencies a
+WHERE d.id = due.id AND a.organ_id = d.recipient
+RETURNING d.id, d.message_id, d.recipient, coalesce(a.push_endpoint, '') AS endpoint, d.attempts, d.created_at,
+          a.max_attempts, a.max_age_s
+"""
+# The pushed copy was taken (2xx): $1 id, $2 worker.
+_PUSHED = """
+UPDATE deliveries SET state = 'delivered', delivered_at = now(), lease_until = NULL, last_error = NULL,
+    updated_at = now()
+WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
+"""
+# A failed attempt to be tried again later: $1 id, $2 worker, $3 when, $4 error.
+_RETRY = """
+UPDATE deliveries SET state = 'retry_wait', next_attempt_at = $3, lease_until = NULL, last_error = $4,
+    updated_at = now()
+WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
+"""
+# A delivery given up on: $1 id, $2 worker, $3 'failed' or 'expired', $4 error.
+_GIVE_UP = """
+UPDATE deliveries SET state = $3::delivery_state, next_attempt_at = NULL, lease_until = NULL, last_error = $4,
+    updated_at = now()
+WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
+"""
+# Withdraws deliveries not yet in the recipient's hands: $1 ids. Returns those withdrawn.
+_WITHDRAW = """
+UPDATE deliveries SET state = 'withdrawn', next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+WHERE id = ANY($1::uuid[]) AND state IN ('queued', 'retry_wait', 'failed', 'expired')
+  AND downloaded_at IS NULL AND delivered_at IS NULL
+RETURNING id
+"""
+# Withdraws a delivery whatever its state (an agreed take-back): $1 id.
+_WITHDRAW_ANY = """
+UPDATE deliveries SET state = 'withdrawn', next_attempt_at = NULL, lease_until = NULL, updated_at = now()
+WHERE id = $1 AND state <> 'withdrawn' RETURNING id
+"""
+# Puts failed or expired deliveries back in the queue: $1 ids. Returns those re-queued.
+_REQUEUE = """
+UPDATE deliveries SET state = 'queued', attempts = 0, last_error = NULL, updated_at = now(),
+    next_attempt_at = CASE WHEN mode = 'push' THEN now() END
+WHERE id = ANY($1::uuid[]) AND state IN ('failed', 'expired') RETURNING id
+"""
+# Deliveries in a state (or all), most recently changed first: $1 state or NULL, $2 limit.
+_LIST = f"""
+SELECT {_COLUMNS} FROM deliveries d
+WHERE $1::delivery_state IS NULL OR d.state = $1::delivery_state
+ORDER BY d.updated_at DESC, d.id LIMIT $2
+"""
+
+
+def _delivery(row: Record) -> DeliveryRow:
+    return DeliveryRow(**dict(row))
+
+
+async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery]) -> None:
+    if not deliveries:
+        return
+    await conn.execute(
+        _INSERT,
+        [d.id for d in deliveries],
+        [d.message_id for d in deliveries],
+        [d.recipient for d in deliveries],
+        [d.mode for d in deliveries],
+        [d.state for d in deliveries],
+        [d.urgency for d in deliveries],
+    )
+    if any(d.mode == "push" for d in deliveries):
+        await conn.execute(_NOTIFY)
+
+
+async def deliveries_of(conn: Connection, message_id: UUID) -> list[DeliveryRow]:
+    return [_delivery(row) for row in await conn.fetch(_OF_MESSAGE, message_id)]
+
+
+async def delivery_by_id(conn: Connection, delivery_id: UUID) -> DeliveryRow | None:
+    row = await conn.fetchrow(_BY_ID, delivery_id)
+    return None if row is None else _delivery(row)
+
+
+async def delivery_to(conn: Connection, message_id: UUID, recipient: str) -> DeliveryRow | None:
+    row = await conn.fetchrow(_BY_RECIPIENT, message_id, recipient)
+    return None if row is None else _delivery(row)
+
+
+async def inbox(
+    conn: Connection, recipients: Sequence[str], kind: str | None, limit: int
+) -> list[dict[str, Any]]:
+    return [dict(row) for row in await conn.fetch(_INBOX, list(recipients), kind, limit)]
+
+
+async def mark_downloaded(conn: Connection, delivery_id: UUID) -> str | None:
+    state: str | None = await conn.fetchval(_DOWNLOADED, delivery_id)
+    return state
+
+
+async def acknowledge(conn: Connection, delivery_id: UUID, done: bool, reason: str | None) -> bool:
+    if done:
+        return await conn.fetchval(_ACKED, delivery_id) is not None
+    return await conn.fetchval(_NACKED, delivery_id, reason) is not None
+
+
+async def claim_due(conn: Connection, limit: int, lease_s: float, worker: str) -> list[Claimed]:
+    return [Claimed(**dict(row)) for row in await conn.fetch(_CLAIM, limit, lease_s, worker)]
+
+
+async def record_pushed(conn: Connection, delivery_id: UUID, worker: str) -> bool:
+    return await conn.fetchval(_PUSHED, delivery_id, worker) is not None
+
+
+async def record_retry(conn: Connection, delivery_id: UUID, worker: str, at: datetime, error: str) -> bool:
+    return await conn.fetchval(_RETRY, delivery_id, worker, at, error) is not None
+
+
+async def record_given_up(conn: Connection, delivery_id: UUID, worker: str, state: str, error: str) -> bool:
+    return await conn.fetchval(_GIVE_UP, delivery_id, worker, state, error) is not None
+
+
+async def withdraw_undelivered(conn: Connection, delivery_ids: Sequence[UUID]) -> set[UUID]:
+    return {row["id"] for row in await conn.fetch(_WITHDRAW, list(delivery_ids))}
+
+
+async def withdraw(conn: Connection, delivery_id: UUID) -> bool:
+    return await conn.fetchval(_WITHDRAW_ANY, delivery_id) is not None
+
+
+async def requeue(conn: Connection, delivery_ids: Sequence[UUID]) -> list[UUID]:
+    requeued = [row["id"] for row in await conn.fetch(_REQUEUE, list(delivery_ids))]
+    if requeued:
+        await conn.execute(_NOTIFY)
+    return requeued
+
+
+async def list_deliveries(conn: Connection, state: str | None, limit: int) -> list[DeliveryRow]:
+    return [_delivery(row) for row in await conn.fetch(_LIST, state, limit)]

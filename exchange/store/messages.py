@@ -1,0 +1,216 @@
+"""Queries on ``messages`` and ``message_bodies``: the accepted packages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from exchange.store.db import Connection, Record
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: UUID
+    kind: str
+    sender: str
+    sender_system_id: int
+    document_id: str
+    business_type: int
+    status_code: str | None
+    code: str | None
+    subject: str | None
+    urgency: int
+    due_date: date | None
+    sha256: bytes
+    size_bytes: int
+    signature: dict[str, Any]
+    related_message_id: UUID | None
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: UUID
+    kind: str
+    sender: str
+    sender_system_id: int
+    document_id: str
+    business_type: int
+    status_code: str | None
+    code: str | None
+    subject: str | None
+    urgency: int
+    due_date: date | None
+    sha256: bytes
+    size_bytes: int
+    signature: dict[str, Any]
+    related_message_id: UUID | None
+    received_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": str(self.id),
+            "kind": self.kind,
+            "sender": self.sender,
+            "document_id": self.document_id,
+            "business_type": self.business_type,
+            "status_code": self.status_code,
+            "code": self.code,
+            "subject": self.subject,
+            "urgency": self.urgency,
+            "due_date": None if self.due_date is None else self.due_date.isoformat(),
+            "sha256": self.sha256.hex(),
+            "size_bytes": self.size_bytes,
+            "signature": self.signature,
+            "related_message_id": None if self.related_message_id is None else str(self.related_message_id),
+            "received_at": self.received_at.isoformat(),
+        }
+
+
+_COLUMNS = """id, kind, sender, sender_system_id, document_id, business_type, status_code, code, subject,
+    urgency, due_date, sha256, size_bytes, signature, related_message_id, received_at"""
+
+# Stores an accepted package: $1..$15 the NewMessage fields in order. Returns the row.
+_INSERT = f"""
+INSERT INTO messages (id, kind, sender, sender_system_id, document_id, business_type, status_code, code,
+                      subject, urgency, due_date, sha256, size_bytes, signature, related_message_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)
+RETURNING {_COLUMNS}
+"""
+# Keeps the original bytes: $1 message id, $2 body.
+_INSERT_BODY = "INSERT INTO message_bodies (message_id, body) VALUES ($1, $2)"
+# One message: $1 id.
+_BY_ID = f"SELECT {_COLUMNS} FROM messages WHERE id = $1"
+# The edoc a sender already sent under a DocumentId and business type: $1 sender, $2 DocumentId, $3 type.
+_EDOC_BY_IDENTITY = f"""
+SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND sender = $1 AND document_id = $2 AND business_type = $3
+"""
+# A status package already received with identical bytes: $1 sender, $2 sha256.
+_STATUS_BY_HASH = f"SELECT {_COLUMNS} FROM messages WHERE kind = 'status' AND sender = $1 AND sha256 = $2"
+# The newest edoc carrying a DocumentId from a sender (any business type): $1 sender, $2 DocumentId.
+_EDOC_BY_DOCUMENT = f"""
+SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND sender = $1 AND document_id = $2
+ORDER BY business_type, received_at LIMIT 1
+"""
+# Every edoc carrying a DocumentId, oldest first (any sender): $1 DocumentId.
+_EDOCS_BY_DOCUMENT = f"""
+SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND document_id = $1 ORDER BY business_type, received_at
+"""
+# The original bytes: $1 message id.
+_BODY = "SELECT body FROM message_bodies WHERE message_id = $1"
+
+
+def _message(row: Record) -> MessageRow:
+    values = dict(row)
+    values["signature"] = json.loads(values["signature"])
+    return MessageRow(**values)
+
+
+async def insert_message(conn: Connection, message: NewMessage, body: bytes) -> MessageRow:
+    row = await conn.fetchrow(
+        _INSERT,
+        message.id,
+        message.kind,
+        message.sender,
+        message.sender_system_id,
+        message.document_id,
+        message.business_type,
+        message.status_code,
+        message.code,
+        message.subject,
+        message.urgency,
+        message.due_date,
+        message.sha256,
+        message.size_bytes,
+        json.dumps(message.signature, ensure_ascii=False),
+        message.related_message_id,
+    )
+    await conn.execute(_INSERT_BODY, message.id, body)
+    return _message(row)
+
+
+async def message_by_id(conn: Connection, message_id: UUID) -> MessageRow | None:
+    row = await conn.fetchrow(_BY_ID, message_id)
+    return None if row is None else _message(row)
+
+
+async def edoc_by_identity(
+    conn: Connection, sender: str, document_id: str, business_type: int
+) -> MessageRow | None:
+    row = await conn.fetchrow(_EDOC_BY_IDENTITY, sender, document_id, business_type)
+    return None if row is None else _message(row)
+
+
+async def status_by_hash(conn: Connection, sender: str, sha256: bytes) -> MessageRow | None:
+    row = await conn.fetchrow(_STATUS_BY_HASH, sender, sha256)
+    return None if row is None else _message(row)
+
+
+async def edoc_by_document(conn: Connection, sender: str, document_id: str) -> MessageRow | None:
+    row = await conn.fetchrow(_EDOC_BY_DOCUMENT, sender, document_id)
+    return None if row is None else _message(row)
+
+
+async def edocs_by_document(conn: Connection, document_id: str) -> list[MessageRow]:
+    return [_message(row) for row in await conn.fetch(_EDOCS_BY_DOCUMENT, document_id)]
+
+
+async def body(conn: Connection, message_id: UUID) -> bytes | None:
+    data: bytes | None = await conn.fetchval(_BODY, message_id)
+    return data
+
+
+@dataclass(frozen=True)
+class DocumentQuery:
+    """A search over accepted documents (edoc packages); None means "any"."""
+
+    document_id: str | None = None
+    sender: str | None = None
+    recipient: str | None = None
+    status: str | None = None  # a delivery state (queued, acked...) or a business status code (01..16)
+    since: datetime | None = None
+    until: datetime | None = None
+    visible_to: list[str] | None = None  # OrganIds of a system; None for auditors and admins
+    after: tuple[datetime, UUID] | None = None  # the cursor: the last (received_at, id) seen
+    limit: int = 50
+
+
+# Searches documents: $1 DocumentId, $2 sender, $3 recipient, $4 state or status code, $5 since, $6 until,
+# $7 OrganIds the caller acts for (NULL: everything), $8/$9 the cursor (received_at, id), $10 limit.
+_SEARCH = f"""
+SELECT {_COLUMNS} FROM messages m
+WHERE m.kind = 'edoc'
+  AND ($1::text IS NULL OR m.document_id = $1)
+  AND ($2::text IS NULL OR m.sender = $2)
+  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = $3))
+  AND ($4::text IS NULL OR EXISTS (
+        SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND (d.state::text = $4 OR $4 = (
+            SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id ORDER BY b.id DESC LIMIT 1))))
+  AND ($5::timestamptz IS NULL OR m.received_at >= $5)
+  AND ($6::timestamptz IS NULL OR m.received_at < $6)
+  AND ($7::text[] IS NULL OR m.sender = ANY($7) OR EXISTS (
+        SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ANY($7)))
+  AND ($8::timestamptz IS NULL OR (m.received_at, m.id) > ($8, $9::uuid))
+ORDER BY m.received_at, m.id
+LIMIT $10
+"""
+
+
+async def search_documents(conn: Connection, query: DocumentQuery) -> list[MessageRow]:
+    after_at, after_id = query.after if query.after is not None else (None, None)
+    rows = await conn.fetch(
+        _SEARCH,
+        query.document_id,
+        query.sender,
+        query.recipient,
+        query.status,
+        query.since,
+        query.until,
+        query.visible_to,
+        after_at,
+        after_id,
+        query.limit,
+    )
+    return [_message(row) for row in rows]

@@ -1,0 +1,266 @@
+"""The exchange through the native API, in process: intake rules, inbox, download, ack, statuses."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography import x509
+
+from exchange import registry
+from exchange.edxml.builder import build_edoc, build_status
+from exchange.edxml.codes import BusinessType, StatusCode
+from exchange.edxml.model import Bussiness, Organization
+from exchange.edxml.package import parse_package
+from exchange.model import Role
+from exchange.receipts import read_receipt
+from tests.edxml_factories import small_edoc, small_status
+from tests.integration.conftest import bearer
+
+DEPT, FINANCE, CENTRAL, OTHER = "000.00.01.H26", "000.00.02.H26", "000.00.00.G22", "000.00.03.H26"
+DOC = "000.00.01.H26,2026/11/20,15/SNV-VP"
+
+
+class World:
+    """Four agencies, each with its own system and key."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.keys = keys
+
+    def as_(self, organ_id: str) -> dict[str, str]:
+        return bearer(self.keys[organ_id])
+
+
+@pytest.fixture
+async def world(conn: asyncpg.Connection) -> World:
+    await registry.add_agencies(
+        conn,
+        [
+            registry.AgencyInput({"organ_id": organ, "name": organ})
+            for organ in (DEPT, FINANCE, CENTRAL, OTHER)
+        ],
+    )
+    keys = {}
+    for organ in (DEPT, FINANCE, CENTRAL, OTHER):
+        keys[organ] = (await registry.add_system(conn, f"dms-{organ}", Role.SYSTEM, [organ])).api_key
+    keys["auditor"] = (await registry.add_system(conn, "auditor", Role.AUDITOR)).api_key
+    return World(keys)
+
+
+async def count(conn: asyncpg.Connection, table: str) -> int:
+    return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+async def send(client: TestClient, world: World, organ: str, data: bytes, status: int = 201) -> dict:  # type: ignore[type-arg]
+    response = await client.post("/v1/packages", data=data, headers=world.as_(organ))
+    body = await response.json()
+    assert response.status == status, body
+    return body  # type: ignore[no-any-return]
+
+
+async def inbox(client: TestClient, world: World, organ: str, kind: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    query = f"?kind={kind}" if kind else ""
+    response = await client.get(f"/v1/inbox{query}", headers=world.as_(organ))
+    assert response.status == 200
+    return (await response.json())["items"]  # type: ignore[no-any-return]
+
+
+async def test_a_document_reaches_every_recipient_with_a_signed_receipt(
+    client: TestClient, world: World, conn: asyncpg.Connection, dev_pki: dict[str, Path]
+) -> None:
+    data = build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC))
+    accepted = await send(client, world, DEPT, data)
+    assert accepted["kind"] == "edoc"
+    assert accepted["document_id"] == DOC
+    assert accepted["signature"]["verdict"] == "absent"
+    assert sorted((d["recipient"], d["state"]) for d in accepted["deliveries"]) == [
+        (CENTRAL, "queued"),
+        (FINANCE, "queued"),
+    ]
+
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    claims = read_receipt(accepted["receipt"], axis.public_key())
+    assert claims["message_id"] == accepted["message_id"]
+    assert claims["recipients"] == [CENTRAL, FINANCE]
+    assert claims["sha256"] == accepted["sha256"]
+
+    again = await send(client, world, DEPT, data, status=200)
+    assert again == accepted
+    assert await count(conn, "messages") == 1
+    assert await count(conn, "deliveries") == 2
+
+    [item] = await inbox(client, world, FINANCE)
+    assert (item["sender"], item["document_id"], item["kind"]) == (DEPT, DOC, "edoc")
+    package = await client.get(f"/v1/deliveries/{item['delivery_id']}/package", headers=world.as_(FINANCE))
+    assert package.status == 200
+    received = await package.read()
+    assert len(parse_package(received).edoc.trace_headers) == 2  # the sender's and the axis's
+    assert (await inbox(client, world, FINANCE))[0]["downloaded"] is True
+
+    ack = await client.post(
+        f"/v1/deliveries/{item['delivery_id']}/ack", json={"result": "done"}, headers=world.as_(FINANCE)
+    )
+    assert ack.status == 200
+    assert (await ack.json())["state"] == "acked"
+    assert await inbox(client, world, FINANCE) == []
+    assert len(await inbox(client, world, CENTRAL)) == 1
+
+
+async def test_refusals_store_nothing(client: TestClient, world: World, conn: asyncpg.Connection) -> None:
+    data = build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC))
+    wrong_sender = await client.post("/v1/packages", data=data, headers=world.as_(FINANCE))
+    assert wrong_sender.status == 422
+    assert (await wrong_sender.json())["error"]["code"] == "sender_not_owned"
+
+    unknown = build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, "000.00.99.H26"), document_id=DOC))
+    refused = await client.post("/v1/packages", data=unknown, headers=world.as_(DEPT))
+    assert refused.status == 422
+    error = (await refused.json())["error"]
+    assert error["code"] == "unknown_recipient"
+    assert error["details"][0]["reason"] == "recipient 000.00.99.H26 is not a registered agency"
+
+    never_received = build_status(small_status(sender=OTHER, original_sender=DEPT, document_id=DOC))
+    status = await client.post("/v1/packages", data=never_received, headers=world.as_(OTHER))
+    assert status.status == 422
+    assert (await status.json())["error"]["code"] == "unknown_document"
+
+    malformed = await client.post("/v1/packages", data=b"<edXML", headers=world.as_(DEPT))
+    assert malformed.status == 400
+    assert (await malformed.json())["error"]["code"] == "not_well_formed"
+
+    revoke = build_edoc(
+        replace(
+            small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC + "-R"),
+            bussiness=Bussiness(BusinessType.REVOKE, document_id="no-such-doc"),
+        )
+    )
+    assert (await client.post("/v1/packages", data=revoke, headers=world.as_(DEPT))).status == 422
+
+    assert await count(conn, "messages") == 0
+    assert await count(conn, "audit_log") == 0
+
+    await send(client, world, DEPT, data)
+    changed = build_edoc(
+        replace(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC), subject="Khác")
+    )
+    conflict = await client.post("/v1/packages", data=changed, headers=world.as_(DEPT))
+    assert conflict.status == 409
+    assert (await conflict.json())["error"]["code"] == "duplicate_document"
+    assert await count(conn, "messages") == 1
+
+
+async def test_nobody_sees_another_systems_deliveries(client: TestClient, world: World) -> None:
+    accepted = await send(
+        client, world, DEPT, build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC))
+    )
+    delivery_id = accepted["deliveries"][0]["delivery_id"]
+    for path in (f"/v1/deliveries/{delivery_id}/package", f"/v1/messages/{accepted['message_id']}"):
+        assert (await client.get(path, headers=world.as_(CENTRAL))).status == 404
+    ack = await client.post(
+        f"/v1/deliveries/{delivery_id}/ack", json={"result": "done"}, headers=world.as_(CENTRAL)
+    )
+    assert ack.status == 404
+    assert (await client.get(f"/v1/inbox?recipient={FINANCE}", headers=world.as_(CENTRAL))).status == 404
+    assert (
+        await client.get(f"/v1/messages/{accepted['message_id']}", headers=world.as_(FINANCE))
+    ).status == 200
+    assert (await client.get(f"/v1/messages/{accepted['message_id']}", headers=world.as_(DEPT))).status == 200
+    assert (
+        await client.get(f"/v1/messages/{accepted['message_id']}", headers=bearer(world.keys["auditor"]))
+    ).status == 200
+
+
+async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, world: World) -> None:
+    accepted = await send(
+        client,
+        world,
+        DEPT,
+        build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
+    )
+    for code in (StatusCode.ARRIVED, StatusCode.ACCEPTED):
+        await send(
+            client,
+            world,
+            FINANCE,
+            build_status(small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=code)),
+        )
+    back = await inbox(client, world, DEPT, kind="status")
+    assert [item["status_code"] for item in back] == ["01", "03"]
+
+    take_back = small_status(sender=DEPT, original_sender=CENTRAL, document_id=DOC, code=StatusCode.TAKE_BACK)
+    await send(client, world, DEPT, build_status(take_back))
+    assert [i["status_code"] for i in await inbox(client, world, CENTRAL, kind="status")] == ["13"]
+    await send(
+        client,
+        world,
+        CENTRAL,
+        build_status(
+            small_status(sender=CENTRAL, original_sender=DEPT, document_id=DOC, code=StatusCode.CHANGE_AGREED)
+        ),
+    )
+
+    view = await (await client.get(f"/v1/messages/{accepted['message_id']}", headers=world.as_(DEPT))).json()
+    states = {d["recipient"]: (d["state"], d["business_status"]) for d in view["deliveries"]}
+    assert states == {FINANCE: ("queued", "03"), CENTRAL: ("withdrawn", "15")}
+
+    late = small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ARRIVED)
+    await send(client, world, FINANCE, build_status(replace(late, description="sent again, late")))
+    trace = await (
+        await client.get(f"/v1/messages/{accepted['message_id']}/trace", headers=world.as_(DEPT))
+    ).json()
+    finance = next(d for d in trace["deliveries"] if d["recipient"] == FINANCE)
+    assert [(s["code"], s["flag"]) for s in finance["statuses"]] == [
+        ("01", None),
+        ("03", None),
+        ("01", "01 after 03: the status goes back"),
+    ]
+    actions = [event["action"] for event in trace["events"]]
+    assert actions[:2] == ["message.accepted", "signature.checked"]
+    assert actions.count("status.recorded") == 5
+    assert "delivery.withdrawn" in actions
+
+
+async def test_a_revocation_withdraws_undownloaded_copies(client: TestClient, world: World) -> None:
+    original = small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)
+    await send(client, world, DEPT, build_edoc(original))
+    [finance_copy] = await inbox(client, world, FINANCE)
+    assert (
+        await client.get(f"/v1/deliveries/{finance_copy['delivery_id']}/package", headers=world.as_(FINANCE))
+    ).status == 200
+    [central_copy] = await inbox(client, world, CENTRAL)
+
+    revoke = replace(
+        original, document_id=DOC + "/TH", bussiness=Bussiness(BusinessType.REVOKE, document_id=DOC)
+    )
+    accepted = await send(client, world, DEPT, build_edoc(revoke))
+    assert [d["recipient"] for d in accepted["deliveries"]] == [FINANCE]  # only the one who had it is told
+
+    gone = await client.get(
+        f"/v1/deliveries/{central_copy['delivery_id']}/package", headers=world.as_(CENTRAL)
+    )
+    assert gone.status == 410
+    assert await inbox(client, world, CENTRAL) == []
+    assert [i["document_id"] for i in await inbox(client, world, FINANCE)] == [DOC, DOC + "/TH"]
+
+
+async def test_search_is_limited_to_a_systems_own_traffic(client: TestClient, world: World) -> None:
+    await send(
+        client, world, DEPT, build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC))
+    )
+    other = small_edoc(sender=OTHER, recipients=(CENTRAL,), document_id="000.00.03.H26,2026/11/20,1/X")
+    await send(client, world, OTHER, build_edoc(replace(other, sender=Organization(OTHER))))
+
+    async def search(who: dict[str, str], query: str = "") -> list[str]:
+        response = await client.get(f"/v1/documents{query}", headers=who)
+        assert response.status == 200
+        return [item["document_id"] for item in (await response.json())["items"]]
+
+    assert await search(world.as_(FINANCE)) == [DOC]
+    assert sorted(await search(bearer(world.keys["auditor"]))) == sorted([DOC, other.document_id])
+    assert await search(bearer(world.keys["auditor"]), f"?recipient={CENTRAL}") == [other.document_id]
+    assert await search(bearer(world.keys["auditor"]), "?status=queued&limit=1") != []
+    bad = await client.get("/v1/documents?since=yesterday", headers=world.as_(DEPT))
+    assert bad.status == 422
