@@ -101,7 +101,7 @@ class DeliveryWorker:
         self._pusher = pusher
         self.name = name
         self._wake = asyncio.Event()
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311 (retry jitter, not security)
         self._limit = asyncio.Semaphore(settings.concurrency)
 
     def wake(self) -> None:

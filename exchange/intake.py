@@ -349,20 +349,11 @@ async def _record_status(conn: Connection, status: Status, message: MessageRow, 
                 },
             )
         )
-        if (
-            status.status_code is StatusCode.CHANGE_AGREED
-            and flag is None
-            and StatusCode.TAKE_BACK in history
-        ):
-            if await delivery_store.withdraw(conn, delivery.id):
-                plan.events.append(
-                    Event(
-                        "delivery.withdrawn",
-                        plan.related.id,
-                        delivery.id,
-                        {"reason": "take-back agreed (15)"},
-                    )
-                )
+        agreed = status.status_code is StatusCode.CHANGE_AGREED and flag is None
+        if agreed and await delivery_store.withdraw(conn, delivery.id):
+            plan.events.append(
+                Event("delivery.withdrawn", plan.related.id, delivery.id, {"reason": "take-back agreed (15)"})
+            )
 
 
 async def _update_recipients(conn: Connection, edoc: Edoc, target: MessageRow, plan: _Plan) -> None:

@@ -146,8 +146,8 @@ SET state = 'sending', lease_until = now() + make_interval(secs => $2), leased_b
     attempts = d.attempts + 1, updated_at = now()
 FROM due, agencies a
 WHERE d.id = due.id AND a.organ_id = d.recipient
-RETURNING d.id, d.message_id, d.recipient, coalesce(a.push_endpoint, '') AS endpoint, d.attempts, d.created_at,
-          a.max_attempts, a.max_age_s
+RETURNING d.id, d.message_id, d.recipient, coalesce(a.push_endpoint, '') AS endpoint, d.attempts,
+          d.created_at, a.max_attempts, a.max_age_s
 """
 # The pushed copy was taken (2xx): $1 id, $2 worker.
 _PUSHED = """

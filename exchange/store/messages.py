@@ -85,7 +85,8 @@ _INSERT_BODY = "INSERT INTO message_bodies (message_id, body) VALUES ($1, $2)"
 _BY_ID = f"SELECT {_COLUMNS} FROM messages WHERE id = $1"
 # The edoc a sender already sent under a DocumentId and business type: $1 sender, $2 DocumentId, $3 type.
 _EDOC_BY_IDENTITY = f"""
-SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND sender = $1 AND document_id = $2 AND business_type = $3
+SELECT {_COLUMNS} FROM messages
+WHERE kind = 'edoc' AND sender = $1 AND document_id = $2 AND business_type = $3
 """
 # A status package already received with identical bytes: $1 sender, $2 sha256.
 _STATUS_BY_HASH = f"SELECT {_COLUMNS} FROM messages WHERE kind = 'status' AND sender = $1 AND sha256 = $2"
