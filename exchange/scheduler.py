@@ -37,6 +37,9 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
 
 async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    if not settings.delivery.enabled:
+        yield
+        return
     pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s)
     await pusher.start()
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

@@ -58,6 +58,7 @@ class TrustSettings(_Section):
 
 
 class DeliverySettings(_Section):
+    enabled: bool = True
     max_attempts: int = Field(default=12, ge=1)
     max_age_s: float = Field(default=3 * 24 * 3600, gt=0)
     base_delay_s: float = Field(default=10.0, gt=0)

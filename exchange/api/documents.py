@@ -13,10 +13,9 @@ from exchange.api.common import query_int, read_json
 from exchange.api.keys import CALLER, POOL
 from exchange.errors import InvalidInput
 from exchange.model import Role
-from exchange.store import audit
+from exchange.operations import requeue_deliveries
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
-from exchange.store.audit import Event
 from exchange.store.messages import DocumentQuery
 
 MAX_PAGE = 500
@@ -62,7 +61,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 @allow(Role.ADMIN)
-async def requeue_deliveries(request: web.Request) -> web.Response:
+async def requeue(request: web.Request) -> web.Response:
     """Put failed or expired deliveries back in the queue: {"delivery_ids": [...]}."""
     body = await read_json(request)
     raw = body.get("delivery_ids") if isinstance(body, dict) else None
@@ -72,10 +71,8 @@ async def requeue_deliveries(request: web.Request) -> web.Response:
         ids = [UUID(str(item)) for item in raw]
     except ValueError:
         raise InvalidInput("delivery_ids must be UUIDs") from None
-    caller = request[CALLER]
-    async with request.app[POOL].acquire() as conn, conn.transaction():
-        requeued = await delivery_store.requeue(conn, ids)
-        await audit.append(conn, caller.name, [Event("delivery.requeued", delivery_id=i) for i in requeued])
+    async with request.app[POOL].acquire() as conn:
+        requeued = await requeue_deliveries(conn, request[CALLER].name, ids)
     return web.json_response(
         {"requeued": [str(i) for i in requeued], "not_requeued": [str(i) for i in ids if i not in requeued]}
     )

@@ -28,4 +28,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/admin/systems", registry.admin_add_system)
     app.router.add_post("/v1/admin/systems/{name}/rotate-key", registry.admin_rotate_key)
     app.router.add_get("/v1/admin/deliveries", documents.list_deliveries)
-    app.router.add_post("/v1/admin/deliveries/requeue", documents.requeue_deliveries)
+    app.router.add_post("/v1/admin/deliveries/requeue", documents.requeue)

@@ -11,7 +11,7 @@ import sys
 import click
 
 from exchange import __version__
-from exchange.cli import agencies, certs, check, db, demo, serve, systems
+from exchange.cli import agencies, certs, check, db, demo, operations, serve, systems
 from exchange.errors import ConfigError, ExchangeError
 
 
@@ -28,6 +28,8 @@ cli.add_command(agencies.agency)
 cli.add_command(demo.demo)
 cli.add_command(check.check)
 cli.add_command(certs.cert)
+cli.add_command(operations.deliveries)
+cli.add_command(operations.trace)
 
 
 def main() -> None:

@@ -1,0 +1,249 @@
+"""Push delivery driven step by step: signature header, retries with backoff, giving up, re-queueing,
+urgent first, and a lost lease."""
+
+from __future__ import annotations
+
+import base64
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from adapters.http_push import HttpPush, signed_text
+from exchange import registry
+from exchange.api.keys import POOL, SETTINGS, SIGNER
+from exchange.app import create_app
+from exchange.delivery import DeliveryWorker, GiveUp, Retry, RetryPolicy
+from exchange.edxml.builder import build_edoc
+from exchange.edxml.codes import Priority
+from exchange.edxml.model import OtherInfo
+from exchange.edxml.package import parse_package
+from exchange.model import Role
+from exchange.settings import Settings
+from exchange.store import deliveries as delivery_store
+from tests.edxml_factories import small_edoc
+from tests.integration.conftest import bearer
+
+DEPT, DISTRICT = "000.00.01.H26", "000.00.12.H26"
+
+
+class Receiver:
+    """A DMS endpoint that fails the first ``failures`` requests, then accepts."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.requests: list[dict[str, Any]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append({"headers": dict(request.headers), "body": await request.read()})
+        if len(self.requests) <= self.failures:
+            return web.Response(status=503, text="down for maintenance")
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Any) -> tuple[Receiver, TestServer]:
+    receiver = Receiver()
+    app = web.Application()
+    app.router.add_post("/edoc", receiver.handle)
+    server = await aiohttp_server(app)
+    return receiver, server
+
+
+@pytest.fixture
+async def push_client(aiohttp_client: Any, settings: Settings, database_url: str) -> TestClient:
+    quiet = settings.model_copy(
+        update={
+            "delivery": settings.delivery.model_copy(
+                update={"enabled": False, "max_attempts": 3, "base_delay_s": 1.0}
+            )
+        }
+    )
+    client: TestClient = await aiohttp_client(create_app(quiet, database_url))
+    return client
+
+
+async def setup_agencies(conn: asyncpg.Connection, endpoint: str) -> str:
+    await registry.add_agencies(
+        conn,
+        [
+            registry.AgencyInput({"organ_id": DEPT, "name": "Sở"}),
+            registry.AgencyInput(
+                {"organ_id": DISTRICT, "name": "Quận", "mode": "push", "endpoint": endpoint}
+            ),
+        ],
+    )
+    return (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
+
+
+def worker_for(client: TestClient, name: str = "test-worker") -> tuple[DeliveryWorker, HttpPush]:
+    app = client.server.app
+    pusher = HttpPush(app[SIGNER], 5)
+    return DeliveryWorker(app[POOL], app[SETTINGS].delivery, pusher, name), pusher
+
+
+async def make_due(conn: asyncpg.Connection) -> None:
+    await conn.execute("UPDATE deliveries SET next_attempt_at = now() WHERE state = 'retry_wait'")
+
+
+async def test_push_retries_then_delivers_with_a_checkable_signature(
+    push_client: TestClient,
+    receiver: tuple[Receiver, TestServer],
+    conn: asyncpg.Connection,
+    dev_pki: dict[str, Path],
+) -> None:
+    endpoint, server = receiver
+    endpoint.failures = 1
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    response = await push_client.post(
+        "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
+    )
+    accepted = await response.json()
+    delivery_id = accepted["deliveries"][0]["delivery_id"]
+    accepted_id = UUID(delivery_id)
+    worker, pusher = worker_for(push_client)
+    await pusher.start()
+    try:
+        assert await worker.run_until_idle() == 1
+        row = await delivery_store.delivery_by_id(conn, accepted_id)
+        assert row is not None
+        assert (row.state, row.attempts, row.last_error) == (
+            "retry_wait",
+            1,
+            f"HTTP 503 from {server.make_url('/edoc')}",
+        )
+        assert row.next_attempt_at is not None
+        assert await worker.run_until_idle() == 0  # not due yet
+
+        await make_due(conn)
+        assert await worker.run_until_idle() == 1
+        row = await delivery_store.delivery_by_id(conn, accepted_id)
+        assert row is not None
+        assert (row.state, row.attempts) == ("delivered", 2)
+    finally:
+        await pusher.close()
+
+    first, second = endpoint.requests
+    assert (
+        first["headers"]["X-Exchange-Delivery-Id"]
+        == second["headers"]["X-Exchange-Delivery-Id"]
+        == delivery_id
+    )
+    assert second["headers"]["X-Exchange-Message-Id"] == accepted["message_id"]
+    assert len(parse_package(second["body"]).edoc.trace_headers) == 2
+    scheme, _, value = second["headers"]["X-Exchange-Signature"].partition(";")
+    assert scheme == "rsa-sha256"
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    axis.public_key().verify(
+        base64.b64decode(value),
+        signed_text(accepted_id, second["body"]),  # type: ignore[call-arg,union-attr]
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
+
+    trace = await (
+        await push_client.get(f"/v1/messages/{accepted['message_id']}/trace", headers=bearer(key))
+    ).json()
+    assert [e["action"] for e in trace["events"] if e["action"].startswith("delivery.")] == [
+        "delivery.created",
+        "delivery.retry_scheduled",
+        "delivery.pushed",
+    ]
+
+
+async def test_giving_up_and_requeueing(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    endpoint, server = receiver
+    endpoint.failures = 3
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    await push_client.post(
+        "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
+    )
+    worker, pusher = worker_for(push_client)
+    await pusher.start()
+    try:
+        for _ in range(3):
+            await make_due(conn)
+            assert await worker.run_until_idle() == 1
+        [failed] = await delivery_store.list_deliveries(conn, "failed", 10)
+        assert failed.attempts == 3
+        assert failed.last_error is not None and "gave up after 3 attempts" in failed.last_error
+
+        admin = (await registry.add_system(conn, "ops", Role.ADMIN)).api_key
+        requeued = await push_client.post(
+            "/v1/admin/deliveries/requeue", headers=bearer(admin), json={"delivery_ids": [str(failed.id)]}
+        )
+        assert (await requeued.json())["requeued"] == [str(failed.id)]
+        assert await worker.run_until_idle() == 1
+        row = await delivery_store.delivery_by_id(conn, failed.id)
+        assert row is not None and row.state == "delivered"
+    finally:
+        await pusher.close()
+
+
+async def test_urgent_documents_are_claimed_first(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    _, server = receiver
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    for index, priority in enumerate(
+        [Priority.NORMAL, Priority.URGENT, Priority.FLASH_SCHEDULED, Priority.VERY_URGENT]
+    ):
+        edoc = replace(
+            small_edoc(sender=DEPT, recipients=(DISTRICT,), document_id=f"{DEPT},2026/11/20,{index}/X"),
+            other_info=OtherInfo(priority=priority),
+        )
+        assert (
+            await push_client.post("/v1/packages", headers=bearer(key), data=build_edoc(edoc))
+        ).status == 201
+    order = []
+    for _ in range(4):
+        [claim] = await delivery_store.claim_due(conn, 1, 60, "w")
+        order.append(await conn.fetchval("SELECT urgency FROM deliveries WHERE id = $1", claim.id))
+    assert order == [3, 2, 1, 0]
+
+
+async def test_a_late_worker_cannot_overwrite_a_reclaimed_delivery(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    _, server = receiver
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    await push_client.post(
+        "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
+    )
+    [first] = await delivery_store.claim_due(conn, 10, 60, "worker-a")
+    assert await delivery_store.claim_due(conn, 10, 60, "worker-b") == []  # leased
+    await conn.execute("UPDATE deliveries SET lease_until = now() - interval '1 second'")
+    [again] = await delivery_store.claim_due(conn, 10, 60, "worker-b")
+    assert (again.id, again.attempts) == (first.id, 2)
+    assert not await delivery_store.record_pushed(conn, first.id, "worker-a")
+    assert await delivery_store.record_pushed(conn, first.id, "worker-b")
+
+
+def test_retry_policy_backs_off_with_jitter_and_gives_up() -> None:
+    policy = RetryPolicy(max_attempts=5, max_age=timedelta(hours=1), base_delay_s=10, max_delay_s=60)
+    created = now = datetime(2026, 11, 21, tzinfo=UTC)
+    rng = random.Random(7)
+    delays = []
+    for attempt in range(1, 5):
+        decision = policy.after_failure(attempt, created, now, rng)
+        assert isinstance(decision, Retry)
+        delays.append((decision.at - now).total_seconds())
+    assert 5 <= delays[0] <= 10
+    assert 10 <= delays[1] <= 20
+    assert 30 <= delays[3] <= 60  # capped at max_delay_s, then jittered
+    assert policy.after_failure(5, created, now, rng) == GiveUp("failed", "gave up after 5 attempts")
+    old = policy.after_failure(1, created, created + timedelta(hours=1), rng)
+    assert isinstance(old, GiveUp)
+    assert old.state == "expired"
