@@ -178,7 +178,8 @@ async def test_giving_up_and_requeueing(
             assert await worker.run_until_idle() == 1
         [failed] = await delivery_store.list_deliveries(conn, "failed", 10)
         assert failed.attempts == 3
-        assert failed.last_error is not None and "gave up after 3 attempts" in failed.last_error
+        assert failed.last_error is not None
+        assert "gave up after 3 attempts" in failed.last_error
 
         admin = (await registry.add_system(conn, "ops", Role.ADMIN)).api_key
         requeued = await push_client.post(
@@ -187,7 +188,8 @@ async def test_giving_up_and_requeueing(
         assert (await requeued.json())["requeued"] == [str(failed.id)]
         assert await worker.run_until_idle() == 1
         row = await delivery_store.delivery_by_id(conn, failed.id)
-        assert row is not None and row.state == "delivered"
+        assert row is not None
+        assert row.state == "delivered"
     finally:
         await pusher.close()
 
