@@ -102,46 +102,72 @@ class DeliveryWorker:
         self.name = name
         self._wake = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 (retry jitter, not security)
-        self._limit = asyncio.Semaphore(settings.concurrency)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     def wake(self) -> None:
         self._wake.set()
 
+    def stop(self) -> None:
+        """Claim nothing more; ``serve`` returns once the pushes in flight are recorded."""
+        self._stopping = True
+        self._wake.set()
+
     async def serve(self) -> None:
-        """Deliver whenever woken (NOTIFY, sweep) until cancelled."""
-        while True:
+        """Deliver whenever woken (NOTIFY, sweep, a finished push) until stopped.
+
+        Claims only as many deliveries as there are free push slots, so one slow endpoint
+        holds its own slots and never stops the others from being served.
+        """
+        while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
             try:
-                await self.run_until_idle()
+                await self._fill()
             except (TimeoutError, OSError) as exc:  # the database is away; the sweep retries
                 log.warning("delivery.round_failed", worker=self.name, error=str(exc))
             except Exception:
                 log.exception("delivery.round_failed", worker=self.name)
+        if self._in_flight:
+            await asyncio.wait(self._in_flight)
+
+    async def _fill(self) -> None:
+        while not self._stopping and (free := self._settings.concurrency - len(self._in_flight)) > 0:
+            claimed = await self._claim(min(free, self._settings.batch_size))
+            for claim in claimed:
+                task = asyncio.create_task(self._deliver(claim))
+                self._in_flight.add(task)
+                task.add_done_callback(self._finished)
+            if len(claimed) < free:
+                return  # nothing more is due now
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery.push_crashed", worker=self.name, error=repr(task.exception()))
+        self._wake.set()  # a slot is free: claim more if any are due
 
     async def run_until_idle(self) -> int:
+        """Deliver everything due now, batch by batch, and return how many were handled."""
         total = 0
-        while claimed := await self._claim():
+        while claimed := await self._claim(self._settings.batch_size):
             await asyncio.gather(*(self._deliver(claim) for claim in claimed))
             total += len(claimed)
         return total
 
-    async def _claim(self) -> list[Claimed]:
+    async def _claim(self, limit: int) -> list[Claimed]:
         async with self._pool.acquire() as conn:
-            return await delivery_store.claim_due(
-                conn, self._settings.batch_size, self._settings.lease_s, self.name
-            )
+            return await delivery_store.claim_due(conn, limit, self._settings.lease_s, self.name)
 
     async def _deliver(self, claim: Claimed) -> None:
-        async with self._limit:
-            async with self._pool.acquire() as conn:
-                _, package = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
-            if claim.endpoint:
-                result = await self._pusher.push(claim.endpoint, claim.id, claim.message_id, package)
-                ok, detail = result.ok, result.detail
-            else:
-                ok, detail = False, f"agency {claim.recipient} has no push endpoint"
-            await self._record(claim, ok, detail)
+        async with self._pool.acquire() as conn:
+            _, package = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
+        if claim.endpoint:
+            result = await self._pusher.push(claim.endpoint, claim.id, claim.message_id, package)
+            ok, detail = result.ok, result.detail
+        else:
+            ok, detail = False, f"agency {claim.recipient} has no push endpoint"
+        await self._record(claim, ok, detail)
 
     async def _record(self, claim: Claimed, ok: bool, detail: str) -> None:
         now = datetime.now(UTC)

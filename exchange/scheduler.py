@@ -53,7 +53,12 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(worker.serve(), name="delivery-worker")
     worker.wake()  # whatever came due while no process was running
     yield
-    task.cancel()
+    # Let pushes in flight finish and be recorded, so a clean stop hands nothing to the lease timeout.
+    worker.stop()
+    try:
+        await asyncio.wait_for(task, settings.delivery.push_timeout_s + 5)
+    except TimeoutError:
+        log.warning("delivery.stop_timeout", worker=worker.name)
     with suppress(asyncio.CancelledError):
         await task
     await listener.close()

@@ -1,0 +1,155 @@
+"""Async helpers for end-to-end tests: real server processes, real HTTP, push receivers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+
+class Server:
+    """An ``exchange serve`` process started with asyncio; ``url`` once it listens."""
+
+    def __init__(self, process: asyncio.subprocess.Process, url: str, events: list[dict[str, Any]]) -> None:
+        self.process = process
+        self.url = url
+        self.events = events
+        self._drain = asyncio.create_task(self._read_rest())
+
+    @classmethod
+    async def start(cls, *args: str) -> Server:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "exchange",
+            "serve",
+            "--port",
+            "0",
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(os.environ),
+        )
+        assert process.stderr is not None
+        events: list[dict[str, Any]] = []
+        while line := await process.stderr.readline():
+            event = _parse(line)
+            events.append(event)
+            if event.get("event") == "server.listening":
+                return cls(process, str(event["url"]), events)
+        raise AssertionError(f"server exited with {await process.wait()} before listening: {events}")
+
+    async def _read_rest(self) -> None:
+        assert self.process.stderr is not None
+        while line := await self.process.stderr.readline():
+            self.events.append(_parse(line))
+
+    async def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(signum)
+        code = await self.process.wait()
+        await self._drain
+        return code
+
+    async def kill(self) -> None:
+        await self.stop(signal.SIGKILL)
+
+
+def _parse(line: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(line)
+    except json.JSONDecodeError:
+        return {"event": "raw", "line": line.decode(errors="replace").rstrip()}
+    return parsed if isinstance(parsed, dict) else {"event": "raw"}
+
+
+class Receiver:
+    """A DMS push endpoint: records every request; fails or holds requests as told."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.requests: list[dict[str, Any]] = []
+        self.hold = asyncio.Event()
+        self.hold.set()  # set: answer at once; clear: keep requests waiting
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Event]] = []
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append(
+            {"delivery_id": request.headers.get("X-Exchange-Delivery-Id"), "body": await request.read()}
+        )
+        self._check()
+        failed = len(self.requests) <= self.failures
+        await self.hold.wait()
+        return web.Response(status=503 if failed else 204)
+
+    def _check(self) -> None:
+        for condition, event in self._waiters:
+            if condition():
+                event.set()
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 60) -> None:
+        """Until ``condition`` holds about the requests received."""
+        event = asyncio.Event()
+        self._waiters.append((condition, event))
+        self._check()
+        await asyncio.wait_for(event.wait(), timeout)
+
+    def counts(self) -> Counter[str | None]:
+        return Counter(r["delivery_id"] for r in self.requests)
+
+
+async def start_receiver(receiver: Receiver) -> tuple[web.AppRunner, str]:
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/edoc", receiver.handle)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    return runner, f"http://{host}:{port}/edoc"
+
+
+class Client:
+    """A DMS talking to the axis with its API key."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, key: str) -> None:
+        self.session, self.base, self.headers = session, base, {"Authorization": f"Bearer {key}"}
+
+    async def post_package(self, data: bytes) -> tuple[int, Any]:
+        async with self.session.post(f"{self.base}/v1/packages", data=data, headers=self.headers) as response:
+            return response.status, await response.json()
+
+    async def get_json(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(f"{self.base}{path}", headers=self.headers) as response:
+            return response.status, await response.json()
+
+    async def get_bytes(self, path: str) -> tuple[int, bytes]:
+        async with self.session.get(f"{self.base}{path}", headers=self.headers) as response:
+            return response.status, await response.read()
+
+    async def post_json(self, path: str, body: Any) -> tuple[int, Any]:
+        async with self.session.post(f"{self.base}{path}", json=body, headers=self.headers) as response:
+            return response.status, await response.json()
+
+
+def write_config(path: Path, dev_pki: dict[str, Path], **delivery: Any) -> Path:
+    """A TOML config with the test PKI's axis identity and fast delivery timings."""
+    timings = {"base_delay_s": 0.2, "max_delay_s": 1.0, "sweep_interval_s": 0.3, "lease_s": 3.0, **delivery}
+    lines = [
+        "[trust]",
+        f'axis_certificate = "{dev_pki["axis"]}"',
+        f'axis_key = "{dev_pki["axis_key"]}"',
+        "[delivery]",
+        *(f"{key} = {json.dumps(value)}" for key, value in timings.items()),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
