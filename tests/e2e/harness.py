@@ -96,12 +96,12 @@ class Receiver:
             if condition():
                 event.set()
 
-    async def wait_for(self, condition: Callable[[], bool], timeout: float = 60) -> None:
-        """Until ``condition`` holds about the requests received."""
+    async def wait_for(self, condition: Callable[[], bool], within_s: float = 60) -> None:
+        """Until ``condition`` holds about the requests received (at most ``within_s`` seconds)."""
         event = asyncio.Event()
         self._waiters.append((condition, event))
         self._check()
-        await asyncio.wait_for(event.wait(), timeout)
+        await asyncio.wait_for(event.wait(), within_s)
 
     def counts(self) -> Counter[str | None]:
         return Counter(r["delivery_id"] for r in self.requests)

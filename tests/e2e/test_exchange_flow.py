@@ -195,7 +195,8 @@ async def test_a_signed_document_travels_to_three_recipients_and_its_statuses_co
         for runner, _ in runners:
             await runner.cleanup()
 
-    cli = subprocess.run(
+    cli = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "exchange", "trace", accepted["message_id"], "--database-url", database_url],
         capture_output=True,
         text=True,
@@ -238,7 +239,7 @@ async def test_two_servers_deliver_a_thousand_documents_once_each(
                 return str(accepted["deliveries"][0]["delivery_id"])
 
             delivery_ids = await asyncio.gather(*(submit(i) for i in range(total)))
-            await endpoint.wait_for(lambda: len(endpoint.counts()) == total, timeout=240)
+            await endpoint.wait_for(lambda: len(endpoint.counts()) == total, within_s=240)
     finally:
         for server in servers:
             assert await server.stop() == 0
@@ -289,7 +290,7 @@ async def test_a_killed_server_loses_nothing(
             await first.kill()
             endpoint.hold.set()
             second = await Server.start("--config", str(config), "--database-url", database_url)
-            await endpoint.wait_for(lambda: len(endpoint.requests) == 10, timeout=60)
+            await endpoint.wait_for(lambda: len(endpoint.requests) == 10, within_s=60)
     finally:
         if second is not None:
             assert await second.stop() == 0
