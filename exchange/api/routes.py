@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import documents, exchange, health, registry
+from exchange.api import documents, exchange, health, openapi, registry
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
 
+    app.router.add_get("/v1/openapi.json", openapi.openapi)
     app.router.add_post("/v1/packages", exchange.submit_package)
     app.router.add_get("/v1/inbox", exchange.inbox)
     app.router.add_get("/v1/deliveries/{delivery_id}/package", exchange.download)
