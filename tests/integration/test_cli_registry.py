@@ -157,3 +157,49 @@ def test_db_migrate_reports_the_version(database_url: str, capsys: pytest.Captur
 
     status, out, _ = cli(capsys, database_url, "db", "migrate", "--json")
     assert (status, json.loads(out)) == (0, {"schema_version": latest_version()})
+
+
+def test_deliveries_list_and_requeue(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import uuid
+
+    async def failed_delivery() -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            from exchange import registry
+            from exchange.model import Role
+
+            await registry.add_agencies(
+                conn, [registry.AgencyInput({"organ_id": "000.00.00.H26", "name": "C"})]
+            )
+            system = (await registry.add_system(conn, "s", Role.SYSTEM, ["000.00.00.H26"])).system
+            message_id, delivery_id = uuid.uuid4(), uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO messages (id, kind, sender, sender_system_id, document_id, sha256, size_bytes, "
+                "signature) VALUES ($1, 'edoc', '000.00.00.H26', $2, 'doc', $3, 1, '{}')",
+                message_id,
+                system.id,
+                b"\0" * 32,
+            )
+            await conn.execute(
+                "INSERT INTO deliveries (id, message_id, recipient, mode, state, attempts, last_error) "
+                "VALUES ($1, $2, '000.00.00.H26', 'push', 'failed', 12, 'HTTP 503')",
+                delivery_id,
+                message_id,
+            )
+            return str(delivery_id)
+        finally:
+            await conn.close()
+
+    delivery_id = run_sync(failed_delivery)
+    status, out, _ = cli(capsys, database_url, "deliveries", "list", "--state", "failed", "--json")
+    assert status == 0
+    [listed] = json.loads(out)["deliveries"]
+    assert (listed["delivery_id"], listed["attempts"], listed["last_error"]) == (delivery_id, 12, "HTTP 503")
+
+    status, out, _ = cli(capsys, database_url, "deliveries", "requeue", delivery_id, "--json")
+    assert (status, json.loads(out)) == (0, {"requeued": [delivery_id], "not_requeued": []})
+    status, out, _ = cli(capsys, database_url, "deliveries", "list", "--state", "queued", "--json")
+    assert [d["attempts"] for d in json.loads(out)["deliveries"]] == [0]
+    status, _, err = cli(capsys, database_url, "deliveries", "requeue", delivery_id)
+    assert status == 1
+    assert "not requeued" in err

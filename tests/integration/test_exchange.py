@@ -264,3 +264,43 @@ async def test_search_is_limited_to_a_systems_own_traffic(client: TestClient, wo
     assert await search(bearer(world.keys["auditor"]), "?status=queued&limit=1") != []
     bad = await client.get("/v1/documents?since=yesterday", headers=world.as_(DEPT))
     assert bad.status == 422
+
+
+async def test_an_update_applies_its_receiver_list_and_a_replacement_links_its_target(
+    client: TestClient, world: World, conn: asyncpg.Connection
+) -> None:
+    from exchange.edxml.model import BussinessDocumentInfo, Receiver, ReplacementInfo
+
+    original = small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)
+    first = await send(client, world, DEPT, build_edoc(original))
+    update = replace(
+        original,
+        document_id=DOC + "/CN",
+        bussiness=Bussiness(
+            BusinessType.UPDATE,
+            document_id=DOC,
+            document_info=BussinessDocumentInfo(
+                document_receiver=1, receivers=(Receiver(CENTRAL, 0), Receiver(OTHER, 1))
+            ),
+        ),
+    )
+    await send(client, world, DEPT, build_edoc(update))
+    view = await (await client.get(f"/v1/messages/{first['message_id']}", headers=world.as_(DEPT))).json()
+    assert {d["recipient"]: d["state"] for d in view["deliveries"]} == {
+        FINANCE: "queued",
+        CENTRAL: "withdrawn",
+        OTHER: "queued",
+    }
+    assert [i["document_id"] for i in await inbox(client, world, OTHER)] == [DOC]
+
+    replacement = replace(
+        original,
+        document_id=DOC + "/TT",
+        bussiness=Bussiness(BusinessType.REPLACE, replacements=(ReplacementInfo(DOC, (FINANCE,)),)),
+    )
+    replaced = await send(client, world, DEPT, build_edoc(replacement))
+    message = await (
+        await client.get(f"/v1/messages/{replaced['message_id']}", headers=world.as_(DEPT))
+    ).json()
+    assert message["related_message_id"] == first["message_id"]
+    assert message["business_type"] == 3
