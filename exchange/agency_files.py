@@ -1,7 +1,7 @@
 """Reading agency lists from CSV or JSON files, keeping each entry's line number.
 
 CSV: a header row naming the columns (``organ_id,name,parent,system,mode,endpoint,
-signature_policy,active,allow_sha1``; only ``organ_id`` and ``name`` are required). JSON: an
+signature_policy,active,allow_sha1,max_attempts,max_age_s``; only ``organ_id`` and ``name`` are required). JSON: an
 array of objects with the same keys, or ``{"agencies": [...]}``.
 """
 

@@ -70,6 +70,8 @@ class Agency:
     signature_policy: SignaturePolicy | None
     active: bool
     allow_sha1: bool | None = None
+    max_attempts: int | None = None
+    max_age_s: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,8 @@ class Agency:
             "signature_policy": None if self.signature_policy is None else self.signature_policy.value,
             "active": self.active,
             "allow_sha1": self.allow_sha1,
+            "max_attempts": self.max_attempts,
+            "max_age_s": self.max_age_s,
         }
 
 
@@ -98,3 +102,5 @@ class AgencySpec:
     signature_policy: SignaturePolicy | None = None
     active: bool = True
     allow_sha1: bool | None = None  # None: the global setting
+    max_attempts: int | None = None  # None: the [delivery] settings
+    max_age_s: int | None = None

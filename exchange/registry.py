@@ -31,6 +31,8 @@ AGENCY_FIELDS = (
     "signature_policy",
     "active",
     "allow_sha1",
+    "max_attempts",
+    "max_age_s",
 )
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 _MAX_NAME_LENGTH = 500
@@ -198,11 +200,25 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     problems += _endpoint_problems(mode, endpoint)
     active = _flag(text["active"], "active", problems)
     allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
+    max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
+    max_age_s = _positive(text["max_age_s"], "max_age_s", problems)
     if problems:
         return None, problems
     assert mode is not None
     return (
-        AgencySpec(organ_id, name, parent, text["system"], mode, endpoint, policy, active, allow_sha1),
+        AgencySpec(
+            organ_id,
+            name,
+            parent,
+            text["system"],
+            mode,
+            endpoint,
+            policy,
+            active,
+            allow_sha1,
+            max_attempts,
+            max_age_s,
+        ),
         [],
     )
 
@@ -238,6 +254,15 @@ def _flag(value: str | None, field: str, problems: list[str]) -> bool:
         return False
     problems.append(f"{field} {value!r} is not true or false")
     return True
+
+
+def _positive(value: str | None, field: str, problems: list[str]) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        problems.append(f"{field} {value!r} is not a positive whole number")
+        return None
+    return int(value)
 
 
 def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None) -> list[str]:

@@ -43,6 +43,14 @@ def agency() -> None:
     default=None,
     help="Accept its RSA-SHA1 signatures (default: the global trust.allow_legacy_sha1).",
 )
+@click.option("--max-attempts", type=click.IntRange(1), help="Its own limit of push attempts.")
+@click.option(
+    "--max-age",
+    "max_age_s",
+    type=click.IntRange(1),
+    metavar="SECONDS",
+    help="Its own limit on how long a push delivery is retried.",
+)
 @json_option
 @settings_options
 def add(
@@ -55,6 +63,8 @@ def add(
     endpoint: str | None,
     signature_policy: str | None,
     allow_sha1: bool | None,
+    max_attempts: int | None,
+    max_age_s: int | None,
     as_json: bool,
 ) -> None:
     """Register one agency."""
@@ -67,6 +77,8 @@ def add(
         "endpoint": endpoint,
         "signature_policy": signature_policy,
         "allow_sha1": allow_sha1,
+        "max_attempts": max_attempts,
+        "max_age_s": max_age_s,
     }
 
     async def work(conn: Connection) -> list[AgencySpec]:
@@ -101,7 +113,7 @@ def list_(settings: Settings, as_json: bool) -> None:
 def import_(settings: Settings, file: Path, as_json: bool) -> None:
     """Register every agency in a CSV or JSON file, or none if any entry is wrong.
 
-    CSV columns: organ_id,name[,parent,system,mode,endpoint,signature_policy,active,allow_sha1].
+    CSV columns: organ_id,name[,parent,system,mode,endpoint,signature_policy,active,allow_sha1,max_attempts,max_age_s].
     JSON: an array of objects with those keys, or {"agencies": [...]}.
     """
     inputs = read_agency_file(file)

@@ -249,3 +249,37 @@ def test_retry_policy_backs_off_with_jitter_and_gives_up() -> None:
     old = policy.after_failure(1, created, created + timedelta(hours=1), rng)
     assert isinstance(old, GiveUp)
     assert old.state == "expired"
+
+
+async def test_an_agencys_own_retry_limit_applies(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    endpoint, server = receiver
+    endpoint.failures = 5
+    await registry.add_agencies(
+        conn,
+        [
+            registry.AgencyInput({"organ_id": DEPT, "name": "Sở"}),
+            registry.AgencyInput(
+                {
+                    "organ_id": DISTRICT,
+                    "name": "Quận",
+                    "mode": "push",
+                    "endpoint": str(server.make_url("/edoc")),
+                    "max_attempts": "1",
+                }
+            ),
+        ],
+    )
+    key = (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
+    await push_client.post(
+        "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
+    )
+    worker, pusher = worker_for(push_client)
+    await pusher.start()
+    try:
+        assert await worker.run_until_idle() == 1
+    finally:
+        await pusher.close()
+    [failed] = await delivery_store.list_deliveries(conn, None, 10)
+    assert (failed.state, failed.attempts) == ("failed", 1)
