@@ -113,8 +113,9 @@ def list_(settings: Settings, as_json: bool) -> None:
 def import_(settings: Settings, file: Path, as_json: bool) -> None:
     """Register every agency in a CSV or JSON file, or none if any entry is wrong.
 
-    CSV columns: organ_id,name[,parent,system,mode,endpoint,signature_policy,active,allow_sha1,max_attempts,max_age_s].
-    JSON: an array of objects with those keys, or {"agencies": [...]}.
+    CSV: a header row with organ_id and name, and any of parent, system, mode, endpoint,
+    signature_policy, active, allow_sha1, max_attempts, max_age_s. JSON: an array of objects
+    with those keys, or {"agencies": [...]}.
     """
     inputs = read_agency_file(file)
 
