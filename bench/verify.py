@@ -12,30 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.edxml_parse import SIZES, package_of
+from bench.edxml_parse import SIZES, package_of, rate
 from exchange.edxml.parser import parse_xml
 from exchange.trust import devca
 from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
 from exchange.trust.signing import Signer, sign_package
 
 SENDER = "000.00.01.H26"
-
-
-def rate(work: object, seconds: float) -> float:
-    assert callable(work)
-    work()
-    count = 0
-    started = time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds or count < 3:
-        work()
-        count += 1
-    return count / elapsed
 
 
 def main() -> None:

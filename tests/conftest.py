@@ -49,24 +49,39 @@ def _no_exchange_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+def run_admin(cluster_url: str, statement: str) -> None:
+    """Run one statement (CREATE/DROP DATABASE) on the cluster's maintenance database."""
+
+    async def execute() -> None:
+        conn = await asyncpg.connect(cluster_url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    run_sync(execute)
+
+
+def new_database(cluster_url: str, name: str) -> str:
+    """Create a database from the migrated template and return its URL."""
+    run_admin(cluster_url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    return database_url_for(cluster_url, name)
+
+
 @pytest.fixture(scope="session")
 def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private PostgreSQL cluster for the whole test session, with a migrated template."""
     with embedded_cluster(tmp_path_factory.mktemp("cluster") / "pgdata") as url:
+        run_admin(url, f"CREATE DATABASE {TEMPLATE}")
 
-        async def make_template() -> None:
-            admin = await asyncpg.connect(url)
-            try:
-                await admin.execute(f"CREATE DATABASE {TEMPLATE}")
-            finally:
-                await admin.close()
+        async def migrate() -> None:
             conn = await asyncpg.connect(database_url_for(url, TEMPLATE))
             try:
                 await apply_migrations(conn)
             finally:
                 await conn.close()
 
-        run_sync(make_template)
+        run_sync(migrate)
         yield url
 
 
@@ -74,17 +89,8 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def database_url(cluster_url: str) -> Iterator[str]:
     """A fresh, migrated database for one test; dropped afterwards."""
     name = f"test_{os.getpid()}_{next(_numbers)}"
-
-    async def admin(statement: str) -> None:
-        conn = await asyncpg.connect(cluster_url)
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    run_sync(lambda: admin(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}"))
-    yield database_url_for(cluster_url, name)
-    run_sync(lambda: admin(f"DROP DATABASE {name} WITH (FORCE)"))
+    yield new_database(cluster_url, name)
+    run_admin(cluster_url, f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ from exchange.store.db import Connection, Record
 
 @dataclass(frozen=True)
 class NewMessage:
+    """An accepted package about to be stored."""
+
     id: UUID
     kind: str
     sender: str
@@ -31,22 +33,9 @@ class NewMessage:
 
 
 @dataclass(frozen=True)
-class MessageRow:
-    id: UUID
-    kind: str
-    sender: str
-    sender_system_id: int
-    document_id: str
-    business_type: int
-    status_code: str | None
-    code: str | None
-    subject: str | None
-    urgency: int
-    due_date: date | None
-    sha256: bytes
-    size_bytes: int
-    signature: dict[str, Any]
-    related_message_id: UUID | None
+class MessageRow(NewMessage):
+    """A stored message: what was stored, and when it was received."""
+
     received_at: datetime
 
     def as_dict(self) -> dict[str, Any]:

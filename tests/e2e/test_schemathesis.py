@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 
 from exchange import registry
 from exchange.model import Role
-from tests.conftest import TEMPLATE, database_url_for, run_sync
+from tests.conftest import new_database, run_sync
 from tests.e2e.conftest import running_server
 
 DATABASE = f"schemathesis_{os.getpid()}"
@@ -25,13 +25,10 @@ def live(
 ) -> Iterator[tuple[str, str]]:
     """A server on its own database, with an admin key and a small registry."""
 
+    url = new_database(cluster_url, DATABASE)
+
     async def prepare() -> str:
-        admin = await asyncpg.connect(cluster_url)
-        try:
-            await admin.execute(f"CREATE DATABASE {DATABASE} TEMPLATE {TEMPLATE}")
-        finally:
-            await admin.close()
-        conn = await asyncpg.connect(database_url_for(cluster_url, DATABASE))
+        conn = await asyncpg.connect(url)
         try:
             await registry.add_agencies(
                 conn, [registry.AgencyInput({"organ_id": "000.00.00.H26", "name": "City"})]
@@ -42,7 +39,7 @@ def live(
 
     key = run_sync(prepare)
     data_dir = tmp_path_factory.mktemp("schemathesis")
-    args = ["--database-url", database_url_for(cluster_url, DATABASE), "--data-dir", str(data_dir)]
+    args = ["--database-url", url, "--data-dir", str(data_dir)]
     with running_server(args) as server:
         yield server.url, key
         server.stop()
