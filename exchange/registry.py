@@ -64,6 +64,9 @@ async def add_system(conn: Connection, name: str, role: Role, organ_ids: Sequenc
             f"system name {name!r} must be 1-100 letters, digits or . _ : @ -, "
             "starting with a letter or digit"
         )
+    bad_ids = [problem for organ_id in organ_ids if (problem := organ_id_problem(organ_id)) is not None]
+    if bad_ids:
+        raise InvalidInput("the system would act for malformed OrganIds", [ErrorDetail(p) for p in bad_ids])
     if organ_ids and role is not Role.SYSTEM:
         raise InvalidInput(f"only a system with role 'system' can act for agencies, not {role.value!r}")
     api_key = new_api_key()

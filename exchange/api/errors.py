@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from exchange.errors import ExchangeError
+from exchange.errors import ExchangeError, InvalidInput
 from exchange.logs import get_logger
+from exchange.store.db import DataError
 
 log = get_logger(__name__)
 
@@ -21,6 +22,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except ExchangeError as error:
         return error_response(error)
+    except DataError as error:
+        # Input that passed our checks but not PostgreSQL's (e.g. a NUL character): the caller's fault.
+        return error_response(InvalidInput(f"a value in the request cannot be stored: {error}"))
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

@@ -20,6 +20,8 @@ UniqueViolation = asyncpg.UniqueViolationError
 ForeignKeyViolation = asyncpg.ForeignKeyViolationError
 CheckViolation = asyncpg.CheckViolationError
 PostgresError = asyncpg.PostgresError
+# SQLSTATE class 22: a value PostgreSQL cannot take (a NUL character in text, an out-of-range number).
+DataError = asyncpg.DataError
 
 
 async def connect(dsn: str, settings: DatabaseSettings) -> Connection:

@@ -85,3 +85,22 @@ async def test_bad_registrations_get_structured_errors_and_store_nothing(
     assert again.status == 409
     assert (await again.json())["error"]["code"] == "duplicate_agency"
     assert await conn.fetchval("SELECT count(*) FROM agencies") == 1
+
+
+async def test_values_postgresql_cannot_store_are_refused_not_crashed(
+    client: TestClient, make_key: KeyMaker, conn: asyncpg.Connection
+) -> None:
+    admin = bearer(await make_key(Role.ADMIN))
+    nul_name = await client.post(
+        "/v1/admin/agencies", headers=admin, json={"organ_id": "000.00.00.H26", "name": "City\u0000"}
+    )
+    assert nul_name.status == 422
+    nul_organ = await client.post(
+        "/v1/admin/systems",
+        headers=admin,
+        json={"name": "x", "role": "system", "organ_ids": ["000.00.00.H26\u0000"]},
+    )
+    assert nul_organ.status == 422
+    search = await client.get("/v1/documents?document_id=a%00b", headers=admin)
+    assert search.status == 422
+    assert await conn.fetchval("SELECT count(*) FROM agencies") == 0
