@@ -144,14 +144,8 @@ class Intake:
         async with self._pool.acquire() as conn, conn.transaction():
             existing = await _existing(conn, model, sha256)
             if existing is not None:
-                return Accepted(
-                    False,
-                    existing,
-                    await delivery_store.deliveries_of(conn, existing.id),
-                    sign_receipt(
-                        self._signer, existing, await delivery_store.deliveries_of(conn, existing.id)
-                    ),
-                )
+                deliveries = await delivery_store.deliveries_of(conn, existing.id)
+                return Accepted(False, existing, deliveries, existing.receipt or "")
             if isinstance(model, Edoc):
                 plan = await _plan_edoc(conn, model)
             else:
@@ -195,7 +189,10 @@ class Intake:
                 ],
             )
             deliveries = await delivery_store.deliveries_of(conn, message_id)
-        return Accepted(True, message, deliveries, sign_receipt(self._signer, message, deliveries))
+            # The receipt is signed and kept before COMMIT: evidence never lacks it.
+            receipt = sign_receipt(self._signer, message, deliveries)
+            await message_store.set_receipt(conn, message_id, receipt)
+        return Accepted(True, message, deliveries, receipt)
 
 
 async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:

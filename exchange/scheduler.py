@@ -13,26 +13,44 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from datetime import timedelta
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.http_push import HttpPush
 from exchange.api.keys import DATABASE_URL, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
+from exchange.audit_chain import seal_pending
 from exchange.delivery import DeliveryWorker
 from exchange.logs import get_logger
-from exchange.store.db import Connection, connect
+from exchange.store.db import Connection, PostgresError, connect
 from exchange.store.deliveries import CHANNEL
 
 log = get_logger(__name__)
+SEAL_BATCH = 5_000
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     app[SCHEDULER] = scheduler
+    audit = app[SETTINGS].audit
+    scheduler.add_job(_seal, "interval", seconds=audit.seal_interval_s, args=[app], id="audit-seal")
     scheduler.start()
     yield
     scheduler.shutdown(wait=False)
+
+
+async def _seal(app: web.Application) -> None:
+    """Link committed audit entries into the chain; any process may run it, one seals at a time."""
+    every = timedelta(seconds=app[SETTINGS].audit.checkpoint_interval_s)
+    try:
+        async with app[POOL].acquire() as conn:
+            while (
+                await seal_pending(conn, app[SIGNER], batch=SEAL_BATCH, checkpoint_every=every)
+            ).sealed == SEAL_BATCH:
+                pass
+    except (OSError, PostgresError) as exc:
+        log.warning("audit.seal_failed", error=str(exc))
 
 
 async def delivery_context(app: web.Application) -> AsyncIterator[None]:

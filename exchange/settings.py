@@ -71,6 +71,12 @@ class DeliverySettings(_Section):
     trace_organ_id: str = ""
 
 
+class AuditSettings(_Section):
+    seal_interval_s: float = Field(default=1.0, gt=0)
+    checkpoint_interval_s: float = Field(default=60.0, gt=0)
+    max_seal_delay_s: float = Field(default=300.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -88,6 +94,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     trust: TrustSettings = TrustSettings()
     delivery: DeliverySettings = DeliverySettings()
+    audit: AuditSettings = AuditSettings()
     log: LogSettings = LogSettings()
 
     @property

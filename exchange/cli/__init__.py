@@ -11,7 +11,7 @@ import sys
 import click
 
 from exchange import __version__
-from exchange.cli import agencies, certs, check, db, demo, operations, serve, systems
+from exchange.cli import agencies, audit, certs, check, db, demo, operations, serve, systems
 from exchange.errors import ConfigError, ExchangeError
 
 
@@ -30,6 +30,7 @@ cli.add_command(check.check)
 cli.add_command(certs.cert)
 cli.add_command(operations.deliveries)
 cli.add_command(operations.trace)
+cli.add_command(audit.audit)
 
 
 def main() -> None:

@@ -34,9 +34,10 @@ class NewMessage:
 
 @dataclass(frozen=True)
 class MessageRow(NewMessage):
-    """A stored message: what was stored, and when it was received."""
+    """A stored message: what was stored, when it was received, and the receipt given for it."""
 
     received_at: datetime
+    receipt: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,7 +60,7 @@ class MessageRow(NewMessage):
 
 
 _COLUMNS = """id, kind, sender, sender_system_id, document_id, business_type, status_code, code, subject,
-    urgency, due_date, sha256, size_bytes, signature, related_message_id, received_at"""
+    urgency, due_date, sha256, size_bytes, signature, related_message_id, received_at, receipt"""
 
 # Stores an accepted package: $1..$15 the NewMessage fields in order. Returns the row.
 _INSERT = f"""
@@ -88,6 +89,8 @@ ORDER BY business_type, received_at LIMIT 1
 _EDOCS_BY_DOCUMENT = f"""
 SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND document_id = $1 ORDER BY business_type, received_at
 """
+# Keeps the receipt given for a message: $1 message id, $2 receipt.
+_SET_RECEIPT = "UPDATE messages SET receipt = $2 WHERE id = $1"
 # The original bytes: $1 message id.
 _BODY = "SELECT body FROM message_bodies WHERE message_id = $1"
 
@@ -119,6 +122,10 @@ async def insert_message(conn: Connection, message: NewMessage, body: bytes) -> 
     )
     await conn.execute(_INSERT_BODY, message.id, body)
     return _message(row)
+
+
+async def set_receipt(conn: Connection, message_id: UUID, receipt: str) -> None:
+    await conn.execute(_SET_RECEIPT, message_id, receipt)
 
 
 async def message_by_id(conn: Connection, message_id: UUID) -> MessageRow | None:
