@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from exchange.store import chain as chain_store
-from exchange.store.chain import ChainEntry, Checkpoint
+from exchange.store.audit import AuditEntry
+from exchange.store.chain import Checkpoint
 from exchange.store.db import Connection
 from exchange.trust.signing import Signer
 
@@ -30,7 +31,7 @@ GENESIS = bytes(32)
 CHECKPOINT_TYPE = "exchange-audit-checkpoint+jws"
 
 
-def canonical(entry: ChainEntry) -> bytes:
+def canonical(entry: AuditEntry) -> bytes:
     """The bytes of an entry that its hash covers (its seal columns excepted)."""
     return json.dumps(
         {
@@ -49,7 +50,7 @@ def canonical(entry: ChainEntry) -> bytes:
     ).encode()
 
 
-def entry_hash(prev_hash: bytes, entry: ChainEntry) -> bytes:
+def entry_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
     return hashlib.sha256(prev_hash + canonical(entry)).digest()
 
 
@@ -95,7 +96,7 @@ async def seal_pending(
         sealed = []
         for entry in await chain_store.unsealed(conn, batch):
             seq += 1
-            positioned = ChainEntry(**{**entry.__dict__, "seq": seq})
+            positioned = replace(entry, seq=seq)
             digest = entry_hash(prev, positioned)
             sealed.append((entry.id, seq, prev, digest))
             prev = digest
@@ -159,7 +160,11 @@ class ChainChecker:
         self._prev, self._expected = GENESIS, 1
         self.last_seq = 0
 
-    def feed(self, entry: ChainEntry) -> None:
+    def start_at(self, entry: AuditEntry) -> None:
+        """Check a segment that starts mid-chain: trust its first link, verify the rest."""
+        self._prev, self._expected = entry.prev_hash or GENESIS, entry.seq or 1
+
+    def feed(self, entry: AuditEntry) -> None:
         report = self.report
         report.entries += 1
         if entry.seq != self._expected:
@@ -190,7 +195,7 @@ class ChainChecker:
         self._prev, self._expected = entry.hash or b"", (entry.seq or 0) + 1
         self.last_seq = entry.seq or self.last_seq
 
-    def _check_checkpoint(self, checkpoint: Checkpoint, entry: ChainEntry) -> None:
+    def _check_checkpoint(self, checkpoint: Checkpoint, entry: AuditEntry) -> None:
         self.report.checkpoints += 1
         try:
             claims = checkpoint_claims(checkpoint.signature, self._certificate)
@@ -204,7 +209,7 @@ class ChainChecker:
                 f"there (entry {entry.id}): the log before it was rewritten",
             )
 
-    def _problem(self, entry: ChainEntry, text: str) -> None:
+    def _problem(self, entry: AuditEntry, text: str) -> None:
         if self.report.first_bad_entry is None:
             self.report.first_bad_entry = entry.id
         self.report.problems.append(text)

@@ -10,9 +10,10 @@ from aiohttp import web
 from exchange import timeline
 from exchange.api.auth import allow
 from exchange.api.common import path_uuid, query_int, read_json
-from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS
+from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, SIGNER
 from exchange.delivery import load_package
 from exchange.errors import BadRequest, Conflict, Gone, InvalidInput, NotFound
+from exchange.evidence import build_bundle
 from exchange.model import Role, System
 from exchange.store import audit
 from exchange.store import deliveries as delivery_store
@@ -159,3 +160,16 @@ async def get_trace(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         view = await timeline.trace(conn, request[CALLER], path_uuid(request, "message_id", "message"))
     return web.json_response(view)
+
+
+@allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
+async def get_evidence(request: web.Request) -> web.Response:
+    """A zip an auditor can verify offline: package, receipt, trace, chain proof, axis certificate."""
+    message_id = path_uuid(request, "message_id", "message")
+    async with request.app[POOL].acquire() as conn:
+        bundle = await build_bundle(conn, request[CALLER], message_id, request.app[SIGNER])
+    return web.Response(
+        body=bundle,
+        content_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="evidence-{message_id}.zip"'},
+    )

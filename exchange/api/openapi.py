@@ -217,6 +217,22 @@ def build_spec() -> dict[str, Any]:
                     parameters=[_path("message_id", _UUID)],
                 )
             },
+            "/v1/messages/{message_id}/evidence": {
+                "get": _operation(
+                    "An evidence bundle (zip) that verifies offline",
+                    {
+                        "200": {
+                            "description": "The bundle",
+                            "content": {
+                                "application/zip": {"schema": {"type": "string", "format": "binary"}}
+                            },
+                        }
+                    },
+                    404,
+                    409,
+                    parameters=[_path("message_id", _UUID)],
+                )
+            },
             "/v1/documents": {
                 "get": _operation(
                     "Search documents",

@@ -18,6 +18,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/deliveries/{delivery_id}/ack", exchange.acknowledge)
     app.router.add_get("/v1/messages/{message_id}", exchange.get_message)
     app.router.add_get("/v1/messages/{message_id}/trace", exchange.get_trace)
+    app.router.add_get("/v1/messages/{message_id}/evidence", exchange.get_evidence)
     app.router.add_get("/v1/documents", documents.search_documents)
 
     app.router.add_get("/v1/agencies", registry.list_agencies)

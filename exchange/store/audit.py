@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from exchange.store.db import Connection
+from exchange.store.db import Connection, Record
 
 # Appends one entry: $1 actor, $2 action, $3 message id, $4 delivery id, $5 details (JSON).
 _APPEND = """
@@ -17,7 +17,8 @@ INSERT INTO audit_log (actor, action, message_id, delivery_id, details) VALUES (
 """
 # Every entry about a message, its deliveries, and the messages that report on it, in order: $1 message id.
 _FOR_MESSAGE = """
-SELECT a.id, a.at, a.actor, a.action, a.message_id, a.delivery_id, a.details
+SELECT a.id, a.at, a.actor, a.action, a.message_id, a.delivery_id, a.details, a.seq, a.prev_hash, a.hash,
+       a.sealed_at
 FROM audit_log a
 WHERE a.message_id = $1
    OR a.message_id IN (SELECT m.id FROM messages m WHERE m.related_message_id = $1)
@@ -28,6 +29,8 @@ ORDER BY a.at, a.id
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One audit entry; the seal columns are set once the chain sealer has linked it."""
+
     id: int
     at: datetime
     actor: str
@@ -35,17 +38,37 @@ class AuditEntry:
     message_id: UUID | None
     delivery_id: UUID | None
     details: dict[str, Any]
+    seq: int | None = None
+    prev_hash: bytes | None = None
+    hash: bytes | None = None
+    sealed_at: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return None if moment is None else moment.isoformat()
+
         return {
             "id": self.id,
-            "at": self.at.isoformat(),
+            "at": iso(self.at),
             "actor": self.actor,
             "action": self.action,
             "message_id": None if self.message_id is None else str(self.message_id),
             "delivery_id": None if self.delivery_id is None else str(self.delivery_id),
             "details": self.details,
+            "seq": self.seq,
+            "prev_hash": None if self.prev_hash is None else self.prev_hash.hex(),
+            "hash": None if self.hash is None else self.hash.hex(),
+            "sealed_at": iso(self.sealed_at),
         }
+
+
+def entry_from_row(row: Record) -> AuditEntry:
+    values = dict(row)
+    values["details"] = json.loads(values["details"])
+    return AuditEntry(**values)
+
+
+ENTRY_COLUMNS = "id, at, actor, action, message_id, delivery_id, details, seq, prev_hash, hash, sealed_at"
 
 
 @dataclass(frozen=True)
@@ -75,15 +98,4 @@ async def append(conn: Connection, actor: str, events: Sequence[Event]) -> None:
 
 
 async def entries_for_message(conn: Connection, message_id: UUID) -> list[AuditEntry]:
-    return [
-        AuditEntry(
-            row["id"],
-            row["at"],
-            row["actor"],
-            row["action"],
-            row["message_id"],
-            row["delivery_id"],
-            json.loads(row["details"]),
-        )
-        for row in await conn.fetch(_FOR_MESSAGE, message_id)
-    ]
+    return [entry_from_row(row) for row in await conn.fetch(_FOR_MESSAGE, message_id)]

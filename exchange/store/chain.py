@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-from uuid import UUID
 
-from exchange.store.db import Connection, Record
+from exchange.store.audit import ENTRY_COLUMNS, AuditEntry, entry_from_row
+from exchange.store.db import Connection
 
 # Arbitrary but fixed: whoever holds it (for one transaction) is the only sealer.
 SEALER_LOCK = 7_246_002
 
-_ENTRY = "id, at, actor, action, message_id, delivery_id, details, seq, prev_hash, hash, sealed_at"
-
-
-@dataclass(frozen=True)
-class ChainEntry:
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    message_id: UUID | None
-    delivery_id: UUID | None
-    details: dict[str, Any]
-    seq: int | None = None
-    prev_hash: bytes | None = None
-    hash: bytes | None = None
-    sealed_at: datetime | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "action": self.action,
-            "message_id": None if self.message_id is None else str(self.message_id),
-            "delivery_id": None if self.delivery_id is None else str(self.delivery_id),
-            "details": self.details,
-            "seq": self.seq,
-            "prev_hash": None if self.prev_hash is None else self.prev_hash.hex(),
-            "hash": None if self.hash is None else self.hash.hex(),
-            "sealed_at": None if self.sealed_at is None else self.sealed_at.isoformat(),
-        }
+_ENTRY = ENTRY_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -87,12 +55,6 @@ _SEGMENT = f"SELECT {_ENTRY} FROM audit_log WHERE seq BETWEEN $1 AND $2 ORDER BY
 _SEALED_COUNT = "SELECT count(*) FROM audit_log WHERE seq IS NOT NULL"
 
 
-def _entry(row: Record) -> ChainEntry:
-    values = dict(row)
-    values["details"] = json.loads(values["details"])
-    return ChainEntry(**values)
-
-
 async def try_become_sealer(conn: Connection) -> bool:
     return bool(await conn.fetchval(_TRY_LOCK))
 
@@ -102,8 +64,8 @@ async def head(conn: Connection) -> tuple[int, bytes] | None:
     return None if row is None else (row["seq"], row["hash"])
 
 
-async def unsealed(conn: Connection, limit: int) -> list[ChainEntry]:
-    return [_entry(row) for row in await conn.fetch(_UNSEALED, limit)]
+async def unsealed(conn: Connection, limit: int) -> list[AuditEntry]:
+    return [entry_from_row(row) for row in await conn.fetch(_UNSEALED, limit)]
 
 
 async def seal(conn: Connection, sealed: Sequence[tuple[int, int, bytes, bytes]]) -> None:
@@ -141,11 +103,11 @@ async def sealed_count(conn: Connection) -> int:
     return int(await conn.fetchval(_SEALED_COUNT))
 
 
-async def walk(conn: Connection, prefetch: int = 10_000) -> AsyncIterator[ChainEntry]:
+async def walk(conn: Connection, prefetch: int = 10_000) -> AsyncIterator[AuditEntry]:
     """Every sealed entry in chain order (call inside a transaction: a server-side cursor)."""
     async for row in conn.cursor(_CHAIN, prefetch=prefetch):
-        yield _entry(row)
+        yield entry_from_row(row)
 
 
-async def segment(conn: Connection, first: int, last: int) -> list[ChainEntry]:
-    return [_entry(row) for row in await conn.fetch(_SEGMENT, first, last)]
+async def segment(conn: Connection, first: int, last: int) -> list[AuditEntry]:
+    return [entry_from_row(row) for row in await conn.fetch(_SEGMENT, first, last)]

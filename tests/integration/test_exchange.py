@@ -6,66 +6,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
-import pytest
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 
-from exchange import registry
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import BusinessType, StatusCode
 from exchange.edxml.model import Bussiness, Organization
 from exchange.edxml.package import parse_package
-from exchange.model import Role
 from exchange.receipts import read_receipt
 from tests.edxml_factories import small_edoc, small_status
-from tests.integration.conftest import bearer
-
-DEPT, FINANCE, CENTRAL, OTHER = "000.00.01.H26", "000.00.02.H26", "000.00.00.G22", "000.00.03.H26"
-DOC = "000.00.01.H26,2026/11/20,15/SNV-VP"
-
-
-class World:
-    """Four agencies, each with its own system and key."""
-
-    def __init__(self, keys: dict[str, str]) -> None:
-        self.keys = keys
-
-    def as_(self, organ_id: str) -> dict[str, str]:
-        return bearer(self.keys[organ_id])
-
-
-@pytest.fixture
-async def world(conn: asyncpg.Connection) -> World:
-    await registry.add_agencies(
-        conn,
-        [
-            registry.AgencyInput({"organ_id": organ, "name": organ})
-            for organ in (DEPT, FINANCE, CENTRAL, OTHER)
-        ],
-    )
-    keys = {}
-    for organ in (DEPT, FINANCE, CENTRAL, OTHER):
-        keys[organ] = (await registry.add_system(conn, f"dms-{organ}", Role.SYSTEM, [organ])).api_key
-    keys["auditor"] = (await registry.add_system(conn, "auditor", Role.AUDITOR)).api_key
-    return World(keys)
-
-
-async def count(conn: asyncpg.Connection, table: str) -> int:
-    return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
-
-
-async def send(client: TestClient, world: World, organ: str, data: bytes, status: int = 201) -> dict:  # type: ignore[type-arg]
-    response = await client.post("/v1/packages", data=data, headers=world.as_(organ))
-    body = await response.json()
-    assert response.status == status, body
-    return body  # type: ignore[no-any-return]
-
-
-async def inbox(client: TestClient, world: World, organ: str, kind: str | None = None) -> list[dict]:  # type: ignore[type-arg]
-    query = f"?kind={kind}" if kind else ""
-    response = await client.get(f"/v1/inbox{query}", headers=world.as_(organ))
-    assert response.status == 200
-    return (await response.json())["items"]  # type: ignore[no-any-return]
+from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, OTHER, World, bearer, count, inbox, send
 
 
 async def test_a_document_reaches_every_recipient_with_a_signed_receipt(

@@ -1,0 +1,126 @@
+"""Evidence bundles verify offline; any change to them is found and explained."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import zipfile
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+from cryptography import x509
+
+from exchange.cli import run
+from exchange.edxml.builder import build_edoc, build_status
+from exchange.edxml.codes import StatusCode
+from exchange.evidence import canonical_zip, verify_bundle
+from tests.edxml_factories import small_edoc, small_status
+from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, World, send
+
+
+@pytest.fixture
+async def bundle(client: TestClient, world: World) -> bytes:
+    accepted = await send(
+        client,
+        world,
+        DEPT,
+        build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
+    )
+    await send(
+        client,
+        world,
+        FINANCE,
+        build_status(
+            small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ARRIVED)
+        ),
+    )
+    response = await client.get(f"/v1/messages/{accepted['message_id']}/evidence", headers=world.as_(DEPT))
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/zip"
+    return await response.read()
+
+
+def rezip(files: dict[str, bytes]) -> bytes:
+    """What a careful forger would do: the canonical layout, so only the signatures can tell."""
+    return canonical_zip(list(files.items()))
+
+
+def unzip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+async def test_a_bundle_holds_everything_and_verifies(bundle: bytes, dev_pki: dict[str, Path]) -> None:
+    files = unzip(bundle)
+    assert set(files) == {
+        "package.edxml",
+        "receipt.jws",
+        "trace.json",
+        "trace.html",
+        "chain.json",
+        "axis-certificate.pem",
+        "manifest.json",
+    }
+    trace = json.loads(files["trace.json"])
+    assert trace["document_id"] == DOC
+    assert "Đã đến" in files["trace.html"].decode()
+    chain = json.loads(files["chain.json"])
+    assert set(chain["message_entries"]) <= {entry["id"] for entry in chain["segment"]}
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    report = verify_bundle(bundle, axis)
+    assert report.valid, report.problems
+    assert report.checked == ["manifest", "receipt", "chain"]
+
+
+async def test_changing_any_byte_fails_with_a_reason(bundle: bytes, dev_pki: dict[str, Path]) -> None:
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    rng = random.Random(20261121)
+    for position in [*sorted(rng.sample(range(len(bundle)), 60)), 0, len(bundle) - 1]:
+        damaged = bytearray(bundle)
+        damaged[position] ^= 0x01
+        report = verify_bundle(bytes(damaged), axis)
+        assert not report.valid, f"flipping byte {position} went unnoticed"
+        assert report.problems
+        assert all(problem.strip() for problem in report.problems)
+
+
+async def test_consistent_forgeries_are_caught_by_the_signatures(
+    bundle: bytes, dev_pki: dict[str, Path]
+) -> None:
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    files = unzip(bundle)
+
+    forged_package = dict(files, **{"package.edxml": files["package.edxml"].replace(b"SNV-VP", b"SNV-XX")})
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"]["package.edxml"] = hashlib.sha256(forged_package["package.edxml"]).hexdigest()
+    forged_package["manifest.json"] = json.dumps(manifest).encode()
+    report = verify_bundle(rezip(forged_package), axis)
+    assert "package.edxml is not the package the receipt was signed for (SHA-256 differs)" in report.problems
+
+    chain = json.loads(files["chain.json"])
+    chain["segment"][0]["actor"] = "someone else"
+    forged_chain = dict(files, **{"chain.json": json.dumps(chain).encode()})
+    manifest = json.loads(files["manifest.json"])
+    manifest["files"]["chain.json"] = hashlib.sha256(forged_chain["chain.json"]).hexdigest()
+    forged_chain["manifest.json"] = json.dumps(manifest).encode()
+    report = verify_bundle(rezip(forged_chain), axis)
+    assert any("was changed after it was sealed" in problem for problem in report.problems)
+
+    stranger = x509.load_pem_x509_certificate(dev_pki["server"].read_bytes())
+    report = verify_bundle(bundle, stranger)
+    assert any("does not verify with the axis certificate" in problem for problem in report.problems)
+
+
+async def test_the_cli_checks_a_bundle(
+    bundle: bytes, tmp_path: Path, dev_pki: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "evidence.zip"
+    path.write_bytes(bundle)
+    assert run(["evidence", "verify", str(path), "--certificate", str(dev_pki["axis"])]) == 0
+    assert "valid evidence" in capsys.readouterr().out
+    path.write_bytes(bundle[:-10])
+    assert run(["evidence", "verify", str(path)]) == 1
+    assert "INVALID" in capsys.readouterr().out
