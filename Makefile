@@ -14,9 +14,11 @@ $(INSTALLED): pyproject.toml
 
 setup: $(INSTALLED)
 
-# xmlsec1 (Debian) is the independent XML-signature implementation the tests cross-check against.
+# Debian packages the tests use: xmlsec1 (the independent XML-signature implementation signatures
+# are cross-checked with) and chromium (the browser the auditor page is tested in, via Playwright).
 system-deps:
-	@command -v xmlsec1 >/dev/null || { apt-get update -qq && apt-get install -y -qq xmlsec1 >/dev/null; }
+	@command -v xmlsec1 >/dev/null && command -v chromium >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq xmlsec1 chromium >/dev/null; }
 
 ## Serve on http://127.0.0.1:8080 with the embedded PostgreSQL and the demo registry (Ctrl-C stops both).
 run: setup

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Handler
 
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
-from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, POOL, SETTINGS, SIGNER
+from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.api.routes import setup_routes
 from exchange.axis_identity import load_axis_signer
+from exchange.charts import readable_json
 from exchange.intake import Intake
 from exchange.logs import get_logger
+from exchange.metrics import Metrics
 from exchange.scheduler import delivery_context, scheduler_context
 from exchange.settings import Settings
 from exchange.store.db import create_pool
@@ -28,12 +35,19 @@ access_log = get_logger("exchange.access")
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[timing_middleware, error_middleware, auth_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url
     app[SIGNER] = load_axis_signer(settings)
+    app[METRICS] = Metrics()
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        filters={"details": readable_json},
+    )
     app.cleanup_ctx.append(pool_context)
     app.cleanup_ctx.append(scheduler_context)
     app.cleanup_ctx.append(delivery_context)
@@ -93,6 +107,27 @@ def _bound_address(runner: web.AppRunner) -> tuple[str, int]:
         if isinstance(address, tuple):
             return str(address[0]), int(address[1])
     raise RuntimeError("the server is not listening on a TCP address")
+
+
+@web.middleware
+async def timing_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request latency by route template (not raw path, which would explode the label set)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    finally:
+        info = (
+            request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+        )
+        request.app[METRICS].requests.labels(request.method, info, str(status)).observe(
+            time.perf_counter() - started
+        )
 
 
 class AccessLogger(AbstractAccessLogger):

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from adapters.http_push import HttpPush
+from exchange.clock import VIETNAM
 from exchange.edxml.trace import append_trace_header
 from exchange.logs import get_logger
 from exchange.settings import DeliverySettings
@@ -29,8 +31,6 @@ from exchange.store.deliveries import Claimed
 from exchange.store.messages import MessageRow
 
 log = get_logger(__name__)
-# TraceHeader timestamps are Vietnamese local time (UTC+7, no daylight saving).
-VIETNAM = timezone(timedelta(hours=7))
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,15 @@ async def load_package(conn: Connection, message_id: UUID, trace_organ_id: str) 
 class DeliveryWorker:
     """Claims and pushes due deliveries for one server process."""
 
-    def __init__(self, pool: Pool, settings: DeliverySettings, pusher: HttpPush, name: str) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        settings: DeliverySettings,
+        pusher: HttpPush,
+        name: str,
+        on_outcome: Callable[[str, Claimed], None] | None = None,
+    ) -> None:
+        self._on_outcome = on_outcome or (lambda outcome, claim: None)
         self._pool = pool
         self._settings = settings
         self._pusher = pusher
@@ -207,6 +215,7 @@ class DeliveryWorker:
             if changed:
                 await audit.append(conn, "axis", [event])
         if changed:
+            self._on_outcome(event.action.removeprefix("delivery."), claim)
             log.info(
                 event.action,
                 delivery_id=str(claim.id),

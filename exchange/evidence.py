@@ -26,6 +26,7 @@ from cryptography import x509
 
 from exchange import timeline
 from exchange.audit_chain import ChainChecker, ChainReport, checkpoint_claims, seal_pending
+from exchange.charts import readable_json
 from exchange.errors import Conflict
 from exchange.model import System
 from exchange.receipts import read_receipt
@@ -41,6 +42,7 @@ from exchange.trust.signing import Signer
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
 )
+_TEMPLATES.filters["details"] = readable_json
 FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json", "axis-certificate.pem")
 
 

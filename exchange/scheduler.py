@@ -19,7 +19,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.http_push import HttpPush
-from exchange.api.keys import DATABASE_URL, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
+from exchange.api.keys import DATABASE_URL, METRICS, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
 from exchange.audit_chain import seal_pending
 from exchange.delivery import DeliveryWorker
 from exchange.logs import get_logger
@@ -61,7 +61,14 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s)
     await pusher.start()
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    worker = DeliveryWorker(app[POOL], settings.delivery, pusher, name)
+    attempts = app[METRICS].attempts
+    worker = DeliveryWorker(
+        app[POOL],
+        settings.delivery,
+        pusher,
+        name,
+        on_outcome=lambda outcome, claim: attempts.labels(outcome).inc(),
+    )
     app[WORKER] = worker
     listener = _Listener(app[DATABASE_URL], app, worker)
     await listener.ensure()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from exchange.clock import today_in_vietnam
 from exchange.edxml.codes import StatusCode
 from exchange.errors import NotFound
 from exchange.model import Role, System
@@ -44,6 +45,7 @@ async def message_view(conn: Connection, caller: System | None, message_id: UUID
     message, deliveries = await visible_message(conn, caller, message_id)
     return {
         **message.as_dict(),
+        "overdue": await message_store.is_overdue(conn, message_id, today_in_vietnam()),
         "deliveries": [
             {**d.as_dict(), "business_status_label": _label(d.business_status)} for d in deliveries
         ],

@@ -20,6 +20,8 @@ from exchange.model import Role, System
 from exchange.tls import peer_certificate_fingerprint
 
 _ROLES_ATTRIBUTE = "__exchange_roles__"
+# The auditor page keeps the caller's key in this cookie (HttpOnly, SameSite=Strict, path /ui).
+UI_COOKIE = "exchange_ui"
 _PUBLIC = frozenset({"public"})
 
 _H = Callable[..., Any]
@@ -65,6 +67,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def _authenticate(request: web.Request) -> System:
     """An API key if one is sent; otherwise a registered TLS client certificate."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if not key.strip() and request.path.startswith("/ui/") and request.cookies.get(UI_COOKIE):
+        scheme, key = "bearer", request.cookies[UI_COOKIE]
     if scheme.lower() == "bearer" and key.strip():
         async with request.app[POOL].acquire() as conn:
             caller = await registry.authenticate(conn, key.strip())

@@ -11,6 +11,7 @@ from aiohttp import web
 from exchange.api.auth import allow
 from exchange.api.common import query_int, read_json
 from exchange.api.keys import CALLER, POOL
+from exchange.clock import today_in_vietnam
 from exchange.errors import InvalidInput
 from exchange.model import Role
 from exchange.operations import requeue_deliveries
@@ -19,7 +20,7 @@ from exchange.store import messages as message_store
 from exchange.store.messages import DocumentQuery
 
 MAX_PAGE = 500
-_STATES = {"queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn"}
+_STATES = set(delivery_store.STATES)
 
 
 @allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
@@ -35,6 +36,7 @@ async def search_documents(request: web.Request) -> web.Response:
         until=_moment(request.query.get("until"), "until"),
         visible_to=list(caller.organ_ids) if caller.role is Role.SYSTEM else None,
         after=_cursor(request.query.get("cursor")),
+        overdue_on=today_in_vietnam() if request.query.get("overdue") in ("1", "true") else None,
         limit=query_int(request, "limit", default=50, most=MAX_PAGE),
     )
     async with request.app[POOL].acquire() as conn:

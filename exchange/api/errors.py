@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -21,6 +22,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ExchangeError as error:
+        if request.path.startswith("/ui/") and error.status in (401, 403):
+            return _login_page(request, error)
         return error_response(error)
     except DataError as error:
         # Input that passed our checks but not PostgreSQL's (e.g. a NUL character): the caller's fault.
@@ -38,6 +41,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             "error": {"code": "internal_error", "message": "the server failed; see its log", "details": []}
         }
         return web.json_response(body, status=500)
+
+
+def _login_page(request: web.Request, error: ExchangeError) -> web.Response:
+    """People reach /ui/ in a browser: show the login form rather than JSON."""
+    message = None if error.status == 401 and "required" in error.message else error.message
+    return aiohttp_jinja2.render_template(
+        "ui/login.html", request, {"message": message, "caller": None}, status=error.status
+    )
 
 
 def _kept_headers(http_error: web.HTTPException) -> dict[str, str]:

@@ -10,9 +10,9 @@ from aiohttp import web
 from exchange import timeline
 from exchange.api.auth import allow
 from exchange.api.common import path_uuid, query_int, read_json
-from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, SIGNER
+from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.delivery import load_package
-from exchange.errors import BadRequest, Conflict, Gone, InvalidInput, NotFound
+from exchange.errors import BadRequest, Conflict, ExchangeError, Gone, InvalidInput, NotFound
 from exchange.evidence import build_bundle
 from exchange.model import Role, System
 from exchange.store import audit
@@ -30,7 +30,15 @@ async def submit_package(request: web.Request) -> web.Response:
     data = await request.read()
     if not data:
         raise BadRequest("the body must be an edXML package")
-    accepted = await request.app[INTAKE].submit(request[CALLER], data)
+    metrics = request.app[METRICS]
+    try:
+        accepted = await request.app[INTAKE].submit(request[CALLER], data)
+    except ExchangeError as error:
+        metrics.rejected.labels(error.code).inc()
+        raise
+    if accepted.created:
+        metrics.accepted.labels(accepted.message.kind).inc()
+        metrics.verdicts.labels(accepted.message.signature["verdict"]).inc()
     return web.json_response(accepted.as_dict(), status=201 if accepted.created else 200)
 
 

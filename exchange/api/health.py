@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api.auth import public
-from exchange.api.keys import POOL
+from exchange.api.auth import allow, public
+from exchange.api.keys import METRICS, POOL
+from exchange.metrics import CONTENT_TYPE
+from exchange.model import Role
 from exchange.store.db import PostgresError
 from exchange.store.migrate import current_version, latest_version
 
@@ -14,6 +16,14 @@ from exchange.store.migrate import current_version, latest_version
 async def healthz(request: web.Request) -> web.Response:
     """The process is up and answering."""
     return web.json_response({"status": "ok"})
+
+
+@allow(Role.AUDITOR, Role.ADMIN)
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format; scrape with an auditor or admin key as a bearer token."""
+    async with request.app[POOL].acquire() as conn:
+        body = await request.app[METRICS].render(conn)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 @public

@@ -7,6 +7,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from exchange.delivery import DeliveryWorker
 from exchange.intake import Intake
+from exchange.metrics import Metrics
 from exchange.model import System
 from exchange.settings import Settings
 from exchange.store.db import Pool
@@ -19,5 +20,6 @@ SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 SIGNER = web.AppKey("signer", Signer)
 INTAKE = web.AppKey("intake", Intake)
 WORKER = web.AppKey("worker", DeliveryWorker)
+METRICS = web.AppKey("metrics", Metrics)
 
 CALLER = web.RequestKey("caller", System)

@@ -130,6 +130,17 @@ def build_spec() -> dict[str, Any]:
                     public=True,
                 )
             },
+            "/metrics": {
+                "get": _operation(
+                    "Prometheus metrics (auditor or admin)",
+                    {
+                        "200": {
+                            "description": "Text format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                )
+            },
             "/v1/openapi.json": {"get": _operation("This description", _OBJECT)},
             "/v1/packages": {
                 "post": _operation(
@@ -246,6 +257,12 @@ def build_spec() -> dict[str, Any]:
                         _query("since", {"type": "string", "format": "date-time"}, "Received at or after"),
                         _query("until", {"type": "string", "format": "date-time"}, "Received before"),
                         _query("cursor", {"type": "string"}, "next_cursor of the previous page"),
+                        _query(
+                            "overdue",
+                            {"type": "boolean"},
+                            "Only documents past their DueDate that a "
+                            "recipient has neither completed (06) nor refused (02)",
+                        ),
                         limit,
                     ],
                 )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import documents, exchange, health, openapi, registry
+from exchange.api import documents, exchange, health, openapi, registry, ui
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
 
     app.router.add_get("/v1/openapi.json", openapi.openapi)
     app.router.add_post("/v1/packages", exchange.submit_package)
@@ -30,4 +31,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/admin/systems", registry.admin_add_system)
     app.router.add_post("/v1/admin/systems/{name}/rotate-key", registry.admin_rotate_key)
     app.router.add_get("/v1/admin/deliveries", documents.list_deliveries)
+    app.router.add_get("/ui/login", ui.login_form)
+    app.router.add_post("/ui/login", ui.login)
+    app.router.add_post("/ui/logout", ui.logout)
+    app.router.add_get("/ui/", ui.search)
+    app.router.add_get("/ui/documents/{message_id}", ui.document)
+    app.router.add_get("/ui/documents/{message_id}/evidence", ui.evidence)
+    app.router.add_get("/ui/operations", ui.operations)
     app.router.add_post("/v1/admin/deliveries/requeue", documents.requeue)

@@ -15,8 +15,6 @@ from exchange.store import deliveries as delivery_store
 from exchange.store.db import Connection
 from exchange.store.deliveries import DeliveryRow
 
-STATES = ["queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn"]
-
 
 @click.group()
 def deliveries() -> None:
@@ -24,7 +22,7 @@ def deliveries() -> None:
 
 
 @deliveries.command("list")
-@click.option("--state", type=click.Choice(STATES), help="Only deliveries in this state.")
+@click.option("--state", type=click.Choice(delivery_store.STATES), help="Only deliveries in this state.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @json_option
 @settings_options

@@ -277,3 +277,22 @@ async def requeue(conn: Connection, delivery_ids: Sequence[UUID]) -> list[UUID]:
 
 async def list_deliveries(conn: Connection, state: str | None, limit: int) -> list[DeliveryRow]:
     return [_delivery(row) for row in await conn.fetch(_LIST, state, limit)]
+
+
+STATES = ("queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn")
+# How many deliveries are in each state.
+_COUNT_BY_STATE = "SELECT state::text, count(*) AS n FROM deliveries GROUP BY state"
+# The push deliveries due now, and how long the oldest has waited (seconds).
+_DUE_QUEUE = """
+SELECT count(*), coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)
+FROM deliveries WHERE mode = 'push' AND state IN ('queued', 'retry_wait') AND next_attempt_at <= now()
+"""
+
+
+async def count_by_state(conn: Connection) -> dict[str, int]:
+    return {row["state"]: row["n"] for row in await conn.fetch(_COUNT_BY_STATE)}
+
+
+async def due_queue(conn: Connection) -> tuple[int, float]:
+    row = await conn.fetchrow(_DUE_QUEUE)
+    return int(row[0]), float(row[1])

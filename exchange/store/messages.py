@@ -171,9 +171,26 @@ class DocumentQuery:
     until: datetime | None = None
     visible_to: list[str] | None = None  # OrganIds of a system; None for auditors and admins
     after: tuple[datetime, UUID] | None = None  # the cursor: the last (received_at, id) seen
+    overdue_on: date | None = None  # only documents overdue on this day
     limit: int = 50
 
 
+# A recipient of document m that has neither completed (06) nor refused (02) it, and still holds it.
+_UNFINISHED = """
+SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state <> 'withdrawn'
+  AND coalesce((SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id AND b.code IN ('01','02','03',
+      '04','05','06') ORDER BY b.id DESC LIMIT 1), '') NOT IN ('06', '02')
+"""
+# How many documents are overdue on a day: $1 the day.
+_OVERDUE_COUNT = f"""
+SELECT count(*) FROM messages m
+WHERE m.kind = 'edoc' AND m.business_type = 0 AND m.due_date < $1 AND EXISTS ({_UNFINISHED})
+"""
+# Whether one document is overdue on a day: $1 message id, $2 the day.
+_IS_OVERDUE = f"""
+SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.kind = 'edoc' AND m.due_date < $2
+               AND EXISTS ({_UNFINISHED}))
+"""
 # Searches documents: $1 DocumentId, $2 sender, $3 recipient, $4 state or status code, $5 since, $6 until,
 # $7 OrganIds the caller acts for (NULL: everything), $8/$9 the cursor (received_at, id), $10 limit.
 _SEARCH = f"""
@@ -190,9 +207,18 @@ WHERE m.kind = 'edoc'
   AND ($7::text[] IS NULL OR m.sender = ANY($7) OR EXISTS (
         SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ANY($7)))
   AND ($8::timestamptz IS NULL OR (m.received_at, m.id) > ($8, $9::uuid))
+  AND ($11::date IS NULL OR (m.due_date < $11 AND EXISTS ({_UNFINISHED})))
 ORDER BY m.received_at, m.id
 LIMIT $10
 """
+
+
+async def is_overdue(conn: Connection, message_id: UUID, today: date) -> bool:
+    return bool(await conn.fetchval(_IS_OVERDUE, message_id, today))
+
+
+async def overdue_count(conn: Connection, today: date) -> int:
+    return int(await conn.fetchval(_OVERDUE_COUNT, today))
 
 
 async def search_documents(conn: Connection, query: DocumentQuery) -> list[MessageRow]:
@@ -209,5 +235,6 @@ async def search_documents(conn: Connection, query: DocumentQuery) -> list[Messa
         after_at,
         after_id,
         query.limit,
+        query.overdue_on,
     )
     return [_message(row) for row in rows]

@@ -1,0 +1,51 @@
+"""The auditor pages in process: login, search, document, operations, and who sees nothing."""
+
+from aiohttp.test_utils import TestClient
+
+from exchange.edxml.builder import build_edoc, build_status
+from exchange.edxml.codes import StatusCode
+from tests.edxml_factories import small_edoc, small_status
+from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, World, send
+
+
+async def test_pages_render_for_an_auditor_only(client: TestClient, world: World) -> None:
+    accepted = await send(
+        client,
+        world,
+        DEPT,
+        build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
+    )
+    await send(
+        client,
+        world,
+        FINANCE,
+        build_status(
+            small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ACCEPTED)
+        ),
+    )
+
+    anonymous = await client.get(f"/ui/documents/{accepted['message_id']}")
+    assert anonymous.status == 401
+    assert DOC not in await anonymous.text()
+
+    refused = await client.post("/ui/login", data={"key": world.keys[DEPT]}, allow_redirects=False)
+    assert refused.status == 403
+    logged_in = await client.post("/ui/login", data={"key": world.keys["auditor"]}, allow_redirects=False)
+    assert logged_in.status == 303
+    cookie = logged_in.cookies["exchange_ui"]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Strict"
+
+    search = await client.get("/ui/", params={"document_id": DOC})
+    assert search.status == 200, await search.text()
+    assert DOC in await search.text()
+    page = await client.get(f"/ui/documents/{accepted['message_id']}")
+    text = await page.text()
+    assert page.status == 200, text
+    assert "03 Đã tiếp nhận" in text
+    operations = await client.get("/ui/operations")
+    assert operations.status == 200, await operations.text()
+    assert "<svg" in await operations.text()
+    bundle = await client.get(f"/ui/documents/{accepted['message_id']}/evidence")
+    assert bundle.status == 200
+    assert bundle.headers["Content-Type"] == "application/zip"
