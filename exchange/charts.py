@@ -51,4 +51,5 @@ def bar_chart(
             f'font-size="11">{escape(name)}</text>'
         )
     parts.append("</svg>")
-    return Markup("".join(parts))
+    # Every text that came from data was escaped above; the rest is markup built here.
+    return Markup("".join(parts))  # noqa: S704

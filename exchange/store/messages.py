@@ -178,8 +178,9 @@ class DocumentQuery:
 # A recipient of document m that has neither completed (06) nor refused (02) it, and still holds it.
 _UNFINISHED = """
 SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state <> 'withdrawn'
-  AND coalesce((SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id AND b.code IN ('01','02','03',
-      '04','05','06') ORDER BY b.id DESC LIMIT 1), '') NOT IN ('06', '02')
+  AND coalesce((SELECT b.code FROM business_statuses b
+                WHERE b.delivery_id = d.id AND b.code IN ('01', '02', '03', '04', '05', '06')
+                ORDER BY b.id DESC LIMIT 1), '') NOT IN ('06', '02')
 """
 # How many documents are overdue on a day: $1 the day.
 _OVERDUE_COUNT = f"""

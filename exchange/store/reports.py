@@ -18,7 +18,8 @@ SELECT (d.created_at AT TIME ZONE INTERVAL '+07:00')::date AS day,
        percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (
            ORDER BY extract(epoch FROM coalesce(d.delivered_at, d.downloaded_at) - d.created_at)) AS p
 FROM deliveries d
-WHERE coalesce(d.delivered_at, d.downloaded_at) IS NOT NULL AND d.created_at > now() - make_interval(days => $1)
+WHERE coalesce(d.delivered_at, d.downloaded_at) IS NOT NULL
+  AND d.created_at > now() - make_interval(days => $1)
 GROUP BY day ORDER BY day
 """
 # Retried and given-up push attempts per recipient agency over the last $1 days, worst first.

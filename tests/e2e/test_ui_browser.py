@@ -78,8 +78,9 @@ def statuses_in_database(database_url: str) -> dict[str, list[str]]:
         conn = await asyncpg.connect(database_url)
         try:
             rows = await conn.fetch(
-                "SELECT d.recipient, b.code FROM business_statuses b JOIN deliveries d ON d.id = b.delivery_id "
-                "JOIN messages m ON m.id = d.message_id WHERE m.document_id = $1 AND m.kind = 'edoc' ORDER BY b.id",
+                "SELECT d.recipient, b.code FROM business_statuses b "
+                "JOIN deliveries d ON d.id = b.delivery_id JOIN messages m ON m.id = d.message_id "
+                "WHERE m.document_id = $1 AND m.kind = 'edoc' ORDER BY b.id",
                 DOC,
             )
             found: dict[str, list[str]] = {}
