@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from datetime import timedelta
 
@@ -19,10 +19,12 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.http_push import HttpPush
-from exchange.api.keys import DATABASE_URL, METRICS, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
+from exchange.alerts import Alerter
+from exchange.api.keys import ALERTER, DATABASE_URL, METRICS, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
 from exchange.audit_chain import seal_pending
 from exchange.delivery import DeliveryWorker
 from exchange.logs import get_logger
+from exchange.retention import remove_old_bodies
 from exchange.store.db import Connection, PostgresError, connect
 from exchange.store.deliveries import CHANNEL
 
@@ -31,13 +33,41 @@ SEAL_BATCH = 5_000
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
+    """The periodic duties: sealing the audit chain, retention, alerts."""
+    settings = app[SETTINGS]
+    alerter = Alerter(app[POOL], settings.alerts, app[SIGNER].certificate)
+    await alerter.start()
+    app[ALERTER] = alerter
     scheduler = AsyncIOScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
     app[SCHEDULER] = scheduler
-    audit = app[SETTINGS].audit
-    scheduler.add_job(_seal, "interval", seconds=audit.seal_interval_s, args=[app], id="audit-seal")
+    scheduler.add_job(_seal, "interval", seconds=settings.audit.seal_interval_s, args=[app], id="audit-seal")
+    scheduler.add_job(
+        _duty,
+        "interval",
+        seconds=settings.retention.interval_s,
+        id="retention",
+        args=["retention", lambda: _retention(app)],
+    )
+    scheduler.add_job(
+        _duty, "interval", seconds=settings.alerts.interval_s, id="alerts", args=["alerts", alerter.sweep]
+    )
     scheduler.start()
     yield
     scheduler.shutdown(wait=False)
+    await alerter.close()
+
+
+async def _retention(app: web.Application) -> None:
+    async with app[POOL].acquire() as conn:
+        await remove_old_bodies(conn, app[SETTINGS].retention)
+
+
+async def _duty(name: str, work: Callable[[], Awaitable[object]]) -> None:
+    """A periodic job that must not die of a passing database problem."""
+    try:
+        await work()
+    except (OSError, PostgresError) as exc:
+        log.warning(f"{name}.failed", error=str(exc))
 
 
 async def _seal(app: web.Application) -> None:

@@ -77,6 +77,18 @@ class AuditSettings(_Section):
     max_seal_delay_s: float = Field(default=300.0, gt=0)
 
 
+class RetentionSettings(_Section):
+    body_max_age_days: int = Field(default=0, ge=0)
+    interval_s: float = Field(default=3600.0, gt=0)
+
+
+class AlertSettings(_Section):
+    webhook_url: str = ""
+    interval_s: float = Field(default=60.0, gt=0)
+    failing_agency_threshold: int = Field(default=5, ge=1)
+    certificate_warning_days: int = Field(default=30, ge=1)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -95,6 +107,8 @@ class Settings(BaseSettings):
     trust: TrustSettings = TrustSettings()
     delivery: DeliverySettings = DeliverySettings()
     audit: AuditSettings = AuditSettings()
+    retention: RetentionSettings = RetentionSettings()
+    alerts: AlertSettings = AlertSettings()
     log: LogSettings = LogSettings()
 
     @property

@@ -67,7 +67,7 @@ async def download(request: web.Request) -> web.Response:
         delivery = await _own_delivery(conn, caller, path_uuid(request, "delivery_id", "delivery"))
         if delivery.state == "withdrawn":
             raise Gone("the sender withdrew this document before it was downloaded")
-        message, package = await load_package(
+        message, package = await _package(
             conn, delivery.message_id, request.app[SETTINGS].delivery.trace_organ_id
         )
         async with conn.transaction():
@@ -129,6 +129,15 @@ async def acknowledge(request: web.Request) -> web.Response:
         updated = await delivery_store.delivery_by_id(conn, delivery.id)
     assert updated is not None
     return web.json_response(updated.as_dict())
+
+
+async def _package(conn: Connection, message_id: UUID, trace_organ_id: str) -> tuple[Any, bytes]:
+    try:
+        return await load_package(conn, message_id, trace_organ_id)
+    except LookupError:
+        raise Gone(
+            "the package was removed under the retention policy; its record and evidence remain"
+        ) from None
 
 
 async def _own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> DeliveryRow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from exchange.alerts import Alerter
 from exchange.delivery import DeliveryWorker
 from exchange.intake import Intake
 from exchange.metrics import Metrics
@@ -21,5 +22,6 @@ SIGNER = web.AppKey("signer", Signer)
 INTAKE = web.AppKey("intake", Intake)
 WORKER = web.AppKey("worker", DeliveryWorker)
 METRICS = web.AppKey("metrics", Metrics)
+ALERTER = web.AppKey("alerter", Alerter)
 
 CALLER = web.RequestKey("caller", System)

@@ -175,8 +175,9 @@ class DocumentQuery:
     limit: int = 50
 
 
-# A recipient of document m that has neither completed (06) nor refused (02) it, and still holds it.
-_UNFINISHED = """
+# A recipient of document m that has neither completed (06) nor refused (02) it, and still holds it
+# (shared with the overdue alerts).
+UNFINISHED_DELIVERY = """
 SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state <> 'withdrawn'
   AND coalesce((SELECT b.code FROM business_statuses b
                 WHERE b.delivery_id = d.id AND b.code IN ('01', '02', '03', '04', '05', '06')
@@ -185,12 +186,12 @@ SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state <> 'withdrawn'
 # How many documents are overdue on a day: $1 the day.
 _OVERDUE_COUNT = f"""
 SELECT count(*) FROM messages m
-WHERE m.kind = 'edoc' AND m.business_type = 0 AND m.due_date < $1 AND EXISTS ({_UNFINISHED})
+WHERE m.kind = 'edoc' AND m.business_type = 0 AND m.due_date < $1 AND EXISTS ({UNFINISHED_DELIVERY})
 """
 # Whether one document is overdue on a day: $1 message id, $2 the day.
 _IS_OVERDUE = f"""
 SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.kind = 'edoc' AND m.due_date < $2
-               AND EXISTS ({_UNFINISHED}))
+               AND EXISTS ({UNFINISHED_DELIVERY}))
 """
 # Searches documents: $1 DocumentId, $2 sender, $3 recipient, $4 state or status code, $5 since, $6 until,
 # $7 OrganIds the caller acts for (NULL: everything), $8/$9 the cursor (received_at, id), $10 limit.
@@ -208,7 +209,7 @@ WHERE m.kind = 'edoc'
   AND ($7::text[] IS NULL OR m.sender = ANY($7) OR EXISTS (
         SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ANY($7)))
   AND ($8::timestamptz IS NULL OR (m.received_at, m.id) > ($8, $9::uuid))
-  AND ($11::date IS NULL OR (m.due_date < $11 AND EXISTS ({_UNFINISHED})))
+  AND ($11::date IS NULL OR (m.due_date < $11 AND EXISTS ({UNFINISHED_DELIVERY})))
 ORDER BY m.received_at, m.id
 LIMIT $10
 """
