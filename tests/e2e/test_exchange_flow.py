@@ -13,6 +13,7 @@ import aiohttp
 import asyncpg
 
 from exchange import cert_registry, registry
+from exchange.audit_chain import seal_pending, verify_chain
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import BusinessType, StatusCode
 from exchange.edxml.model import Bussiness
@@ -255,6 +256,14 @@ async def test_two_servers_deliver_a_thousand_documents_once_each(
         assert {r["state"]: r["n"] for r in rows} == {"delivered": total}
         workers = await conn.fetchval("SELECT count(DISTINCT leased_by) FROM deliveries")
         assert workers == 2, "both server processes should have delivered"
+        # Both processes ran the sealer: the chain must still be one unbroken line over every entry.
+        entries = await conn.fetchval("SELECT count(*) FROM audit_log")
+        axis = Signer.from_files(dev_pki["axis"], dev_pki["axis_key"])
+        while (await seal_pending(conn, axis, force_checkpoint=True)).sealed:
+            pass
+        report = await verify_chain(conn, axis.certificate)
+        assert report.intact, report.problems[:3]
+        assert report.entries == entries
     finally:
         await conn.close()
 
