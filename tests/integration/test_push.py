@@ -86,10 +86,20 @@ async def setup_agencies(conn: asyncpg.Connection, endpoint: str) -> str:
     return (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
 
 
-def worker_for(client: TestClient, name: str = "test-worker") -> tuple[DeliveryWorker, HttpPush]:
+def worker_for(
+    client: TestClient, name: str = "test-worker", outcomes: list[str] | None = None
+) -> tuple[DeliveryWorker, HttpPush]:
     app = client.server.app
     pusher = HttpPush(app[SIGNER], 5)
-    return DeliveryWorker(app[POOL], app[SETTINGS].delivery, pusher, name), pusher
+    seen = outcomes if outcomes is not None else []
+    worker = DeliveryWorker(
+        app[POOL],
+        app[SETTINGS].delivery,
+        pusher,
+        name,
+        on_outcome=lambda outcome, claim: seen.append(outcome),
+    )
+    return worker, pusher
 
 
 async def make_due(conn: asyncpg.Connection) -> None:
@@ -170,7 +180,8 @@ async def test_giving_up_and_requeueing(
     await push_client.post(
         "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
     )
-    worker, pusher = worker_for(push_client)
+    outcomes: list[str] = []
+    worker, pusher = worker_for(push_client, outcomes=outcomes)
     await pusher.start()
     try:
         for _ in range(3):
@@ -190,6 +201,12 @@ async def test_giving_up_and_requeueing(
         row = await delivery_store.delivery_by_id(conn, failed.id)
         assert row is not None
         assert row.state == "delivered"
+        assert outcomes == [
+            "retry_scheduled",
+            "retry_scheduled",
+            "failed",
+            "pushed",
+        ]  # what metrics and alerts see
     finally:
         await pusher.close()
 
