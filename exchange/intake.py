@@ -25,6 +25,7 @@ from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.errors import (
     DuplicateDocument,
+    InvalidInput,
     ErrorDetail,
     SenderNotOwned,
     SignatureRejected,
@@ -101,9 +102,16 @@ class Intake:
         self._signer = signer
         self._limits = limits
 
-    async def submit(self, caller: System, data: bytes) -> Accepted:
+    async def submit(
+        self, caller: System, data: bytes, *, expected_sender: str | None = None, expected_kind: str | None = None
+    ) -> Accepted:
+        """Accept a package; ``expected_*`` are what a protocol said beside it (VXP's from and messagetype)."""
         parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
         sender = parsed.model.sender.organ_id
+        if expected_sender is not None and expected_sender != sender:
+            raise SenderNotOwned(f"the request says it is from {expected_sender}, the package from {sender}")
+        if expected_kind is not None and expected_kind != parsed.kind:
+            raise InvalidInput(f"messagetype is {expected_kind} but the package is a {parsed.kind} package")
         if sender not in caller.organ_ids:
             raise SenderNotOwned(
                 f"system {caller.name!r} does not act for the sender {sender}",

@@ -7,6 +7,7 @@ reasons. A batch (an import file) is all or nothing.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -52,13 +53,20 @@ class AgencyInput:
 class NewSystem:
     system: System
     api_key: str
+    vxp_secret: str | None = None  # the HMAC secret for the VXP facade (systems of role "system")
 
 
 # ---- systems -------------------------------------------------------------------------------
 
 
-async def add_system(conn: Connection, name: str, role: Role, organ_ids: Sequence[str] = ()) -> NewSystem:
-    """Register a system and make it serve ``organ_ids``; the key is returned once, here."""
+async def add_system(
+    conn: Connection, name: str, role: Role, organ_ids: Sequence[str] = (), vxp_secret: str | None = None
+) -> NewSystem:
+    """Register a system and make it serve ``organ_ids``; the key is returned once, here.
+
+    A system of role "system" also gets a VXP secret (the given one, or a generated one) so
+    that DMS built on the national-axis SDK can connect with its name as ``systemid``.
+    """
     if _SYSTEM_NAME.fullmatch(name) is None:
         raise InvalidInput(
             f"system name {name!r} must be 1-100 letters, digits or . _ : @ -, "
@@ -80,8 +88,11 @@ async def add_system(conn: Connection, name: str, role: Role, organ_ids: Sequenc
                     "unknown agencies; register them first with 'exchange agency add'",
                     [ErrorDetail(f"agency {organ_id} is not registered") for organ_id in missing],
                 )
+        if role is Role.SYSTEM:
+            vxp_secret = vxp_secret or secrets.token_urlsafe(32)
+            await system_store.set_vxp_secret(conn, name, vxp_secret)
         system = await system_store.system_by_name(conn, name)
-    return NewSystem(system, api_key)
+    return NewSystem(system, api_key, vxp_secret if role is Role.SYSTEM else None)
 
 
 async def rotate_key(conn: Connection, name: str) -> NewSystem:

@@ -89,6 +89,12 @@ class AlertSettings(_Section):
     certificate_warning_days: int = Field(default=30, ge=1)
 
 
+class VxpSettings(_Section):
+    max_timestamp_age_s: float = Field(default=30 * 24 * 3600, gt=0)
+    max_future_skew_s: float = Field(default=24 * 3600, ge=0)
+    replay_window_s: float = Field(default=600.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -109,6 +115,7 @@ class Settings(BaseSettings):
     audit: AuditSettings = AuditSettings()
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
+    vxp: VxpSettings = VxpSettings()
     log: LogSettings = LogSettings()
 
     @property

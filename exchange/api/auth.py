@@ -14,7 +14,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from exchange import registry
-from exchange.api.keys import CALLER, POOL
+from exchange.api.keys import CALLER, POOL, SETTINGS, VXP_PARAMS
+from exchange.clock import now
+from exchange.vxp import auth as vxp_auth
 from exchange.errors import Forbidden, Unauthenticated
 from exchange.model import Role, System
 from exchange.tls import peer_certificate_fingerprint
@@ -32,6 +34,21 @@ def allow(*roles: Role) -> Callable[[_H], _H]:
 
     def mark(handler: _H) -> _H:
         setattr(handler, _ROLES_ATTRIBUTE, frozenset(roles))
+        return handler
+
+    return mark
+
+
+_VXP = frozenset({"vxp"})
+_STATE_CHANGING = "__exchange_vxp_state_changing__"
+
+
+def vxp(*, state_changing: bool) -> Callable[[_H], _H]:
+    """Authenticate a handler with the VXP HMAC headers instead of an API key."""
+
+    def mark(handler: _H) -> _H:
+        setattr(handler, _ROLES_ATTRIBUTE, _VXP)
+        setattr(handler, _STATE_CHANGING, state_changing)
         return handler
 
     return mark
@@ -55,6 +72,13 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     roles = allowed_roles(route_handler)
     if roles == _PUBLIC:
         return await handler(request)
+    if roles == _VXP:
+        async with request.app[POOL].acquire() as conn:
+            caller, signed = await vxp_auth.authenticate(
+                conn, _raw_headers(request), request.app[SETTINGS].vxp,
+                state_changing=getattr(route_handler, _STATE_CHANGING, True), now=now())
+        request[CALLER], request[VXP_PARAMS] = caller, signed.values
+        return await handler(request)
     caller = await _authenticate(request)
     if request.match_info.http_exception is not None:
         raise request.match_info.http_exception  # an unknown path, asked by a known caller
@@ -62,6 +86,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise Forbidden(f"role {caller.role.value!r} may not {request.method} {request.path}")
     request[CALLER] = caller
     return await handler(request)
+
+
+def _raw_headers(request: web.Request) -> list[tuple[str, str]]:
+    # The SDK sends Vietnamese header values as UTF-8 (spec/vxp-api.md 2.6): decode them so.
+    return [(name.decode("latin-1"), value.decode("utf-8", "replace")) for name, value in request.raw_headers]
 
 
 async def _authenticate(request: web.Request) -> System:

@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 from exchange.errors import ExchangeError, InvalidInput
 from exchange.logs import get_logger
 from exchange.store.db import DataError
+from exchange.vxp.protocol import VxpFailure
 
 log = get_logger(__name__)
 
@@ -25,6 +26,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if request.path.startswith("/ui/") and error.status in (401, 403):
             return _login_page(request, error)
         return error_response(error)
+    except VxpFailure as failure:
+        return web.json_response(failure.body(with_doc_id=request.path.endswith("/sendEdoc")),
+                                 status=failure.http_status)
     except DataError as error:
         # Input that passed our checks but not PostgreSQL's (e.g. a NUL character): the caller's fault.
         return error_response(InvalidInput(f"a value in the request cannot be stored: {error}"))

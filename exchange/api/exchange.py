@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from aiohttp import web
 
-from exchange import timeline
+from exchange import pull, timeline
 from exchange.api.auth import allow
 from exchange.api.common import path_uuid, query_int, read_json
 from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SETTINGS, SIGNER
-from exchange.delivery import load_package
-from exchange.errors import BadRequest, Conflict, ExchangeError, Gone, InvalidInput, NotFound
+from exchange.errors import BadRequest, ExchangeError, InvalidInput, NotFound
 from exchange.evidence import build_bundle
-from exchange.model import Role, System
-from exchange.store import audit
+from exchange.model import Role
 from exchange.store import deliveries as delivery_store
-from exchange.store.audit import Event
-from exchange.store.db import Connection
-from exchange.store.deliveries import DeliveryRow
 
 MAX_INBOX = 500
 
@@ -62,43 +56,17 @@ async def inbox(request: web.Request) -> web.Response:
 @allow(Role.SYSTEM)
 async def download(request: web.Request) -> web.Response:
     """The package as this recipient receives it: the original bytes plus the axis's TraceHeader."""
-    caller = request[CALLER]
     async with request.app[POOL].acquire() as conn:
-        delivery = await _own_delivery(conn, caller, path_uuid(request, "delivery_id", "delivery"))
-        if delivery.state == "withdrawn":
-            raise Gone("the sender withdrew this document before it was downloaded")
-        message, package = await _package(
-            conn, delivery.message_id, request.app[SETTINGS].delivery.trace_organ_id
-        )
-        async with conn.transaction():
-            first = delivery.downloaded_at is None
-            await delivery_store.mark_downloaded(conn, delivery.id)
-            await audit.append(
-                conn,
-                caller.name,
-                [
-                    Event(
-                        "delivery.downloaded",
-                        message.id,
-                        delivery.id,
-                        {"recipient": delivery.recipient, "first": first},
-                    )
-                ],
-            )
-    return web.Response(
-        body=package,
-        content_type="application/xml",
-        headers={
-            "X-Exchange-Delivery-Id": str(delivery.id),
-            "X-Exchange-Message-Id": str(message.id),
-        },
-    )
+        delivery, message, package = await pull.fetch(
+            conn, request[CALLER], path_uuid(request, "delivery_id", "delivery"),
+            request.app[SETTINGS].delivery.trace_organ_id)
+    return web.Response(body=package, content_type="application/xml", headers={
+        "X-Exchange-Delivery-Id": str(delivery.id), "X-Exchange-Message-Id": str(message.id)})
 
 
 @allow(Role.SYSTEM)
 async def acknowledge(request: web.Request) -> web.Response:
     """done: out of the inbox; fail: back in it for another try, with the reason recorded."""
-    caller = request[CALLER]
     body = await read_json(request)
     result = body.get("result") if isinstance(body, dict) else None
     if result not in ("done", "fail"):
@@ -107,46 +75,9 @@ async def acknowledge(request: web.Request) -> web.Response:
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput("reason must be a string")
     async with request.app[POOL].acquire() as conn:
-        delivery = await _own_delivery(conn, caller, path_uuid(request, "delivery_id", "delivery"))
-        async with conn.transaction():
-            if not await delivery_store.acknowledge(conn, delivery.id, result == "done", reason):
-                raise Conflict(
-                    f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
-                    "in the inbox can be acknowledged"
-                )
-            await audit.append(
-                conn,
-                caller.name,
-                [
-                    Event(
-                        f"delivery.ack_{result}",
-                        delivery.message_id,
-                        delivery.id,
-                        {"recipient": delivery.recipient, "reason": reason},
-                    )
-                ],
-            )
-        updated = await delivery_store.delivery_by_id(conn, delivery.id)
-    assert updated is not None
+        updated = await pull.acknowledge(conn, request[CALLER], path_uuid(request, "delivery_id", "delivery"),
+                                         result == "done", reason)
     return web.json_response(updated.as_dict())
-
-
-async def _package(conn: Connection, message_id: UUID, trace_organ_id: str) -> tuple[Any, bytes]:
-    try:
-        return await load_package(conn, message_id, trace_organ_id)
-    except LookupError:
-        raise Gone(
-            "the package was removed under the retention policy; its record and evidence remain"
-        ) from None
-
-
-async def _own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> DeliveryRow:
-    delivery = await delivery_store.delivery_by_id(conn, delivery_id)
-    if delivery is None or delivery.recipient not in caller.organ_ids:
-        raise NotFound(
-            f"no delivery {delivery_id}"
-        )  # another system's delivery does not exist for this caller
-    return delivery
 
 
 def _inbox_item(item: dict[str, Any]) -> dict[str, Any]:

@@ -25,3 +25,4 @@ METRICS = web.AppKey("metrics", Metrics)
 ALERTER = web.AppKey("alerter", Alerter)
 
 CALLER = web.RequestKey("caller", System)
+VXP_PARAMS = web.RequestKey("vxp_params", dict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import documents, exchange, health, openapi, registry, ui
+from exchange.api import documents, exchange, health, openapi, registry, ui, vxp
 
 
 def setup_routes(app: web.Application) -> None:
@@ -31,6 +31,10 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/admin/systems", registry.admin_add_system)
     app.router.add_post("/v1/admin/systems/{name}/rotate-key", registry.admin_rotate_key)
     app.router.add_get("/v1/admin/deliveries", documents.list_deliveries)
+    for prefix in ("", "/vxp"):  # the SDK calls <endpoint>/<name>; either endpoint form works
+        for name, handler in vxp.OPERATIONS.items():
+            app.router.add_post(f"{prefix}/{name}", handler)
+        app.router.add_get(f"{prefix}/downloadEdoc", vxp.download_edoc)
     app.router.add_get("/ui/login", ui.login_form)
     app.router.add_post("/ui/login", ui.login)
     app.router.add_post("/ui/logout", ui.logout)

@@ -27,13 +27,17 @@ def system() -> None:
 @click.option(
     "--organ", "organs", multiple=True, metavar="ORGANID", help="An agency it acts for (repeatable)."
 )
+@click.option("--vxp-secret", metavar="SECRET",
+              help="HMAC secret for the VXP facade (role system; default: generated and printed).")
 @json_option
 @settings_options
-def add(settings: Settings, name: str, role: str, organs: tuple[str, ...], as_json: bool) -> None:
+def add(
+    settings: Settings, name: str, role: str, organs: tuple[str, ...], vxp_secret: str | None, as_json: bool
+) -> None:
     """Register a caller and print its API key (shown only this once)."""
 
     async def work(conn: Connection) -> registry.NewSystem:
-        return await registry.add_system(conn, name, Role(role), organs)
+        return await registry.add_system(conn, name, Role(role), organs, vxp_secret)
 
     _print_new(with_database(settings, work), as_json)
 
@@ -97,8 +101,11 @@ def client_cert(settings: Settings, name: str, file: Path | None, remove: bool, 
 
 def _print_new(new: registry.NewSystem, as_json: bool) -> None:
     if as_json:
-        print_json({"system_id": new.system.id, "name": new.system.name, "api_key": new.api_key})
+        print_json({"system_id": new.system.id, "name": new.system.name, "api_key": new.api_key,
+                    "vxp_secret": new.vxp_secret})
     else:
         click.echo(f"system {new.system.name} ({new.system.role.value})")
         click.echo(f"api key: {new.api_key}")
         click.echo("Keep it now: it is stored hashed and cannot be shown again.")
+        if new.vxp_secret:
+            click.echo(f"VXP systemid: {new.system.name}  secret: {new.vxp_secret}")

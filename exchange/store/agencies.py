@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from exchange.model import Agency, AgencySpec, DeliveryMode, SignaturePolicy
 from exchange.store.db import Connection, Record
@@ -98,3 +99,23 @@ SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 WHERE a.organ_id = ANY($1::text[])
 """
+
+
+# The registry for incremental sync, with each entry's last change: no parameters.
+_FOR_SYNC = """
+SELECT organ_id, name, parent_organ_id, active, updated_at FROM agencies ORDER BY organ_id
+"""
+# Takes an agency out of service, if the given system serves it: $1 OrganId, $2 system id.
+_DEACTIVATE = """
+UPDATE agencies SET active = false, updated_at = now()
+WHERE organ_id = $1 AND system_id = $2 AND active RETURNING organ_id
+"""
+
+
+async def for_sync(conn: Connection) -> list[dict[str, Any]]:
+    return [dict(row) for row in await conn.fetch(_FOR_SYNC)]
+
+
+async def deactivate(conn: Connection, organ_id: str, system_id: int) -> bool:
+    return await conn.fetchval(_DEACTIVATE, organ_id, system_id) is not None
+

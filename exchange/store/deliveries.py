@@ -296,3 +296,31 @@ async def count_by_state(conn: Connection) -> dict[str, int]:
 async def due_queue(conn: Connection) -> tuple[int, float]:
     row = await conn.fetchrow(_DUE_QUEUE)
     return int(row[0]), float(row[1])
+
+
+# How many deliveries wait in some agencies' inbox: $1 recipients, $2 kind.
+_INBOX_COUNT = """
+SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = ANY($1::text[])
+  AND m.kind = $2::message_kind
+"""
+# Deliveries of what some agencies sent, newest first: $1 senders, $2 kind, $3 message id or NULL, $4 limit.
+_SENT = """
+SELECT d.id AS delivery_id, m.id AS message_id, m.sender, d.recipient, m.subject, m.code, m.kind,
+       m.received_at, coalesce(d.delivered_at, d.downloaded_at) AS received, d.state,
+       (SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id ORDER BY b.id DESC LIMIT 1) AS status
+FROM deliveries d JOIN messages m ON m.id = d.message_id
+WHERE m.sender = ANY($1::text[]) AND m.kind = $2::message_kind AND ($3::uuid IS NULL OR m.id = $3)
+ORDER BY m.received_at DESC, d.recipient
+LIMIT $4
+"""
+
+
+async def inbox_count(conn: Connection, recipients: Sequence[str], kind: str) -> int:
+    return int(await conn.fetchval(_INBOX_COUNT, list(recipients), kind))
+
+
+async def sent(conn: Connection, senders: Sequence[str], kind: str, message_id: UUID | None,
+               limit: int) -> list[dict[str, Any]]:
+    return [dict(row) for row in await conn.fetch(_SENT, list(senders), kind, message_id, limit)]
+

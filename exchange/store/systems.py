@@ -103,3 +103,36 @@ async def set_api_key(conn: Connection, name: str, key_hash: bytes) -> None:
 async def serve_agencies(conn: Connection, system_id: int, organ_ids: Sequence[str]) -> set[str]:
     """Point agencies at the system that serves them; return the OrganIds that exist."""
     return {row["organ_id"] for row in await conn.fetch(_SERVE, system_id, list(organ_ids))}
+
+
+# A system's VXP secret, with the system: $1 name (the SDK's systemid).
+_VXP_SECRET = "SELECT vxp_secret FROM systems WHERE name = $1 AND active"
+# Sets a system's VXP secret: $1 name, $2 secret.
+_SET_VXP_SECRET = "UPDATE systems SET vxp_secret = $2 WHERE name = $1 RETURNING id"
+# Remembers a signed request unless it was seen within the window; expired ones are forgotten first:
+# $1 system id, $2 hash header, $3 window in seconds. Returns the row only when new.
+_FORGET_OLD_REQUESTS = """
+DELETE FROM vxp_requests WHERE system_id = $1 AND seen_at < now() - make_interval(secs => $2)
+"""
+_REMEMBER_REQUEST = """
+INSERT INTO vxp_requests (system_id, hash_header) VALUES ($1, $2)
+ON CONFLICT (system_id, hash_header) DO NOTHING RETURNING system_id
+"""
+
+
+async def vxp_secret(conn: Connection, name: str) -> str | None:
+    secret: str | None = await conn.fetchval(_VXP_SECRET, name)
+    return secret
+
+
+async def set_vxp_secret(conn: Connection, name: str, secret: str) -> None:
+    if await conn.fetchval(_SET_VXP_SECRET, name, secret) is None:
+        raise NotFound(f"no system named {name!r}")
+
+
+async def remember_request(conn: Connection, system_id: int, hash_header: str, window_s: float) -> bool:
+    """False when the same signed request came within the window (a replay)."""
+    async with conn.transaction():
+        await conn.execute(_FORGET_OLD_REQUESTS, system_id, window_s)
+        return await conn.fetchval(_REMEMBER_REQUEST, system_id, hash_header) is not None
+

@@ -1,0 +1,267 @@
+"""The VXP facade: the national axis's client protocol on top of the same exchange.
+
+A DMS built on the SDK connects by changing only its endpoint, systemid and secret.
+Documents and statuses go through the same intake, deliveries and statuses as the
+native API, so either side can send to the other. docIds are delivery ids for what a
+system receives and message ids for what it sends. Every answer carries status,
+ErrorCode and ErrorDesc, never a JSON null, and sendEdoc answers are ASCII with DocId.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+
+from exchange import pull, registry
+from exchange.api.auth import vxp
+from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
+from exchange.clock import VIETNAM
+from exchange.edxml.codes import STATUS_LABELS, StatusCode
+from exchange.errors import ExchangeError
+from exchange.store import agencies as agency_store
+from exchange.store import deliveries as delivery_store
+from exchange.vxp.protocol import VxpFailure, hash_file, ok
+
+MAX_LIST = 500
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The facade's own failures, by the native error's HTTP status.
+_CODES = {400: "400", 401: "401", 403: "403", 404: "404", 409: "409", 410: "410", 413: "413", 422: "422"}
+
+
+def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
+    # ensure_ascii: the SDK reads sendEdoc answers as US-ASCII; \\u escapes keep every answer safe.
+    return web.json_response(body, status=status, dumps=lambda data: json.dumps(data, ensure_ascii=True))
+
+
+def operation(*, state_changing: bool = False) -> Callable[[Handler], Handler]:
+    """A VXP operation: HMAC-authenticated, and every native refusal said in VXP terms."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except ExchangeError as error:
+                details = "; ".join(str(detail) for detail in error.details[:3])
+                failure = VxpFailure(error.status, _CODES.get(error.status, "500"),
+                                     f"{error.code}: {error.message}" + (f" ({details})" if details else ""))
+                return _answer(failure.body(with_doc_id=handler.__name__ == "send_edoc"), failure.http_status)
+
+        run.__name__ = handler.__name__
+        run.__doc__ = handler.__doc__
+        return vxp(state_changing=state_changing)(run)
+
+    return wrap
+
+
+def _param(request: web.Request, name: str) -> str | None:
+    value = request[VXP_PARAMS].get(name)
+    return value.strip() if value is not None else None
+
+
+def _required(request: web.Request, name: str) -> str:
+    value = _param(request, name)
+    if not value:
+        raise VxpFailure(400, "400", f"XroadVnpt-{name} is required")
+    return value
+
+
+def _doc_id(request: web.Request) -> UUID:
+    raw = _required(request, "docid")  # names are matched without regard to case: docId, docid
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise VxpFailure(404, "404", f"no document {raw}") from None
+
+
+def _message_type(request: web.Request) -> str:
+    kind = (_param(request, "messagetype") or "edoc").lower()
+    if kind not in ("edoc", "status"):
+        raise VxpFailure(400, "400", "XroadVnpt-messagetype must be edoc or status")
+    return kind
+
+
+def _time(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(VIETNAM).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@operation()
+async def send_edoc(request: web.Request) -> web.StreamResponse:
+    """POST /sendEdoc: the raw edXML (the SDK adds a CRLF), checked against the signed hash-file."""
+    caller = request[CALLER]
+    sender = _required(request, "from")
+    if sender not in caller.organ_ids:
+        raise VxpFailure(403, "403", f"Don vi gui {sender} khong dung voi ma da dang ky cho {caller.name}")
+    body = (await request.read()).removesuffix(b"\r\n")
+    signed_hash = _param(request, "hash-file")
+    if signed_hash is not None and signed_hash.lower() != hash_file(body):
+        raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
+    accepted = await request.app[INTAKE].submit(caller, body, expected_sender=sender,
+                                                expected_kind=_message_type(request))
+    return _answer(ok(DocId=str(accepted.message.id)))
+
+
+@operation()
+async def get_received_edoc_list(request: web.Request) -> web.StreamResponse:
+    caller = request[CALLER]
+    async with request.app[POOL].acquire() as conn:
+        items = await delivery_store.inbox(conn, caller.organ_ids, _message_type(request), MAX_LIST)
+    return _answer(ok(data=[{
+        "docId": str(item["delivery_id"]), "serviceType": "eDoc", "messageType": item["kind"],
+        "created_time": _time(item["received_at"]), "updated_time": _time(item["received_at"]),
+        "from": item["sender"], "to": item["recipient"], "status": item["state"],
+        "status_desc": "da tai" if item["state"] == "delivered" else "chua tai",
+    } for item in items]))
+
+
+@operation()
+async def get_edoc(request: web.Request) -> web.StreamResponse:
+    """POST /getEdoc: the package, base64; the client's filePath is ignored."""
+    async with request.app[POOL].acquire() as conn:
+        _, _, package = await pull.fetch(conn, request[CALLER], _doc_id(request),
+                                         request.app[SETTINGS].delivery.trace_organ_id)
+    return _answer(ok(data=base64.b64encode(package).decode("ascii")))
+
+
+@operation()
+async def download_edoc(request: web.Request) -> web.StreamResponse:
+    """GET /downloadEdoc: the package bytes themselves."""
+    doc_id = _doc_id(request)
+    async with request.app[POOL].acquire() as conn:
+        _, _, package = await pull.fetch(conn, request[CALLER], doc_id, request.app[SETTINGS].delivery.trace_organ_id)
+    return web.Response(body=package, content_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{doc_id}.edxml"'})
+
+
+@operation(state_changing=True)
+async def update_status(request: web.Request) -> web.StreamResponse:
+    """POST /updateStatus: done and fail acknowledge the delivery; processing is recorded."""
+    status = (_required(request, "status")).lower()
+    if status not in ("done", "fail", "processing"):
+        raise VxpFailure(400, "400", "XroadVnpt-status must be done, fail or processing")
+    note = _param(request, "description")
+    async with request.app[POOL].acquire() as conn:
+        if status == "processing":
+            await pull.processing(conn, request[CALLER], _doc_id(request), note)
+        else:
+            await pull.acknowledge(conn, request[CALLER], _doc_id(request), status == "done", note)
+    return _answer(ok())
+
+
+@operation()
+async def get_sent_edoc_list(request: web.Request) -> web.StreamResponse:
+    raw = _param(request, "docid")
+    try:
+        message_id = UUID(raw) if raw else None
+    except ValueError:
+        return _answer(ok(data=[]))
+    async with request.app[POOL].acquire() as conn:
+        rows = await delivery_store.sent(conn, request[CALLER].organ_ids, _message_type(request), message_id,
+                                         MAX_LIST)
+    return _answer(ok(data=[_sent_item(row) for row in rows]))
+
+
+def _sent_item(row: dict[str, Any]) -> dict[str, Any]:
+    status = row["status"]
+    return {
+        "serviceType": "eDoc", "senderDocId": str(row["message_id"]), "receiverDocId": str(row["delivery_id"]),
+        "fromCode": row["sender"], "toCode": row["recipient"], "title": row["subject"] or "",
+        "notation": row["code"] or "", "messageType": row["kind"], "sentTime": _time(row["received_at"]),
+        "receivedTime": _time(row["received"]), "sendStatus": row["state"], "sendStatusDesc": row["state"],
+        "receiveStatus": status or "", "receiveStatusDesc": STATUS_LABELS[StatusCode(status)] if status else "",
+    }
+
+
+async def _count(request: web.Request, kind: str) -> web.StreamResponse:
+    async with request.app[POOL].acquire() as conn:
+        count = await delivery_store.inbox_count(conn, request[CALLER].organ_ids, kind)
+    return _answer(ok(count=count))
+
+
+@operation()
+async def count_receive_edoc(request: web.Request) -> web.StreamResponse:
+    return await _count(request, "edoc")
+
+
+@operation()
+async def count_receive_status(request: web.Request) -> web.StreamResponse:
+    return await _count(request, "status")
+
+
+@operation()
+async def get_agencies_list(request: web.Request) -> web.StreamResponse:
+    async with request.app[POOL].acquire() as conn:
+        agencies = await agency_store.list_agencies(conn)
+    return _answer(ok(data=[{"id": a.organ_id, "pid": a.parent or "", "code": a.organ_id, "name": a.name,
+                             "mail": "", "oldCode": a.organ_id} for a in agencies if a.active]))
+
+
+@operation()
+async def get_agencies_list_qd20(request: web.Request) -> web.StreamResponse:
+    async with request.app[POOL].acquire() as conn:
+        agencies = await agency_store.list_agencies(conn)
+    return _answer(ok(data=[{"id": a.organ_id, "code": a.organ_id, "name": a.name, "mail": "",
+                             "code102": a.organ_id} for a in agencies if a.active]))
+
+
+@operation()
+async def get_synchronize_unit(request: web.Request) -> web.StreamResponse:
+    """The registry with a version per entry (its last change), deleted ones included, for sync."""
+    async with request.app[POOL].acquire() as conn:
+        rows = await agency_store.for_sync(conn)
+    return _answer(ok(data=[{
+        "id": row["organ_id"], "pid": row["parent_organ_id"] or "", "code": row["organ_id"], "name": row["name"],
+        "mail": "", "version": int(row["updated_at"].timestamp()), "centerCode": "",
+        "deleted": not row["active"], "modifyDate": _time(row["updated_at"]), "isAgency": True,
+    } for row in rows]))
+
+
+@operation(state_changing=True)
+async def register_agency(request: web.Request) -> web.StreamResponse:
+    """POST /registerAgency: a unit under one of the caller's agencies, served by the caller."""
+    caller = request[CALLER]
+    try:
+        body = json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise VxpFailure(400, "400", "the body must be JSON {code, pcode, name, mail}") from None
+    if not isinstance(body, dict):
+        raise VxpFailure(400, "400", "the body must be a JSON object")
+    parent = str(body.get("pcode") or "").strip()
+    if parent not in caller.organ_ids:
+        raise VxpFailure(403, "403", f"pcode {parent or '(none)'} is not an agency of {caller.name}")
+    values = {"organ_id": body.get("code"), "name": body.get("name"), "parent": parent, "system": caller.name}
+    async with request.app[POOL].acquire() as conn:
+        await registry.add_agencies(conn, [registry.AgencyInput(values)])
+    return _answer(ok())
+
+
+@operation(state_changing=True)
+async def delete_agency(request: web.Request) -> web.StreamResponse:
+    """POST /deleteAgency: take one of the caller's own agencies out of service."""
+    code = _required(request, "agencycode")
+    async with request.app[POOL].acquire() as conn:
+        if not await agency_store.deactivate(conn, code, request[CALLER].id):
+            raise VxpFailure(404, "404", f"{code} is not an active agency of this system")
+    return _answer(ok())
+
+
+# name on the wire -> handler; served at the root (as the SDK calls them) and under /vxp/.
+OPERATIONS: dict[str, Handler] = {
+    "sendEdoc": send_edoc,
+    "getReceivedEdocList": get_received_edoc_list,
+    "getSentEdocList": get_sent_edoc_list,
+    "getEdoc": get_edoc,
+    "updateStatus": update_status,
+    "countReceiveEdoc": count_receive_edoc,
+    "countReceiveStatus": count_receive_status,
+    "getAgenciesList": get_agencies_list,
+    "getAgenciesListQD20": get_agencies_list_qd20,
+    "getSynchronizeUnit": get_synchronize_unit,
+    "registerAgency": register_agency,
+    "deleteAgency": delete_agency,
+}

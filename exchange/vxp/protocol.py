@@ -1,0 +1,110 @@
+"""The VXP wire format, pure: headers, the HMAC over the signed-header JSON, hash-file, answers.
+
+Every parameter travels as an ``XroadVnpt-<name>`` header; the SDK signs a compact JSON
+of those headers (in java.util.HashMap order) with HMAC-SHA256 keyed by the system's
+secret text. A verifier needs no ordering: it checks the HMAC over the JSON it received
+and that every ``XroadVnpt-*`` header it acts on says what the JSON says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+PREFIX = "xroadvnpt-"
+SIGNED = ("sign-header", "sign-header-key", "hash-header", "version")  # never part of what is signed
+SUCCESS = "Thanh cong"
+
+
+class VxpFailure(Exception):
+    """A refusal in the protocol's own terms: FAIL, a non-zero ErrorCode, an ASCII ErrorDesc."""
+
+    def __init__(self, http_status: int, error_code: str, description: str) -> None:
+        super().__init__(description)
+        self.http_status, self.error_code, self.description = http_status, error_code, description
+
+    def body(self, with_doc_id: bool = False) -> dict[str, Any]:
+        answer: dict[str, Any] = {"status": "FAIL", "ErrorCode": self.error_code,
+                                  "ErrorDesc": ascii_text(self.description)}
+        if with_doc_id:
+            answer["DocId"] = ""  # the SDK reads DocId on every sendEdoc answer, failures included
+        return answer
+
+
+@dataclass(frozen=True)
+class SignedHeaders:
+    """The parameters of one request, as the signature covers them."""
+
+    values: dict[str, str]  # lower-cased name without the prefix -> value
+    hash_header: str
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.values.get(name.lower(), default)
+
+    @property
+    def system_id(self) -> str:
+        return self.values.get("systemid", "")
+
+
+def read_headers(headers: Iterable[tuple[str, str]]) -> tuple[dict[str, str], str, str]:
+    """The XroadVnpt-* parameters (names lower-cased), the signed JSON and the HMAC sent."""
+    params: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower.startswith(PREFIX) and lower[len(PREFIX):] not in SIGNED:
+            params[lower[len(PREFIX):]] = value
+    get = {name.lower(): value for name, value in headers}
+    return params, get.get(PREFIX + "sign-header", ""), get.get(PREFIX + "hash-header", "")
+
+
+def verify(params: Mapping[str, str], sign_header: str, hash_header: str, secret: str) -> SignedHeaders:
+    """Check the HMAC and that the headers acted on are the signed ones; raise VxpFailure otherwise."""
+    expected = hmac.new(secret.encode("utf-8"), sign_header.encode("utf-8"), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, hash_header.strip().lower()):
+        raise VxpFailure(401, "401", "XroadVnpt-hash-header is not the HMAC-SHA256 of XroadVnpt-sign-header")
+    try:
+        signed = json.loads(sign_header)
+    except json.JSONDecodeError:
+        raise VxpFailure(401, "401", "XroadVnpt-sign-header is not JSON") from None
+    if not isinstance(signed, dict) or not all(isinstance(v, str) for v in signed.values()):
+        raise VxpFailure(401, "401", "XroadVnpt-sign-header must map header names to strings")
+    covered = {name.lower().removeprefix(PREFIX): value for name, value in signed.items()}
+    for name, value in params.items():
+        if name not in covered:
+            raise VxpFailure(401, "401", f"header XroadVnpt-{name} is not covered by the signature")
+        if covered[name] != value:
+            raise VxpFailure(401, "401", f"header XroadVnpt-{name} differs from its signed value")
+    return SignedHeaders(covered, hash_header.strip().lower())
+
+
+def java_hex(digest: bytes) -> str:
+    """Hex the way the SDK writes hash-file: Integer.toHexString per byte, no zero padding."""
+    return "".join(format(byte, "x") for byte in digest)
+
+
+def hash_file(body: bytes) -> str:
+    return java_hex(hashlib.sha256(body).digest())
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """``ddMMyyyy'T'HHmmss+SSSS`` in the client's own (unknown) time zone; None if malformed."""
+    try:
+        return datetime.strptime(text.split("+", 1)[0], "%d%m%YT%H%M%S")
+    except ValueError:
+        return None
+
+
+def ok(**fields: Any) -> dict[str, Any]:
+    return {"status": "OK", "ErrorCode": "0", "ErrorDesc": SUCCESS, **fields}
+
+
+def ascii_text(text: str) -> str:
+    """The SDK reads some answers as US-ASCII: write Vietnamese without its diacritics."""
+    folded = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
+    return folded.encode("ascii", "ignore").decode("ascii")
