@@ -30,9 +30,16 @@ USER_AGENT = "JAVASDKAgent/1.0.0 XRoad/VPCP"
 VERSION = "3.0.201608"
 # Operations and the body the SDK sends with them (None: no body at all).
 _BODIES: dict[str, bytes | None] = {
-    "getReceivedEdocList": b"", "getSentEdocList": b"", "getAgenciesList": b"", "getAgenciesListQD20": b"",
-    "getSynchronizeUnit": b"", "getEdoc": b"{}", "updateStatus": b"{}", "countReceiveEdoc": b"{}",
-    "countReceiveStatus": b"{}", "deleteAgency": b"{}",
+    "getReceivedEdocList": b"",
+    "getSentEdocList": b"",
+    "getAgenciesList": b"",
+    "getAgenciesListQD20": b"",
+    "getSynchronizeUnit": b"",
+    "getEdoc": b"{}",
+    "updateStatus": b"{}",
+    "countReceiveEdoc": b"{}",
+    "countReceiveStatus": b"{}",
+    "deleteAgency": b"{}",
 }
 
 
@@ -61,24 +68,41 @@ def _as_string(value: Any) -> str:
 class VxpClient:
     """One SDK service object: endpoint, systemid, secret, and its lingering header map."""
 
-    def __init__(self, session: aiohttp.ClientSession, endpoint: str, system_id: str, secret: str, *,
-                 created_at: datetime | None = None, keep_stale_headers: bool = True) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        endpoint: str,
+        system_id: str,
+        secret: str,
+        *,
+        created_at: datetime | None = None,
+        keep_stale_headers: bool = True,
+    ) -> None:
         self._session = session
         self._endpoint = endpoint
         self._secret = secret
         self._keep = keep_stale_headers
-        self._headers: dict[str, str] = {"timestamp": sdk_timestamp(created_at or datetime.now()),
-                                         "systemid": system_id}
+        self._headers: dict[str, str] = {
+            "timestamp": sdk_timestamp(created_at or datetime.now()),
+            "systemid": system_id,
+        }
 
-    def signed_headers(self, content_type: str, parameters: Mapping[str, Any], *, send_edoc: bool = False,
-                       file_hash: str | None = None) -> list[tuple[str, str]]:
+    def signed_headers(
+        self,
+        content_type: str,
+        parameters: Mapping[str, Any],
+        *,
+        send_edoc: bool = False,
+        file_hash: str | None = None,
+    ) -> list[tuple[str, str]]:
         """The headers of the next request, in the order the SDK writes them."""
         if not self._keep:
             self._headers = {k: v for k, v in self._headers.items() if k in ("timestamp", "systemid")}
         self._headers["Content-Type"] = content_type
         for key, value in parameters.items():
-            self._headers[key] = json.dumps(value, ensure_ascii=False) if send_edoc and key == "to" \
-                else _as_string(value)
+            self._headers[key] = (
+                json.dumps(value, ensure_ascii=False) if send_edoc and key == "to" else _as_string(value)
+            )
         if file_hash is not None:
             self._headers["hash-file"] = file_hash
         order = hashmap_order(self._headers)
@@ -95,18 +119,21 @@ class VxpClient:
         ]
 
     async def send_edoc(self, parameters: Mapping[str, Any], file: bytes) -> dict[str, Any]:
-        headers = self.signed_headers("application/octet-stream", parameters, send_edoc=True,
-                                      file_hash=hash_file(file))
+        headers = self.signed_headers(
+            "application/octet-stream", parameters, send_edoc=True, file_hash=hash_file(file)
+        )
         return await self._post("sendEdoc", headers, file + b"\r\n")
 
     async def call(self, operation: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """Any JSON operation but sendEdoc and registerAgency."""
-        return await self._post(operation, self.signed_headers("application/json", parameters),
-                                _BODIES[operation] or b"")
+        return await self._post(
+            operation, self.signed_headers("application/json", parameters), _BODIES[operation] or b""
+        )
 
     async def register_agency(self, parameters: Mapping[str, Any], data: str) -> dict[str, Any]:
-        return await self._post("registerAgency", self.signed_headers("application/json", parameters),
-                                data.encode("utf-8"))
+        return await self._post(
+            "registerAgency", self.signed_headers("application/json", parameters), data.encode("utf-8")
+        )
 
     async def download_edoc(self, parameters: Mapping[str, Any]) -> tuple[int, bytes]:
         headers = self.signed_headers("application/json", parameters)
@@ -114,8 +141,9 @@ class VxpClient:
             return response.status, await response.read()
 
     async def _post(self, operation: str, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
-        async with self._session.post(f"{self._endpoint}/{operation}", data=body, headers=headers,
-                                      expect100=bool(body)) as response:
+        async with self._session.post(
+            f"{self._endpoint}/{operation}", data=body, headers=headers, expect100=bool(body)
+        ) as response:
             text = await response.read()
         answer: dict[str, Any] = json.loads(text)
         return answer

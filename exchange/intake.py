@@ -25,8 +25,8 @@ from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.errors import (
     DuplicateDocument,
-    InvalidInput,
     ErrorDetail,
+    InvalidInput,
     SenderNotOwned,
     SignatureRejected,
     UnknownDocument,
@@ -103,9 +103,14 @@ class Intake:
         self._limits = limits
 
     async def submit(
-        self, caller: System, data: bytes, *, expected_sender: str | None = None, expected_kind: str | None = None
+        self,
+        caller: System,
+        data: bytes,
+        *,
+        expected_sender: str | None = None,
+        expected_kind: str | None = None,
     ) -> Accepted:
-        """Accept a package; ``expected_*`` are what a protocol said beside it (VXP's from and messagetype)."""
+        """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype)."""
         parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:

@@ -22,12 +22,15 @@ from exchange.store.messages import MessageRow
 async def own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> DeliveryRow:
     delivery = await delivery_store.delivery_by_id(conn, delivery_id)
     if delivery is None or delivery.recipient not in caller.organ_ids:
-        raise NotFound(f"no delivery {delivery_id}")  # another system's delivery does not exist for this caller
+        raise NotFound(
+            f"no delivery {delivery_id}"
+        )  # another system's delivery does not exist for this caller
     return delivery
 
 
-async def fetch(conn: Connection, caller: System, delivery_id: UUID, trace_organ_id: str) -> tuple[
-        DeliveryRow, MessageRow, bytes]:
+async def fetch(
+    conn: Connection, caller: System, delivery_id: UUID, trace_organ_id: str
+) -> tuple[DeliveryRow, MessageRow, bytes]:
     """The package for its recipient (original bytes plus the axis TraceHeader); records the download."""
     delivery = await own_delivery(conn, caller, delivery_id)
     if delivery.state == "withdrawn":
@@ -35,36 +38,70 @@ async def fetch(conn: Connection, caller: System, delivery_id: UUID, trace_organ
     try:
         message, package = await load_package(conn, delivery.message_id, trace_organ_id)
     except LookupError:
-        raise Gone("the package was removed under the retention policy; its record and evidence remain") \
-            from None
+        raise Gone(
+            "the package was removed under the retention policy; its record and evidence remain"
+        ) from None
     async with conn.transaction():
         first = delivery.downloaded_at is None
         await delivery_store.mark_downloaded(conn, delivery.id)
-        await audit.append(conn, caller.name, [
-            Event("delivery.downloaded", message.id, delivery.id, {"recipient": delivery.recipient, "first": first})])
+        await audit.append(
+            conn,
+            caller.name,
+            [
+                Event(
+                    "delivery.downloaded",
+                    message.id,
+                    delivery.id,
+                    {"recipient": delivery.recipient, "first": first},
+                )
+            ],
+        )
     return delivery, message, package
 
 
-async def acknowledge(conn: Connection, caller: System, delivery_id: UUID, done: bool,
-                      reason: str | None) -> DeliveryRow:
+async def acknowledge(
+    conn: Connection, caller: System, delivery_id: UUID, done: bool, reason: str | None
+) -> DeliveryRow:
     """done: out of the inbox; fail: back in it, with the reason recorded."""
     delivery = await own_delivery(conn, caller, delivery_id)
     result = "done" if done else "fail"
     async with conn.transaction():
         if not await delivery_store.acknowledge(conn, delivery.id, done, reason):
-            raise Conflict(f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
-                           "in the inbox can be acknowledged")
-        await audit.append(conn, caller.name, [Event(f"delivery.ack_{result}", delivery.message_id, delivery.id,
-                                                     {"recipient": delivery.recipient, "reason": reason})])
+            raise Conflict(
+                f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
+                "in the inbox can be acknowledged"
+            )
+        await audit.append(
+            conn,
+            caller.name,
+            [
+                Event(
+                    f"delivery.ack_{result}",
+                    delivery.message_id,
+                    delivery.id,
+                    {"recipient": delivery.recipient, "reason": reason},
+                )
+            ],
+        )
     updated = await delivery_store.delivery_by_id(conn, delivery.id)
     assert updated is not None
     return updated
 
 
 async def processing(conn: Connection, caller: System, delivery_id: UUID, note: str | None) -> None:
-    """The recipient says it is working on it (VXP updateStatus "processing"): recorded, still in the inbox."""
+    """The recipient says it is working on it (VXP updateStatus "processing"): recorded, still in inbox."""
     delivery = await own_delivery(conn, caller, delivery_id)
     async with conn.transaction():
         await delivery_store.mark_downloaded(conn, delivery.id)
-        await audit.append(conn, caller.name, [Event("delivery.processing", delivery.message_id, delivery.id,
-                                                     {"recipient": delivery.recipient, "note": note})])
+        await audit.append(
+            conn,
+            caller.name,
+            [
+                Event(
+                    "delivery.processing",
+                    delivery.message_id,
+                    delivery.id,
+                    {"recipient": delivery.recipient, "note": note},
+                )
+            ],
+        )

@@ -16,10 +16,10 @@ from aiohttp.typedefs import Handler
 from exchange import registry
 from exchange.api.keys import CALLER, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import now
-from exchange.vxp import auth as vxp_auth
 from exchange.errors import Forbidden, Unauthenticated
 from exchange.model import Role, System
 from exchange.tls import peer_certificate_fingerprint
+from exchange.vxp import auth as vxp_auth
 
 _ROLES_ATTRIBUTE = "__exchange_roles__"
 # The auditor page keeps the caller's key in this cookie (HttpOnly, SameSite=Strict, path /ui).
@@ -75,8 +75,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if roles == _VXP:
         async with request.app[POOL].acquire() as conn:
             caller, signed = await vxp_auth.authenticate(
-                conn, _raw_headers(request), request.app[SETTINGS].vxp,
-                state_changing=getattr(route_handler, _STATE_CHANGING, True), now=now())
+                conn,
+                _raw_headers(request),
+                request.app[SETTINGS].vxp,
+                state_changing=getattr(route_handler, _STATE_CHANGING, True),
+                now=now(),
+            )
         request[CALLER], request[VXP_PARAMS] = caller, signed.values
         return await handler(request)
     caller = await _authenticate(request)

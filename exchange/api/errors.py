@@ -27,8 +27,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return _login_page(request, error)
         return error_response(error)
     except VxpFailure as failure:
-        return web.json_response(failure.body(with_doc_id=request.path.endswith("/sendEdoc")),
-                                 status=failure.http_status)
+        return web.json_response(
+            failure.body(with_doc_id=request.path.endswith("/sendEdoc")), status=failure.http_status
+        )
     except DataError as error:
         # Input that passed our checks but not PostgreSQL's (e.g. a NUL character): the caller's fault.
         return error_response(InvalidInput(f"a value in the request cannot be stored: {error}"))

@@ -58,10 +58,16 @@ async def download(request: web.Request) -> web.Response:
     """The package as this recipient receives it: the original bytes plus the axis's TraceHeader."""
     async with request.app[POOL].acquire() as conn:
         delivery, message, package = await pull.fetch(
-            conn, request[CALLER], path_uuid(request, "delivery_id", "delivery"),
-            request.app[SETTINGS].delivery.trace_organ_id)
-    return web.Response(body=package, content_type="application/xml", headers={
-        "X-Exchange-Delivery-Id": str(delivery.id), "X-Exchange-Message-Id": str(message.id)})
+            conn,
+            request[CALLER],
+            path_uuid(request, "delivery_id", "delivery"),
+            request.app[SETTINGS].delivery.trace_organ_id,
+        )
+    return web.Response(
+        body=package,
+        content_type="application/xml",
+        headers={"X-Exchange-Delivery-Id": str(delivery.id), "X-Exchange-Message-Id": str(message.id)},
+    )
 
 
 @allow(Role.SYSTEM)
@@ -75,8 +81,9 @@ async def acknowledge(request: web.Request) -> web.Response:
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput("reason must be a string")
     async with request.app[POOL].acquire() as conn:
-        updated = await pull.acknowledge(conn, request[CALLER], path_uuid(request, "delivery_id", "delivery"),
-                                         result == "done", reason)
+        updated = await pull.acknowledge(
+            conn, request[CALLER], path_uuid(request, "delivery_id", "delivery"), result == "done", reason
+        )
     return web.json_response(updated.as_dict())
 
 

@@ -48,8 +48,11 @@ def operation(*, state_changing: bool = False) -> Callable[[Handler], Handler]:
                 return await handler(request)
             except ExchangeError as error:
                 details = "; ".join(str(detail) for detail in error.details[:3])
-                failure = VxpFailure(error.status, _CODES.get(error.status, "500"),
-                                     f"{error.code}: {error.message}" + (f" ({details})" if details else ""))
+                failure = VxpFailure(
+                    error.status,
+                    _CODES.get(error.status, "500"),
+                    f"{error.code}: {error.message}" + (f" ({details})" if details else ""),
+                )
                 return _answer(failure.body(with_doc_id=handler.__name__ == "send_edoc"), failure.http_status)
 
         run.__name__ = handler.__name__
@@ -101,8 +104,9 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
     signed_hash = _param(request, "hash-file")
     if signed_hash is not None and signed_hash.lower() != hash_file(body):
         raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
-    accepted = await request.app[INTAKE].submit(caller, body, expected_sender=sender,
-                                                expected_kind=_message_type(request))
+    accepted = await request.app[INTAKE].submit(
+        caller, body, expected_sender=sender, expected_kind=_message_type(request)
+    )
     return _answer(ok(DocId=str(accepted.message.id)))
 
 
@@ -111,20 +115,33 @@ async def get_received_edoc_list(request: web.Request) -> web.StreamResponse:
     caller = request[CALLER]
     async with request.app[POOL].acquire() as conn:
         items = await delivery_store.inbox(conn, caller.organ_ids, _message_type(request), MAX_LIST)
-    return _answer(ok(data=[{
-        "docId": str(item["delivery_id"]), "serviceType": "eDoc", "messageType": item["kind"],
-        "created_time": _time(item["received_at"]), "updated_time": _time(item["received_at"]),
-        "from": item["sender"], "to": item["recipient"], "status": item["state"],
-        "status_desc": "da tai" if item["state"] == "delivered" else "chua tai",
-    } for item in items]))
+    return _answer(
+        ok(
+            data=[
+                {
+                    "docId": str(item["delivery_id"]),
+                    "serviceType": "eDoc",
+                    "messageType": item["kind"],
+                    "created_time": _time(item["received_at"]),
+                    "updated_time": _time(item["received_at"]),
+                    "from": item["sender"],
+                    "to": item["recipient"],
+                    "status": item["state"],
+                    "status_desc": "da tai" if item["state"] == "delivered" else "chua tai",
+                }
+                for item in items
+            ]
+        )
+    )
 
 
 @operation()
 async def get_edoc(request: web.Request) -> web.StreamResponse:
     """POST /getEdoc: the package, base64; the client's filePath is ignored."""
     async with request.app[POOL].acquire() as conn:
-        _, _, package = await pull.fetch(conn, request[CALLER], _doc_id(request),
-                                         request.app[SETTINGS].delivery.trace_organ_id)
+        _, _, package = await pull.fetch(
+            conn, request[CALLER], _doc_id(request), request.app[SETTINGS].delivery.trace_organ_id
+        )
     return _answer(ok(data=base64.b64encode(package).decode("ascii")))
 
 
@@ -133,9 +150,14 @@ async def download_edoc(request: web.Request) -> web.StreamResponse:
     """GET /downloadEdoc: the package bytes themselves."""
     doc_id = _doc_id(request)
     async with request.app[POOL].acquire() as conn:
-        _, _, package = await pull.fetch(conn, request[CALLER], doc_id, request.app[SETTINGS].delivery.trace_organ_id)
-    return web.Response(body=package, content_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{doc_id}.edxml"'})
+        _, _, package = await pull.fetch(
+            conn, request[CALLER], doc_id, request.app[SETTINGS].delivery.trace_organ_id
+        )
+    return web.Response(
+        body=package,
+        content_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{doc_id}.edxml"'},
+    )
 
 
 @operation(state_changing=True)
@@ -161,19 +183,29 @@ async def get_sent_edoc_list(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return _answer(ok(data=[]))
     async with request.app[POOL].acquire() as conn:
-        rows = await delivery_store.sent(conn, request[CALLER].organ_ids, _message_type(request), message_id,
-                                         MAX_LIST)
+        rows = await delivery_store.sent(
+            conn, request[CALLER].organ_ids, _message_type(request), message_id, MAX_LIST
+        )
     return _answer(ok(data=[_sent_item(row) for row in rows]))
 
 
 def _sent_item(row: dict[str, Any]) -> dict[str, Any]:
     status = row["status"]
     return {
-        "serviceType": "eDoc", "senderDocId": str(row["message_id"]), "receiverDocId": str(row["delivery_id"]),
-        "fromCode": row["sender"], "toCode": row["recipient"], "title": row["subject"] or "",
-        "notation": row["code"] or "", "messageType": row["kind"], "sentTime": _time(row["received_at"]),
-        "receivedTime": _time(row["received"]), "sendStatus": row["state"], "sendStatusDesc": row["state"],
-        "receiveStatus": status or "", "receiveStatusDesc": STATUS_LABELS[StatusCode(status)] if status else "",
+        "serviceType": "eDoc",
+        "senderDocId": str(row["message_id"]),
+        "receiverDocId": str(row["delivery_id"]),
+        "fromCode": row["sender"],
+        "toCode": row["recipient"],
+        "title": row["subject"] or "",
+        "notation": row["code"] or "",
+        "messageType": row["kind"],
+        "sentTime": _time(row["received_at"]),
+        "receivedTime": _time(row["received"]),
+        "sendStatus": row["state"],
+        "sendStatusDesc": row["state"],
+        "receiveStatus": status or "",
+        "receiveStatusDesc": STATUS_LABELS[StatusCode(status)] if status else "",
     }
 
 
@@ -197,16 +229,37 @@ async def count_receive_status(request: web.Request) -> web.StreamResponse:
 async def get_agencies_list(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         agencies = await agency_store.list_agencies(conn)
-    return _answer(ok(data=[{"id": a.organ_id, "pid": a.parent or "", "code": a.organ_id, "name": a.name,
-                             "mail": "", "oldCode": a.organ_id} for a in agencies if a.active]))
+    return _answer(
+        ok(
+            data=[
+                {
+                    "id": a.organ_id,
+                    "pid": a.parent or "",
+                    "code": a.organ_id,
+                    "name": a.name,
+                    "mail": "",
+                    "oldCode": a.organ_id,
+                }
+                for a in agencies
+                if a.active
+            ]
+        )
+    )
 
 
 @operation()
 async def get_agencies_list_qd20(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         agencies = await agency_store.list_agencies(conn)
-    return _answer(ok(data=[{"id": a.organ_id, "code": a.organ_id, "name": a.name, "mail": "",
-                             "code102": a.organ_id} for a in agencies if a.active]))
+    return _answer(
+        ok(
+            data=[
+                {"id": a.organ_id, "code": a.organ_id, "name": a.name, "mail": "", "code102": a.organ_id}
+                for a in agencies
+                if a.active
+            ]
+        )
+    )
 
 
 @operation()
@@ -214,11 +267,25 @@ async def get_synchronize_unit(request: web.Request) -> web.StreamResponse:
     """The registry with a version per entry (its last change), deleted ones included, for sync."""
     async with request.app[POOL].acquire() as conn:
         rows = await agency_store.for_sync(conn)
-    return _answer(ok(data=[{
-        "id": row["organ_id"], "pid": row["parent_organ_id"] or "", "code": row["organ_id"], "name": row["name"],
-        "mail": "", "version": int(row["updated_at"].timestamp()), "centerCode": "",
-        "deleted": not row["active"], "modifyDate": _time(row["updated_at"]), "isAgency": True,
-    } for row in rows]))
+    return _answer(
+        ok(
+            data=[
+                {
+                    "id": row["organ_id"],
+                    "pid": row["parent_organ_id"] or "",
+                    "code": row["organ_id"],
+                    "name": row["name"],
+                    "mail": "",
+                    "version": int(row["updated_at"].timestamp()),
+                    "centerCode": "",
+                    "deleted": not row["active"],
+                    "modifyDate": _time(row["updated_at"]),
+                    "isAgency": True,
+                }
+                for row in rows
+            ]
+        )
+    )
 
 
 @operation(state_changing=True)

@@ -27,8 +27,11 @@ def system() -> None:
 @click.option(
     "--organ", "organs", multiple=True, metavar="ORGANID", help="An agency it acts for (repeatable)."
 )
-@click.option("--vxp-secret", metavar="SECRET",
-              help="HMAC secret for the VXP facade (role system; default: generated and printed).")
+@click.option(
+    "--vxp-secret",
+    metavar="SECRET",
+    help="HMAC secret for the VXP facade (role system; default: generated and printed).",
+)
 @json_option
 @settings_options
 def add(
@@ -101,8 +104,14 @@ def client_cert(settings: Settings, name: str, file: Path | None, remove: bool, 
 
 def _print_new(new: registry.NewSystem, as_json: bool) -> None:
     if as_json:
-        print_json({"system_id": new.system.id, "name": new.system.name, "api_key": new.api_key,
-                    "vxp_secret": new.vxp_secret})
+        print_json(
+            {
+                "system_id": new.system.id,
+                "name": new.system.name,
+                "api_key": new.api_key,
+                "vxp_secret": new.vxp_secret,
+            }
+        )
     else:
         click.echo(f"system {new.system.name} ({new.system.role.value})")
         click.echo(f"api key: {new.api_key}")

@@ -118,4 +118,3 @@ async def for_sync(conn: Connection) -> list[dict[str, Any]]:
 
 async def deactivate(conn: Connection, organ_id: str, system_id: int) -> bool:
     return await conn.fetchval(_DEACTIVATE, organ_id, system_id) is not None
-

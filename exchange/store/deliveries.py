@@ -308,7 +308,8 @@ WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = A
 _SENT = """
 SELECT d.id AS delivery_id, m.id AS message_id, m.sender, d.recipient, m.subject, m.code, m.kind,
        m.received_at, coalesce(d.delivered_at, d.downloaded_at) AS received, d.state,
-       (SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id ORDER BY b.id DESC LIMIT 1) AS status
+       (SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id
+        ORDER BY b.id DESC LIMIT 1) AS status
 FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE m.sender = ANY($1::text[]) AND m.kind = $2::message_kind AND ($3::uuid IS NULL OR m.id = $3)
 ORDER BY m.received_at DESC, d.recipient
@@ -320,7 +321,7 @@ async def inbox_count(conn: Connection, recipients: Sequence[str], kind: str) ->
     return int(await conn.fetchval(_INBOX_COUNT, list(recipients), kind))
 
 
-async def sent(conn: Connection, senders: Sequence[str], kind: str, message_id: UUID | None,
-               limit: int) -> list[dict[str, Any]]:
+async def sent(
+    conn: Connection, senders: Sequence[str], kind: str, message_id: UUID | None, limit: int
+) -> list[dict[str, Any]]:
     return [dict(row) for row in await conn.fetch(_SENT, list(senders), kind, message_id, limit)]
-

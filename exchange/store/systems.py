@@ -106,9 +106,9 @@ async def serve_agencies(conn: Connection, system_id: int, organ_ids: Sequence[s
 
 
 # A system's VXP secret, with the system: $1 name (the SDK's systemid).
-_VXP_SECRET = "SELECT vxp_secret FROM systems WHERE name = $1 AND active"
+_VXP_SECRET = "SELECT vxp_secret FROM systems WHERE name = $1 AND active"  # noqa: S105 (a query)
 # Sets a system's VXP secret: $1 name, $2 secret.
-_SET_VXP_SECRET = "UPDATE systems SET vxp_secret = $2 WHERE name = $1 RETURNING id"
+_SET_VXP_SECRET = "UPDATE systems SET vxp_secret = $2 WHERE name = $1 RETURNING id"  # noqa: S105
 # Remembers a signed request unless it was seen within the window; expired ones are forgotten first:
 # $1 system id, $2 hash header, $3 window in seconds. Returns the row only when new.
 _FORGET_OLD_REQUESTS = """
@@ -135,4 +135,3 @@ async def remember_request(conn: Connection, system_id: int, hash_header: str, w
     async with conn.transaction():
         await conn.execute(_FORGET_OLD_REQUESTS, system_id, window_s)
         return await conn.fetchval(_REMEMBER_REQUEST, system_id, hash_header) is not None
-

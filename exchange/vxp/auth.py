@@ -13,15 +13,20 @@ from exchange.vxp.protocol import SignedHeaders, VxpFailure, parse_timestamp, re
 
 
 async def authenticate(
-    conn: Connection, headers: Iterable[tuple[str, str]], settings: VxpSettings, *, state_changing: bool,
+    conn: Connection,
+    headers: Iterable[tuple[str, str]],
+    settings: VxpSettings,
+    *,
+    state_changing: bool,
     now: datetime,
 ) -> tuple[System, SignedHeaders]:
     """The system behind a signed request, and the parameters its signature covers."""
     params, sign_header, hash_header = read_headers(list(headers))
     name = params.get("systemid", "")
     if not name or not sign_header or not hash_header:
-        raise VxpFailure(401, "401", "XroadVnpt-systemid, XroadVnpt-sign-header and XroadVnpt-hash-header "
-                                     "are required")
+        raise VxpFailure(
+            401, "401", "XroadVnpt-systemid, XroadVnpt-sign-header and XroadVnpt-hash-header are required"
+        )
     secret = await system_store.vxp_secret(conn, name)
     if secret is None:
         raise VxpFailure(401, "401", f"unknown systemid {name}")
@@ -31,7 +36,8 @@ async def authenticate(
     if system.role is not Role.SYSTEM:
         raise VxpFailure(403, "403", f"{name} is not a document system")
     if state_changing and not await system_store.remember_request(
-            conn, system.id, signed.hash_header, settings.replay_window_s):
+        conn, system.id, signed.hash_header, settings.replay_window_s
+    ):
         raise VxpFailure(409, "409", "this signed request was already received (replay refused)")
     return system, signed
 

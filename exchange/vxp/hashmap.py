@@ -15,7 +15,7 @@ def java_string_hash(text: str) -> int:
     value = 0
     units = text.encode("utf-16-be")
     for index in range(0, len(units), 2):
-        value = (31 * value + int.from_bytes(units[index:index + 2], "big")) & 0xFFFFFFFF
+        value = (31 * value + int.from_bytes(units[index : index + 2], "big")) & 0xFFFFFFFF
     return value
 
 

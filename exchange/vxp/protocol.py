@@ -30,8 +30,11 @@ class VxpFailure(Exception):
         self.http_status, self.error_code, self.description = http_status, error_code, description
 
     def body(self, with_doc_id: bool = False) -> dict[str, Any]:
-        answer: dict[str, Any] = {"status": "FAIL", "ErrorCode": self.error_code,
-                                  "ErrorDesc": ascii_text(self.description)}
+        answer: dict[str, Any] = {
+            "status": "FAIL",
+            "ErrorCode": self.error_code,
+            "ErrorDesc": ascii_text(self.description),
+        }
         if with_doc_id:
             answer["DocId"] = ""  # the SDK reads DocId on every sendEdoc answer, failures included
         return answer
@@ -57,8 +60,8 @@ def read_headers(headers: Iterable[tuple[str, str]]) -> tuple[dict[str, str], st
     params: dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()
-        if lower.startswith(PREFIX) and lower[len(PREFIX):] not in SIGNED:
-            params[lower[len(PREFIX):]] = value
+        if lower.startswith(PREFIX) and lower[len(PREFIX) :] not in SIGNED:
+            params[lower[len(PREFIX) :]] = value
     get = {name.lower(): value for name, value in headers}
     return params, get.get(PREFIX + "sign-header", ""), get.get(PREFIX + "hash-header", "")
 
