@@ -25,6 +25,7 @@ from exchange.trust.signing import Signer
 class PushResult:
     ok: bool
     detail: str
+    remote_id: str | None = None  # the id the receiving side gave it, when it says (an upstream axis)
 
 
 def signed_text(delivery_id: UUID, body: bytes) -> bytes:

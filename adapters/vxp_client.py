@@ -4,7 +4,7 @@ Used to talk to an upstream VXP-compatible axis, and by the tests to prove that 
 clients work against this one. Its quirks are the SDK's, on purpose:
 
 - one header map per client: ``timestamp`` is fixed when the client is created, and
-  keys from earlier calls stay in later requests (``keep_stale_headers``);
+  keys from earlier calls stay in later requests (``sdk_quirks``);
 - headers, the signed-key list and the signed JSON follow java.util.HashMap order;
 - the signed JSON is compact, Gson-style (no escaping of ``/`` or non-ASCII);
 - ``hash-file`` is SHA-256 hex without zero padding; the body of sendEdoc is the file
@@ -76,12 +76,14 @@ class VxpClient:
         secret: str,
         *,
         created_at: datetime | None = None,
-        keep_stale_headers: bool = True,
+        sdk_quirks: bool = True,
     ) -> None:
+        """``sdk_quirks``: keep the timestamp and stale keys as the SDK does; off, every request is
+        signed afresh with only its own parameters (how this axis talks to an upstream axis)."""
         self._session = session
         self._endpoint = endpoint
         self._secret = secret
-        self._keep = keep_stale_headers
+        self._keep = sdk_quirks
         self._headers: dict[str, str] = {
             "timestamp": sdk_timestamp(created_at or datetime.now()),
             "systemid": system_id,
@@ -97,7 +99,10 @@ class VxpClient:
     ) -> list[tuple[str, str]]:
         """The headers of the next request, in the order the SDK writes them."""
         if not self._keep:
-            self._headers = {k: v for k, v in self._headers.items() if k in ("timestamp", "systemid")}
+            self._headers = {
+                "timestamp": sdk_timestamp(datetime.now()),
+                "systemid": self._headers["systemid"],
+            }
         self._headers["Content-Type"] = content_type
         for key, value in parameters.items():
             self._headers[key] = (

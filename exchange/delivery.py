@@ -15,9 +15,10 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from uuid import UUID
 
-from adapters.http_push import HttpPush
+from adapters.http_push import HttpPush, PushResult
 from exchange.clock import VIETNAM
 from exchange.edxml.trace import append_trace_header
 from exchange.logs import get_logger
@@ -92,6 +93,12 @@ async def load_package(conn: Connection, message_id: UUID, trace_organ_id: str) 
     return message, package_for_recipient(message, body, trace_organ_id)
 
 
+class Forwarder(Protocol):
+    """Hands a package to another axis (see exchange.upstream)."""
+
+    async def forward(self, claim: Claimed, message: MessageRow, package: bytes) -> PushResult: ...
+
+
 class DeliveryWorker:
     """Claims and pushes due deliveries for one server process."""
 
@@ -102,7 +109,9 @@ class DeliveryWorker:
         pusher: HttpPush,
         name: str,
         on_outcome: Callable[[str, Claimed], None] | None = None,
+        forwarder: Forwarder | None = None,
     ) -> None:
+        self._forwarder = forwarder
         self._on_outcome = on_outcome or (lambda outcome, claim: None)
         self._pool = pool
         self._settings = settings
@@ -169,24 +178,36 @@ class DeliveryWorker:
 
     async def _deliver(self, claim: Claimed) -> None:
         async with self._pool.acquire() as conn:
-            _, package = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
-        if claim.endpoint:
+            message, package = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
+        if claim.mode == "upstream":
+            result = (
+                await self._forwarder.forward(claim, message, package)
+                if self._forwarder is not None
+                else PushResult(False, f"no upstream axis is configured for {claim.recipient}")
+            )
+        elif claim.endpoint:
             result = await self._pusher.push(claim.endpoint, claim.id, claim.message_id, package)
-            ok, detail = result.ok, result.detail
         else:
-            ok, detail = False, f"agency {claim.recipient} has no push endpoint"
-        await self._record(claim, ok, detail)
+            result = PushResult(False, f"agency {claim.recipient} has no push endpoint")
+        await self._record(claim, result)
 
-    async def _record(self, claim: Claimed, ok: bool, detail: str) -> None:
+    async def _record(self, claim: Claimed, result: PushResult) -> None:
+        ok, detail = result.ok, result.detail
         now = datetime.now(UTC)
         async with self._pool.acquire() as conn, conn.transaction():
             if ok:
-                changed = await delivery_store.record_pushed(conn, claim.id, self.name)
+                changed = await delivery_store.record_pushed(conn, claim.id, self.name, result.remote_id)
+                forwarded = claim.mode == "upstream"
                 event = Event(
-                    "delivery.pushed",
+                    "delivery.forwarded" if forwarded else "delivery.pushed",
                     claim.message_id,
                     claim.id,
-                    {"attempt": claim.attempts, "recipient": claim.recipient, "result": detail},
+                    {
+                        "attempt": claim.attempts,
+                        "recipient": claim.recipient,
+                        "result": detail,
+                        **({"remote_id": result.remote_id} if result.remote_id else {}),
+                    },
                 )
             else:
                 policy = RetryPolicy.for_agency(self._settings, claim.max_attempts, claim.max_age_s)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.ids import is_organ_id
 from exchange.edxml.model import Edoc, Status
 from exchange.edxml.package import ParsedPackage, parse_package
 from exchange.edxml.parser import DEFAULT_LIMITS, Limits
@@ -32,7 +33,7 @@ from exchange.errors import (
     UnknownDocument,
     UnknownRecipient,
 )
-from exchange.model import Agency, System
+from exchange.model import Agency, DeliveryMode, System
 from exchange.receipts import sign_receipt
 from exchange.settings import Settings
 from exchange.statuses import route_status, transition_flag
@@ -84,6 +85,36 @@ class Accepted:
         }
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which of a package's recipients a submission is for.
+
+    ``only``: the ones a protocol named beside the package (VXP's ``to``); ``local_only``: a
+    package relayed from an upstream axis is delivered to the agencies served here and no further.
+    """
+
+    only: frozenset[str] | None = None
+    local_only: bool = False
+
+
+async def _in_scope(conn: Connection, recipients: list[str], scope: Scope) -> list[str]:
+    if scope.only is not None:
+        stray = sorted(scope.only - set(recipients))
+        if stray:
+            raise UnknownRecipient(f"the request names recipients the package does not address: {stray}")
+        recipients = [r for r in recipients if r in scope.only]
+    if scope.local_only:
+        registered = await agency_store.agencies_by_ids(conn, recipients)
+        recipients = [
+            r
+            for r in recipients
+            if r in registered and registered[r].mode is not DeliveryMode.UPSTREAM and registered[r].active
+        ]
+        if not recipients:
+            raise UnknownRecipient("none of the package's recipients is served by this axis")
+    return recipients
+
+
 @dataclass
 class _Plan:
     """What one accepted package will write, decided inside the transaction."""
@@ -109,15 +140,18 @@ class Intake:
         *,
         expected_sender: str | None = None,
         expected_kind: str | None = None,
+        scope: Scope | None = None,
     ) -> Accepted:
-        """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype)."""
+        """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype),
+        ``scope`` which of its recipients this submission is for."""
+        scope = scope or Scope()
         parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
             raise SenderNotOwned(f"the request says it is from {expected_sender}, the package from {sender}")
         if expected_kind is not None and expected_kind != parsed.kind:
             raise InvalidInput(f"messagetype is {expected_kind} but the package is a {parsed.kind} package")
-        if sender not in caller.organ_ids:
+        if sender not in caller.organ_ids and not (caller.relay and await self._served_elsewhere(sender)):
             raise SenderNotOwned(
                 f"system {caller.name!r} does not act for the sender {sender}",
                 [
@@ -132,10 +166,16 @@ class Intake:
         model = _signed_model(parsed, decision)
         sha256 = hashlib.sha256(data).digest()
         try:
-            return await self._store(caller, model, data, sha256, decision)
+            return await self._store(caller, model, data, sha256, decision, scope)
         except UniqueViolation:
             # The same package raced in through another request; that one won.
-            return await self._store(caller, model, data, sha256, decision)
+            return await self._store(caller, model, data, sha256, decision, scope)
+
+    async def _served_elsewhere(self, organ_id: str) -> bool:
+        """A relay (an upstream axis) may only speak for agencies no local system serves."""
+        async with self._pool.acquire() as conn:
+            agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
+        return agency is None or agency.mode is DeliveryMode.UPSTREAM
 
     async def _check_signature(self, parsed: ParsedPackage, sender: str, size: int) -> Decision:
         async with self._pool.acquire() as conn:
@@ -152,7 +192,13 @@ class Intake:
         return decision
 
     async def _store(
-        self, caller: System, model: Edoc | Status, data: bytes, sha256: bytes, decision: Decision
+        self,
+        caller: System,
+        model: Edoc | Status,
+        data: bytes,
+        sha256: bytes,
+        decision: Decision,
+        scope: Scope,
     ) -> Accepted:
         async with self._pool.acquire() as conn, conn.transaction():
             existing = await _existing(conn, model, sha256)
@@ -160,7 +206,7 @@ class Intake:
                 deliveries = await delivery_store.deliveries_of(conn, existing.id)
                 return Accepted(False, existing, deliveries, existing.receipt or "")
             if isinstance(model, Edoc):
-                plan = await _plan_edoc(conn, model)
+                plan = await _plan_edoc(conn, model, scope, self._settings)
             else:
                 plan = await _plan_status(conn, model)
             message_id = uuid.uuid4()
@@ -243,8 +289,21 @@ async def _existing(conn: Connection, model: Edoc | Status, sha256: bytes) -> Me
     return existing
 
 
-async def _known_recipients(conn: Connection, organ_ids: Sequence[str]) -> list[Agency]:
+async def _known_recipients(
+    conn: Connection,
+    organ_ids: Sequence[str],
+    settings: Settings | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[Agency]:
     registered = await agency_store.agencies_by_ids(conn, organ_ids)
+    routable = [
+        o
+        for o in organ_ids
+        if o not in registered and settings is not None and settings.upstream_for(o) and is_organ_id(o)
+    ]
+    if routable:  # served by an upstream axis: registered here as such, on first use
+        await agency_store.register_upstream(conn, [(o, (names or {}).get(o) or o) for o in routable])
+        registered = await agency_store.agencies_by_ids(conn, organ_ids)
     problems = [
         ErrorDetail(
             f"recipient {organ_id} is not a registered agency"
@@ -260,9 +319,11 @@ async def _known_recipients(conn: Connection, organ_ids: Sequence[str]) -> list[
     return [registered[organ_id] for organ_id in organ_ids]
 
 
-async def _plan_edoc(conn: Connection, edoc: Edoc) -> _Plan:
+async def _plan_edoc(conn: Connection, edoc: Edoc, scope: Scope, settings: Settings) -> _Plan:
     recipients = list(dict.fromkeys(recipient.organ_id for recipient in edoc.recipients))
-    plan = _Plan(await _known_recipients(conn, recipients))
+    recipients = await _in_scope(conn, recipients, scope)
+    names = {r.organ_id: r.organ_name or "" for r in edoc.recipients}
+    plan = _Plan(await _known_recipients(conn, recipients, settings, names))
     if edoc.business_type is not BusinessType.NEW:
         target_id = _target_document_id(edoc)
         plan.related = await message_store.edoc_by_document(conn, edoc.sender.organ_id, target_id or "")

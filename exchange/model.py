@@ -44,6 +44,7 @@ class System:
     created_at: datetime
     key_rotated_at: datetime
     organ_ids: tuple[str, ...] = ()
+    relay: bool = False  # stands for an upstream axis: may act for senders no local system serves
 
     def as_dict(self) -> dict[str, Any]:
         return {

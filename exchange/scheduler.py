@@ -13,20 +13,32 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from adapters.http_push import HttpPush
 from exchange.alerts import Alerter
-from exchange.api.keys import ALERTER, DATABASE_URL, METRICS, POOL, SCHEDULER, SETTINGS, SIGNER, WORKER
+from exchange.api.keys import (
+    ALERTER,
+    DATABASE_URL,
+    INTAKE,
+    METRICS,
+    POOL,
+    SCHEDULER,
+    SETTINGS,
+    SIGNER,
+    WORKER,
+)
 from exchange.audit_chain import seal_pending
 from exchange.delivery import DeliveryWorker
 from exchange.logs import get_logger
 from exchange.retention import remove_old_bodies
 from exchange.store.db import Connection, PostgresError, connect
-from exchange.store.deliveries import CHANNEL
+from exchange.store.deliveries import CHANNEL, Claimed
+from exchange.upstream import Upstreams
 
 log = get_logger(__name__)
 SEAL_BATCH = 5_000
@@ -91,13 +103,38 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s)
     await pusher.start()
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    attempts = app[METRICS].attempts
+    attempts, alerter = app[METRICS].attempts, app[ALERTER]
+    alerts: set[asyncio.Task[None]] = set()
+
+    def on_outcome(outcome: str, claim: Claimed) -> None:
+        attempts.labels(outcome).inc()
+        if outcome in ("failed", "expired"):
+            task = asyncio.create_task(alerter.delivery_given_up(outcome, claim))
+            alerts.add(task)  # keep a reference until it is done
+            task.add_done_callback(alerts.discard)
+
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.delivery.push_timeout_s))
+    upstreams = Upstreams(app[POOL], settings, app[INTAKE], session) if settings.upstreams else None
+    if upstreams is not None:
+        await upstreams.start()
+        scheduler = app[SCHEDULER]
+        scheduler.add_job(
+            _duty,
+            "interval",
+            seconds=min(u.poll_interval_s for u in settings.upstreams),
+            args=["upstream.poll", upstreams.poll],
+            id="upstream-poll",
+        )
+        scheduler.add_job(
+            _duty,
+            "interval",
+            seconds=min(u.sync_interval_s for u in settings.upstreams),
+            args=["upstream.sync", upstreams.sync_registry],
+            id="upstream-sync",
+            next_run_time=datetime.now(UTC),
+        )
     worker = DeliveryWorker(
-        app[POOL],
-        settings.delivery,
-        pusher,
-        name,
-        on_outcome=lambda outcome, claim: attempts.labels(outcome).inc(),
+        app[POOL], settings.delivery, pusher, name, on_outcome=on_outcome, forwarder=upstreams
     )
     app[WORKER] = worker
     listener = _Listener(app[DATABASE_URL], app, worker)
@@ -118,6 +155,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
         await task
     await listener.close()
     await pusher.close()
+    await session.close()
 
 
 class _Listener:

@@ -95,6 +95,26 @@ class VxpSettings(_Section):
     replay_window_s: float = Field(default=600.0, gt=0)
 
 
+class UpstreamSettings(_Section):
+    """One upstream VXP-compatible axis and the OrganIds routed to it."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    url: str
+    system_id: str
+    secret: str
+    prefixes: list[str] = Field(min_length=1)
+    poll_interval_s: float = Field(default=10.0, gt=0)
+    sync_interval_s: float = Field(default=3600.0, gt=0)
+
+    @property
+    def relay_system(self) -> str:
+        """The local system that stands for this axis when it hands us packages."""
+        return f"upstream-{self.name}"
+
+    def routes(self, organ_id: str) -> bool:
+        return any(organ_id.startswith(prefix) for prefix in self.prefixes)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -116,7 +136,11 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
     vxp: VxpSettings = VxpSettings()
+    upstreams: list[UpstreamSettings] = []
     log: LogSettings = LogSettings()
+
+    def upstream_for(self, organ_id: str) -> UpstreamSettings | None:
+        return next((upstream for upstream in self.upstreams if upstream.routes(organ_id)), None)
 
     @property
     def embedded_database(self) -> bool:

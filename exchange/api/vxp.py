@@ -24,9 +24,10 @@ from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
 from exchange.edxml.codes import STATUS_LABELS, StatusCode
 from exchange.errors import ExchangeError
+from exchange.intake import Scope
 from exchange.store import agencies as agency_store
 from exchange.store import deliveries as delivery_store
-from exchange.vxp.protocol import VxpFailure, hash_file, ok
+from exchange.vxp.protocol import VxpFailure, hash_file, ok, parse_to_header
 
 MAX_LIST = 500
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -104,8 +105,9 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
     signed_hash = _param(request, "hash-file")
     if signed_hash is not None and signed_hash.lower() != hash_file(body):
         raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
+    scope = Scope(only=parse_to_header(_param(request, "to")))
     accepted = await request.app[INTAKE].submit(
-        caller, body, expected_sender=sender, expected_kind=_message_type(request)
+        caller, body, expected_sender=sender, expected_kind=_message_type(request), scope=scope
     )
     return _answer(ok(DocId=str(accepted.message.id)))
 

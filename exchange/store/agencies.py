@@ -118,3 +118,29 @@ async def for_sync(conn: Connection) -> list[dict[str, Any]]:
 
 async def deactivate(conn: Connection, organ_id: str, system_id: int) -> bool:
     return await conn.fetchval(_DEACTIVATE, organ_id, system_id) is not None
+
+
+# Registers agencies served by an upstream axis, unless already known: parallel arrays of OrganIds, names.
+_REGISTER_UPSTREAM = """
+INSERT INTO agencies (organ_id, name, delivery_mode)
+SELECT organ_id, name, 'upstream' FROM unnest($1::text[], $2::text[]) AS t (organ_id, name)
+ON CONFLICT (organ_id) DO NOTHING
+"""
+# Mirrors an upstream axis's registry entry, never touching agencies served here: $1 OrganId, $2 name,
+# $3 active.
+_SYNC_UPSTREAM = """
+INSERT INTO agencies (organ_id, name, delivery_mode, active) VALUES ($1, $2, 'upstream', $3)
+ON CONFLICT (organ_id) DO UPDATE SET name = EXCLUDED.name, active = EXCLUDED.active, updated_at = now()
+WHERE agencies.delivery_mode = 'upstream'
+  AND (agencies.name, agencies.active) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.active)
+RETURNING organ_id
+"""
+
+
+async def register_upstream(conn: Connection, agencies: Sequence[tuple[str, str]]) -> None:
+    await conn.execute(_REGISTER_UPSTREAM, [a[0] for a in agencies], [a[1] or a[0] for a in agencies])
+
+
+async def sync_upstream(conn: Connection, organ_id: str, name: str, active: bool) -> bool:
+    """True when the entry was new or changed."""
+    return await conn.fetchval(_SYNC_UPSTREAM, organ_id, name, active) is not None

@@ -79,6 +79,7 @@ class Claimed:
     id: UUID
     message_id: UUID
     recipient: str
+    mode: str  # push, or upstream (forwarded to another axis)
     endpoint: str
     attempts: int
     created_at: datetime
@@ -90,7 +91,8 @@ class Claimed:
 # Push deliveries are due at once.
 _INSERT = """
 INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
-SELECT id, message_id, recipient, mode, state, urgency, CASE WHEN mode = 'push' THEN now() END
+SELECT id, message_id, recipient, mode, state, urgency,
+       CASE WHEN mode IN ('push', 'upstream') THEN now() END
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::delivery_mode[], $5::delivery_state[], $6::smallint[])
     AS t (id, message_id, recipient, mode, state, urgency)
 """
@@ -134,7 +136,7 @@ WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING i
 _CLAIM = """
 WITH due AS (
     SELECT d.id FROM deliveries d
-    WHERE d.mode = 'push'
+    WHERE d.mode IN ('push', 'upstream')
       AND ((d.state IN ('queued', 'retry_wait') AND d.next_attempt_at <= now())
            OR (d.state = 'sending' AND d.lease_until < now()))
     ORDER BY d.urgency DESC, d.next_attempt_at
@@ -146,13 +148,13 @@ SET state = 'sending', lease_until = now() + make_interval(secs => $2), leased_b
     attempts = d.attempts + 1, updated_at = now()
 FROM due, agencies a
 WHERE d.id = due.id AND a.organ_id = d.recipient
-RETURNING d.id, d.message_id, d.recipient, coalesce(a.push_endpoint, '') AS endpoint, d.attempts,
-          d.created_at, a.max_attempts, a.max_age_s
+RETURNING d.id, d.message_id, d.recipient, d.mode::text AS mode, coalesce(a.push_endpoint, '') AS endpoint,
+          d.attempts, d.created_at, a.max_attempts, a.max_age_s
 """
-# The pushed copy was taken (2xx): $1 id, $2 worker.
+# The pushed (or forwarded) copy was taken: $1 id, $2 worker, $3 the id the other side gave it (or NULL).
 _PUSHED = """
 UPDATE deliveries SET state = 'delivered', delivered_at = now(), lease_until = NULL, last_error = NULL,
-    updated_at = now()
+    remote_id = $3, updated_at = now()
 WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
 """
 # A failed attempt to be tried again later: $1 id, $2 worker, $3 when, $4 error.
@@ -182,7 +184,7 @@ WHERE id = $1 AND state <> 'withdrawn' RETURNING id
 # Puts failed or expired deliveries back in the queue: $1 ids. Returns those re-queued.
 _REQUEUE = """
 UPDATE deliveries SET state = 'queued', attempts = 0, last_error = NULL, updated_at = now(),
-    next_attempt_at = CASE WHEN mode = 'push' THEN now() END
+    next_attempt_at = CASE WHEN mode IN ('push', 'upstream') THEN now() END
 WHERE id = ANY($1::uuid[]) AND state IN ('failed', 'expired') RETURNING id
 """
 # Deliveries in a state (or all), most recently changed first: $1 state or NULL, $2 limit.
@@ -209,7 +211,7 @@ async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery])
         [d.state for d in deliveries],
         [d.urgency for d in deliveries],
     )
-    if any(d.mode == "push" for d in deliveries):
+    if any(d.mode in ("push", "upstream") for d in deliveries):
         await conn.execute(_NOTIFY)
 
 
@@ -248,8 +250,10 @@ async def claim_due(conn: Connection, limit: int, lease_s: float, worker: str) -
     return [Claimed(**dict(row)) for row in await conn.fetch(_CLAIM, limit, lease_s, worker)]
 
 
-async def record_pushed(conn: Connection, delivery_id: UUID, worker: str) -> bool:
-    return await conn.fetchval(_PUSHED, delivery_id, worker) is not None
+async def record_pushed(
+    conn: Connection, delivery_id: UUID, worker: str, remote_id: str | None = None
+) -> bool:
+    return await conn.fetchval(_PUSHED, delivery_id, worker, remote_id) is not None
 
 
 async def record_retry(conn: Connection, delivery_id: UUID, worker: str, at: datetime, error: str) -> bool:
@@ -285,7 +289,8 @@ _COUNT_BY_STATE = "SELECT state::text, count(*) AS n FROM deliveries GROUP BY st
 # The push deliveries due now, and how long the oldest has waited (seconds).
 _DUE_QUEUE = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)
-FROM deliveries WHERE mode = 'push' AND state IN ('queued', 'retry_wait') AND next_attempt_at <= now()
+FROM deliveries
+WHERE mode IN ('push', 'upstream') AND state IN ('queued', 'retry_wait') AND next_attempt_at <= now()
 """
 
 

@@ -12,25 +12,25 @@ from exchange.store.db import Connection, Record, UniqueViolation
 _INSERT = "INSERT INTO systems (name, role, api_key_hash) VALUES ($1, $2, $3) RETURNING id"
 # Every system with the OrganIds it serves, by name.
 _LIST = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
        array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
 FROM systems s ORDER BY s.name
 """
 # One system by name: $1 name.
 _BY_NAME = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
        array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
 FROM systems s WHERE s.name = $1
 """
 # The active system holding an API key: $1 key hash.
 _BY_KEY_HASH = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
        array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
 FROM systems s WHERE s.api_key_hash = $1 AND s.active
 """
 # The active system a TLS client certificate belongs to: $1 certificate fingerprint.
 _BY_CLIENT_CERT = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at,
+SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
        array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
 FROM systems s WHERE s.client_cert_fingerprint = $1 AND s.active
 """
@@ -54,6 +54,7 @@ def _system(row: Record) -> System:
         created_at=row["created_at"],
         key_rotated_at=row["key_rotated_at"],
         organ_ids=tuple(row["organ_ids"]),
+        relay=row["relay"],
     )
 
 
@@ -135,3 +136,15 @@ async def remember_request(conn: Connection, system_id: int, hash_header: str, w
     async with conn.transaction():
         await conn.execute(_FORGET_OLD_REQUESTS, system_id, window_s)
         return await conn.fetchval(_REMEMBER_REQUEST, system_id, hash_header) is not None
+
+
+# Makes a system the local stand-in of an upstream axis (created when missing): $1 name, $2 key hash.
+_ENSURE_RELAY = """
+INSERT INTO systems (name, role, api_key_hash, relay) VALUES ($1, 'system', $2, true)
+ON CONFLICT (name) DO UPDATE SET relay = true
+"""
+
+
+async def ensure_relay(conn: Connection, name: str, unusable_key_hash: bytes) -> System:
+    await conn.execute(_ENSURE_RELAY, name, unusable_key_hash)
+    return await system_by_name(conn, name)

@@ -111,3 +111,15 @@ def ascii_text(text: str) -> str:
     """The SDK reads some answers as US-ASCII: write Vietnamese without its diacritics."""
     folded = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     return folded.encode("ascii", "ignore").decode("ascii")
+
+
+def parse_to_header(text: str | None) -> frozenset[str] | None:
+    """VXP's ``to``: the JSON text of a list or a string, or a bare OrganId."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    items = value if isinstance(value, list) else [value]
+    return frozenset(str(item).strip() for item in items if str(item).strip())
