@@ -6,9 +6,9 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from exchange.errors import ExchangeError, InvalidInput
+from exchange.errors import DatabaseUnavailable, ExchangeError, InvalidInput
 from exchange.logs import get_logger
-from exchange.store.db import DataError
+from exchange.store.db import DATABASE_AWAY, DataError
 from exchange.vxp.protocol import VxpFailure
 
 log = get_logger(__name__)
@@ -30,6 +30,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return web.json_response(
             failure.body(with_doc_id=request.path.endswith("/sendEdoc")), status=failure.http_status
         )
+    except DATABASE_AWAY as away:
+        # PostgreSQL restarting or unreachable: nothing was acknowledged, so the caller may retry.
+        log.warning("request.database_away", method=request.method, path=request.path, error=repr(away))
+        away_error = DatabaseUnavailable("the database is not reachable; try again shortly")
+        return web.json_response(away_error.as_dict(), status=503, headers={"Retry-After": "2"})
     except DataError as error:
         # Input that passed our checks but not PostgreSQL's (e.g. a NUL character): the caller's fault.
         return error_response(InvalidInput(f"a value in the request cannot be stored: {error}"))

@@ -20,6 +20,14 @@ UniqueViolation = asyncpg.UniqueViolationError
 ForeignKeyViolation = asyncpg.ForeignKeyViolationError
 CheckViolation = asyncpg.CheckViolationError
 PostgresError = asyncpg.PostgresError
+# The database is away or restarting (not the caller's fault; worth retrying).
+DATABASE_AWAY: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InterfaceError,
+    ConnectionError,
+    TimeoutError,
+)
 # SQLSTATE class 22: a value PostgreSQL cannot take (a NUL character in text, an out-of-range number).
 DataError = asyncpg.DataError
 
