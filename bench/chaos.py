@@ -87,6 +87,7 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
         servers = [await Server.start(*args) for _ in range(2)]
         acknowledged: dict[str, str] = {}  # document id -> message id
         errors: dict[str, int] = defaultdict(int)
+        failures: list[str] = []  # requests the servers answered with 500, by exception
         stop = asyncio.Event()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             load = asyncio.create_task(_load(session, servers, world, acknowledged, errors, stop))
@@ -97,6 +98,7 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
                 await asyncio.sleep(rng.uniform(0.5, 2 * seconds / kills))
                 victim = rng.randrange(len(servers))
                 await servers[victim].kill()
+                failures.extend(_failures(servers[victim]))
                 servers[victim] = await Server.start(*args)
                 restarts += 1
                 if not pg_restarted and kill >= kills // 2:
@@ -108,8 +110,20 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
             await consumers
         for server in servers:
             await server.stop()
+            failures.extend(_failures(server))
         await runner.cleanup()
-        return await _check(url, acknowledged, endpoint, dict(errors), restarts, pg_restarted, pki)
+        result = await _check(url, acknowledged, endpoint, dict(errors), restarts, pg_restarted, pki)
+        result["server_failures"] = failures
+        return result
+
+
+def _failures(server: Server) -> list[str]:
+    """The last line of each traceback the server logged for a failed request."""
+    return [
+        str(event.get("exception", "")).strip().splitlines()[-1:][0] if event.get("exception") else "?"
+        for event in server.events
+        if event.get("event") == "request.failed"
+    ]
 
 
 async def _push_endpoints_per_recipient(url: str, base: str) -> None:

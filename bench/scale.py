@@ -143,13 +143,7 @@ async def _trace(conn: asyncpg.Connection, message_id: Any) -> None:
 async def _plans(conn: asyncpg.Connection, busiest: str, message_id: Any, document_id: str) -> None:
     queries = [
         ("inbox", delivery_store._INBOX, [[busiest], None, 100]),
-        (
-            "claim (read part)",
-            "SELECT d.id FROM deliveries d WHERE d.mode IN ('push', 'upstream') AND ((d.state IN "
-            "('queued', 'retry_wait') AND d.next_attempt_at <= now()) OR (d.state = 'sending' AND "
-            "d.lease_until < now())) ORDER BY d.urgency DESC, d.next_attempt_at LIMIT 50",
-            [],
-        ),
+        ("claim", delivery_store._CLAIM, [50, 60, "scale"]),
         ("deliveries of a message", delivery_store._OF_MESSAGE, [message_id]),
         ("audit entries of a message", audit_store._FOR_MESSAGE, [message_id]),
         (
@@ -159,10 +153,16 @@ async def _plans(conn: asyncpg.Connection, busiest: str, message_id: Any, docume
         ),
     ]
     RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "scale-plans.txt").open("w") as out:
-        for name, sql, args in queries:
-            plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
-            out.write(f"== {name}\n" + "\n".join(row[0] for row in plan) + "\n\n")
+    # EXPLAIN ANALYZE runs the statement: the claim's update is rolled back with the rest.
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        with (RESULTS / "scale-plans.txt").open("w") as out:
+            for name, sql, args in queries:
+                plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+                out.write(f"== {name}\n" + "\n".join(row[0] for row in plan) + "\n\n")
+    finally:
+        await tx.rollback()
 
 
 def main() -> None:

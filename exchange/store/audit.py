@@ -20,9 +20,16 @@ _FOR_MESSAGE = """
 SELECT a.id, a.at, a.actor, a.action, a.message_id, a.delivery_id, a.details, a.seq, a.prev_hash, a.hash,
        a.sealed_at
 FROM audit_log a
-WHERE a.message_id = $1
-   OR a.message_id IN (SELECT m.id FROM messages m WHERE m.related_message_id = $1)
-   OR a.delivery_id IN (SELECT d.id FROM deliveries d WHERE d.message_id = $1)
+WHERE a.id IN (
+    -- One index lookup per kind of link, rather than one OR that forces a scan of the whole log.
+    SELECT e.id FROM audit_log e
+    WHERE e.message_id = ANY(ARRAY(
+        SELECT $1::uuid UNION ALL SELECT m.id FROM messages m WHERE m.related_message_id = $1
+    ))
+    UNION
+    SELECT e.id FROM audit_log e
+    WHERE e.delivery_id = ANY(ARRAY(SELECT d.id FROM deliveries d WHERE d.message_id = $1))
+)
 ORDER BY a.at, a.id
 """
 

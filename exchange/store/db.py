@@ -25,7 +25,11 @@ DATABASE_AWAY: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
+    # What asyncpg raises on a connection that broke in the middle of an operation.
+    asyncpg.InternalClientError,
     ConnectionError,
+    # The Unix socket file is gone while the server restarts.
+    FileNotFoundError,
     TimeoutError,
 )
 # SQLSTATE class 22: a value PostgreSQL cannot take (a NUL character in text, an out-of-range number).

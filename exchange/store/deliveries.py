@@ -131,23 +131,31 @@ _NACKED = """
 UPDATE deliveries SET state = 'queued', attempts = attempts + 1, last_error = $2, updated_at = now()
 WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING id
 """
-# Claims due push deliveries (and those whose worker's lease ran out), most urgent first:
-# $1 how many, $2 lease seconds, $3 worker name.
+# Claims push deliveries whose worker's lease ran out, then due ones most urgent first, at most $1 in
+# all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
+# index in order and stops at the limit, however large the backlog.
 _CLAIM = """
-WITH due AS (
+WITH stale AS (
     SELECT d.id FROM deliveries d
-    WHERE d.mode IN ('push', 'upstream')
-      AND ((d.state IN ('queued', 'retry_wait') AND d.next_attempt_at <= now())
-           OR (d.state = 'sending' AND d.lease_until < now()))
-    ORDER BY d.urgency DESC, d.next_attempt_at
+    WHERE d.state = 'sending' AND d.lease_until < now() AND d.mode IN ('push', 'upstream')
+    ORDER BY d.lease_until
     LIMIT $1
     FOR UPDATE SKIP LOCKED
+), due AS (
+    SELECT d.id FROM deliveries d
+    WHERE d.mode IN ('push', 'upstream') AND d.state IN ('queued', 'retry_wait')
+      AND d.next_attempt_at <= now()
+    ORDER BY d.urgency DESC, d.next_attempt_at
+    LIMIT greatest($1 - (SELECT count(*) FROM stale), 0)
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    SELECT id FROM stale UNION ALL SELECT id FROM due
 )
 UPDATE deliveries d
 SET state = 'sending', lease_until = now() + make_interval(secs => $2), leased_by = $3,
     attempts = d.attempts + 1, updated_at = now()
-FROM due, agencies a
-WHERE d.id = due.id AND a.organ_id = d.recipient
+FROM claimed, agencies a
+WHERE d.id = claimed.id AND a.organ_id = d.recipient
 RETURNING d.id, d.message_id, d.recipient, d.mode::text AS mode, coalesce(a.push_endpoint, '') AS endpoint,
           d.attempts, d.created_at, a.max_attempts, a.max_age_s
 """

@@ -300,3 +300,23 @@ async def test_an_agencys_own_retry_limit_applies(
         await pusher.close()
     [failed] = await delivery_store.list_deliveries(conn, None, 10)
     assert (failed.state, failed.attempts) == ("failed", 1)
+
+
+async def test_a_claim_takes_expired_leases_first_and_never_more_than_asked(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    _, server = receiver
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    for index in range(3):
+        edoc = small_edoc(sender=DEPT, recipients=(DISTRICT,), document_id=f"{DEPT},2026/11/20,{index}/L")
+        await push_client.post("/v1/packages", headers=bearer(key), data=build_edoc(edoc))
+    [abandoned] = await delivery_store.claim_due(conn, 1, 60, "worker-a")
+    await conn.execute(
+        "UPDATE deliveries SET lease_until = now() - interval '1 second' WHERE id = $1", abandoned.id
+    )
+
+    claimed = await delivery_store.claim_due(conn, 2, 60, "worker-b")
+
+    assert len(claimed) == 2
+    assert abandoned.id in {claim.id for claim in claimed}
+    assert len(await delivery_store.claim_due(conn, 5, 60, "worker-c")) == 1  # the last one still due
