@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import uuid
@@ -88,9 +89,15 @@ def recipients_for(index: int, count: int, with_push: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys(pool[(index + k) % len(pool)] for k in range(count)))
 
 
+@functools.cache
+def _signer(pki: str, sender: str) -> Signer:
+    # Loading an RSA key checks it (tens of milliseconds): once per sender per worker process.
+    return Signer.from_files(Path(pki) / f"agency-{sender}.pem", Path(pki) / f"agency-{sender}.key.pem")
+
+
 def _make(args: tuple[str, int, int, tuple[str, ...], str]) -> bytes:
     pki, size, index, recipients, sender = args
-    signer = Signer.from_files(Path(pki) / f"agency-{sender}.pem", Path(pki) / f"agency-{sender}.key.pem")
+    signer = _signer(pki, sender)
     document_id = f"{sender},2026/11/21,{index}-{uuid.uuid4().hex[:8]}/BENCH"
     header = len(
         build_edoc(small_edoc(sender=sender, recipients=recipients, document_id=document_id, body=b""))

@@ -316,7 +316,9 @@ def main() -> None:
     parser.add_argument("--no-limit", action="store_true", help="skip the in-process ceiling run")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    expected = int((args.rate or {"20k": 600, "1m": 60, "20m": 3}[args.size]) * args.duration * 1.2) + 50
+    # Enough distinct packages for the run, built beforehand (20 MB ones are held in memory).
+    spare = {"20k": 50, "1m": 10, "20m": 2}[args.size]
+    expected = int((args.rate or {"20k": 600, "1m": 60, "20m": 3}[args.size]) * args.duration * 1.2) + spare
 
     with tempfile.TemporaryDirectory(prefix="exchange-load-") as scratch, database(args.database_url) as url:
         scratch_dir = Path(scratch)
@@ -370,9 +372,8 @@ def main() -> None:
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     RESULTS.mkdir(exist_ok=True)
-    stem = (
-        f"load-{args.size}-r{args.recipients}-{'max' if not args.rate else int(args.rate)}-{int(time.time())}"
-    )
+    pace = f"{args.rate:g}" if args.rate else "max"
+    stem = f"load-{args.size}-r{args.recipients}-{pace}-{int(time.time())}"
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
     chart(
         record,
