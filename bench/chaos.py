@@ -37,7 +37,7 @@ from exchange.audit_chain import seal_pending, verify_chain
 from exchange.edxml.builder import build_edoc
 from exchange.store.embedded import embedded_cluster
 from exchange.trust.signing import Signer, sign_package
-from tests.e2e.harness import Server, write_config
+from tests.e2e.harness import Server, serve_post, write_config
 from tests.edxml_factories import small_edoc
 
 
@@ -67,15 +67,9 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
     ):
         scratch_dir = Path(scratch)
         endpoint = Flapping(rng)
-        app = web.Application()
-        app.router.add_post("/edoc", endpoint.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        world = await prepare(url, scratch_dir / "pki", f"http://{host}:{port}/edoc")
-        await _push_endpoints_per_recipient(url, f"http://{host}:{port}/edoc")
+        runner, endpoint_url = await serve_post(endpoint.handle)
+        world = await prepare(url, scratch_dir / "pki", endpoint_url)
+        await _push_endpoints_per_recipient(url, endpoint_url)
         pki = {
             "axis": scratch_dir / "pki" / "axis-signing.pem",
             "axis_key": scratch_dir / "pki" / "axis-signing.key.pem",

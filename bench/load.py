@@ -36,6 +36,7 @@ from bench.common import PULL, SIZES, World, database, make_packages, percentile
 from exchange.edxml.builder import build_status
 from exchange.edxml.codes import StatusCode
 from exchange.edxml.package import parse_package
+from tests.e2e.harness import serve_post
 from tests.edxml_factories import small_status
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,14 +66,7 @@ async def push_endpoint(record: Record) -> tuple[web.AppRunner, str]:
             record.pushed_ms.append((time.perf_counter() - submitted) * 1000)
         return web.Response(status=204)
 
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/push", receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}/push"
+    return await serve_post(receive, "/push")
 
 
 async def submit_all(

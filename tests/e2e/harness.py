@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,14 +108,21 @@ class Receiver:
 
 
 async def start_receiver(receiver: Receiver) -> tuple[web.AppRunner, str]:
+    return await serve_post(receiver.handle)
+
+
+async def serve_post(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], path: str = "/edoc"
+) -> tuple[web.AppRunner, str]:
+    """A local endpoint taking POSTs at ``path`` on a free port: its runner (to clean up) and URL."""
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_post("/edoc", receiver.handle)
-    runner = web.AppRunner(app, handle_signals=False)
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}/edoc"
+    return runner, f"http://{host}:{port}{path}"
 
 
 class Client:
