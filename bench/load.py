@@ -1,7 +1,7 @@
 """Load generator: signed packages over real HTTP against a real server, with recipients at work.
 
     .venv/bin/python bench/load.py --size 20k --recipients 3 --duration 30 [--rate N] [--json]
-                                   [--url URL --key-file keys.json] [--servers 1]
+                                   [--url URL --database-url DSN] [--servers 1]
 
 Without --url it starts its own PostgreSQL and `exchange serve` processes. Senders submit
 signed packages (RSA-SHA256, policy "required") to 1-5 recipients, half pull and half push;
