@@ -119,7 +119,14 @@ async def get_trace(request: web.Request) -> web.Response:
 
 @allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
 async def get_evidence(request: web.Request) -> web.Response:
-    """A zip an auditor can verify offline: package, receipt, trace, chain proof, axis certificate."""
+    return await evidence_download(request)
+
+
+async def evidence_download(request: web.Request) -> web.Response:
+    """A zip an auditor can verify offline: package, receipt, trace, chain proof, axis certificate.
+
+    Served here and by the auditor pages, each route with its own roles.
+    """
     message_id = path_uuid(request, "message_id", "message")
     async with request.app[POOL].acquire() as conn:
         bundle = await build_bundle(conn, request[CALLER], message_id, request.app[SIGNER])

@@ -57,6 +57,10 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
+def _binary(media_type: str) -> dict[str, Any]:
+    return {"content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}
+
+
 def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
@@ -74,10 +78,7 @@ _LIST = {
     }
 }
 _OBJECT = {"200": {"description": "OK", **_json(_JSON_OBJECT)}}
-_EDXML_BODY = {
-    "required": True,
-    "content": {"application/xml": {"schema": {"type": "string", "format": "binary"}}},
-}
+_EDXML_BODY = {"required": True, **_binary("application/xml")}
 _AGENCY = {
     "type": "object",
     "required": ["organ_id", "name"],
@@ -175,14 +176,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/deliveries/{delivery_id}/package": {
                 "get": _operation(
                     "The package for its recipient (original bytes plus the axis's TraceHeader)",
-                    {
-                        "200": {
-                            "description": "The package",
-                            "content": {
-                                "application/xml": {"schema": {"type": "string", "format": "binary"}}
-                            },
-                        }
-                    },
+                    {"200": {"description": "The package", **_binary("application/xml")}},
                     404,
                     410,
                     parameters=[_path("delivery_id", _UUID)],
@@ -231,14 +225,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/messages/{message_id}/evidence": {
                 "get": _operation(
                     "An evidence bundle (zip) that verifies offline",
-                    {
-                        "200": {
-                            "description": "The bundle",
-                            "content": {
-                                "application/zip": {"schema": {"type": "string", "format": "binary"}}
-                            },
-                        }
-                    },
+                    {"200": {"description": "The bundle", **_binary("application/zip")}},
                     404,
                     409,
                     parameters=[_path("message_id", _UUID)],

@@ -15,11 +15,11 @@ from aiohttp import web
 from exchange import registry, timeline
 from exchange.api.auth import UI_COOKIE, allow, public
 from exchange.api.common import path_uuid
-from exchange.api.keys import CALLER, POOL, SETTINGS, SIGNER
+from exchange.api.exchange import evidence_download
+from exchange.api.keys import CALLER, POOL, SETTINGS
 from exchange.charts import bar_chart
 from exchange.clock import VIETNAM, today_in_vietnam
 from exchange.edxml.codes import BUSINESS_LABELS, STATUS_LABELS
-from exchange.evidence import build_bundle
 from exchange.model import Role
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
@@ -115,14 +115,7 @@ async def document(request: web.Request) -> dict[str, Any]:
 
 @allow(Role.AUDITOR, Role.ADMIN)
 async def evidence(request: web.Request) -> web.Response:
-    message_id = path_uuid(request, "message_id", "message")
-    async with request.app[POOL].acquire() as conn:
-        bundle = await build_bundle(conn, request[CALLER], message_id, request.app[SIGNER])
-    return web.Response(
-        body=bundle,
-        content_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="evidence-{message_id}.zip"'},
-    )
+    return await evidence_download(request)
 
 
 @allow(Role.AUDITOR, Role.ADMIN)
