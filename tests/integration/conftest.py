@@ -7,8 +7,11 @@ from aiohttp.web import Application
 
 from exchange import registry
 from exchange.app import create_app
+from exchange.edxml.builder import build_edoc, build_status
+from exchange.edxml.codes import StatusCode
 from exchange.model import Role
 from exchange.settings import Settings
+from tests.edxml_factories import small_edoc, small_status
 
 KeyMaker = Callable[..., Awaitable[str]]
 
@@ -80,6 +83,23 @@ async def send(client: TestClient, world: World, organ: str, data: bytes, status
     body = await response.json()
     assert response.status == status, body
     return body  # type: ignore[no-any-return]
+
+
+async def send_with_status(client: TestClient, world: World, code: StatusCode) -> dict:  # type: ignore[type-arg]
+    """DEPT sends DOC to FINANCE and CENTRAL; FINANCE answers with ``code``. The acceptance of DOC."""
+    accepted = await send(
+        client,
+        world,
+        DEPT,
+        build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
+    )
+    await send(
+        client,
+        world,
+        FINANCE,
+        build_status(small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=code)),
+    )
+    return accepted
 
 
 async def inbox(client: TestClient, world: World, organ: str, kind: str | None = None) -> list[dict]:  # type: ignore[type-arg]

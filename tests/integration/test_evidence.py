@@ -14,29 +14,14 @@ from aiohttp.test_utils import TestClient
 from cryptography import x509
 
 from exchange.cli import run
-from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import StatusCode
 from exchange.evidence import canonical_zip, verify_bundle
-from tests.edxml_factories import small_edoc, small_status
-from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, World, send
+from tests.integration.conftest import DEPT, DOC, World, send_with_status
 
 
 @pytest.fixture
 async def bundle(client: TestClient, world: World) -> bytes:
-    accepted = await send(
-        client,
-        world,
-        DEPT,
-        build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
-    )
-    await send(
-        client,
-        world,
-        FINANCE,
-        build_status(
-            small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ARRIVED)
-        ),
-    )
+    accepted = await send_with_status(client, world, StatusCode.ARRIVED)
     response = await client.get(f"/v1/messages/{accepted['message_id']}/evidence", headers=world.as_(DEPT))
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/zip"

@@ -2,27 +2,12 @@
 
 from aiohttp.test_utils import TestClient
 
-from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import StatusCode
-from tests.edxml_factories import small_edoc, small_status
-from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, World, send
+from tests.integration.conftest import DEPT, DOC, World, send_with_status
 
 
 async def test_pages_render_for_an_auditor_only(client: TestClient, world: World) -> None:
-    accepted = await send(
-        client,
-        world,
-        DEPT,
-        build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
-    )
-    await send(
-        client,
-        world,
-        FINANCE,
-        build_status(
-            small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ACCEPTED)
-        ),
-    )
+    accepted = await send_with_status(client, world, StatusCode.ACCEPTED)
 
     anonymous = await client.get(f"/ui/documents/{accepted['message_id']}")
     assert anonymous.status == 401
