@@ -36,7 +36,7 @@ from bench.common import PULL, SIZES, World, database, make_packages, percentile
 from exchange.edxml.builder import build_status
 from exchange.edxml.codes import StatusCode
 from exchange.edxml.package import parse_package
-from tests.e2e.harness import serve_post
+from tests.e2e.harness import Server, serve_post
 from tests.edxml_factories import small_status
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -184,7 +184,8 @@ class ServerWatch:
         return round(max(peaks, default=0.0), 1)
 
 
-def start_servers(count: int, url: str, pki: Path, data_dir: Path) -> list[tuple[subprocess.Popen[str], str]]:
+async def start_servers(count: int, url: str, pki: Path, data_dir: Path) -> list[Server]:
+    """``count`` servers with default settings (logging each request at info, as in production)."""
     config = data_dir / "bench.toml"
     config.write_text(
         "\n".join(
@@ -192,45 +193,14 @@ def start_servers(count: int, url: str, pki: Path, data_dir: Path) -> list[tuple
                 "[trust]",
                 f'axis_certificate = "{pki / "axis-signing.pem"}"',
                 f'axis_key = "{pki / "axis-signing.key.pem"}"',
-                "[log]",
-                'level = "warning"',
                 "[database]",
                 "pool_max_size = 20",
             ]
         )
         + "\n"
     )
-    servers = []
-    for _ in range(count):
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "exchange",
-                "serve",
-                "--port",
-                "0",
-                "--config",
-                str(config),
-                "--database-url",
-                url,
-                "--data-dir",
-                str(data_dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "EXCHANGE_LOG__LEVEL": "info"},
-        )
-        assert process.stderr is not None
-        for line in process.stderr:
-            if '"server.listening"' in line:
-                servers.append((process, json.loads(line)["url"]))
-                break
-        else:
-            raise RuntimeError("the server did not start")
-        process.stderr.close()  # keep the pipe from filling: the server logs at warning from here on
-    return servers
+    args = ["--config", str(config), "--database-url", url, "--data-dir", str(data_dir)]
+    return [await Server.start(*args) for _ in range(count)]
 
 
 async def load(
@@ -324,17 +294,22 @@ def main() -> None:
         packages = make_packages(
             scratch_dir / "pki", SIZES[args.size], expected, args.recipients, with_push=True
         )
-        servers = [] if args.url else start_servers(args.servers, url, scratch_dir / "pki", scratch_dir)
-        urls = [args.url] if args.url else [u for _, u in servers]
-        watch = ServerWatch([p.pid for p, _ in servers]) if servers else None
+        servers = (
+            []
+            if args.url
+            else runner_loop.run_until_complete(
+                start_servers(args.servers, url, scratch_dir / "pki", scratch_dir)
+            )
+        )
+        urls = [args.url] if args.url else [server.url for server in servers]
+        watch = ServerWatch([server.process.pid for server in servers]) if servers else None
         try:
             runner_loop.run_until_complete(load(args, world, urls, watch, packages, record))
             cpu = watch.cpu_seconds() if watch else 0.0
             peak = watch.peak_rss_mb() if watch else 0.0
         finally:
-            for process, _ in servers:
-                process.terminate()
-                process.wait(60)
+            for server in servers:
+                runner_loop.run_until_complete(server.stop())
             runner_loop.run_until_complete(runner.cleanup())
             runner_loop.close()
     limit = {"limit_per_s": 0.0} if args.no_limit else limit_run(args)
