@@ -26,7 +26,8 @@ from exchange.store.migrate import apply_migrations
 T = TypeVar("T")
 TEMPLATE = "exchange_template"
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO.parent / "shared" / "samples"
+# A copy of ../shared/samples (real published packages), so that a lone clone tests itself.
+SAMPLES = REPO / "tests" / "samples"
 _numbers = itertools.count()
 
 
