@@ -303,11 +303,12 @@ async def list_deliveries(conn: Connection, state: str | None, limit: int) -> li
 STATES = ("queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn")
 # How many deliveries are in each state.
 _COUNT_BY_STATE = "SELECT state::text, count(*) AS n FROM deliveries GROUP BY state"
-# The push deliveries due now, and how long the oldest has waited (seconds).
+# The push deliveries due now, and how long the oldest has waited (seconds); held ones are not due.
 _DUE_QUEUE = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)
 FROM deliveries
 WHERE mode IN ('push', 'upstream') AND state IN ('queued', 'retry_wait') AND next_attempt_at <= now()
+  AND recipient IN (SELECT organ_id FROM agencies_in_service)
 """
 
 

@@ -13,12 +13,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from exchange import registry, registry_control
 from exchange.app import create_app
-from exchange.edxml.builder import build_edoc
+from exchange.edxml.builder import build_edoc, build_status
+from exchange.edxml.codes import StatusCode
 from exchange.model import Role
 from exchange.settings import Settings
 from exchange.store import deliveries as delivery_store
-from tests.edxml_factories import small_edoc
-from tests.integration.conftest import bearer
+from tests.edxml_factories import small_edoc, small_status
+from tests.integration.conftest import DOC, FINANCE, World, bearer, inbox, send
 from tests.integration.test_push import DEPT, DISTRICT, Receiver, make_due, setup_agencies, worker_for
 
 
@@ -97,3 +98,22 @@ async def test_a_disabled_systems_agencies_hold_their_push_deliveries(
         assert await state(conn, delivery_id) == ("delivered", 1)
     finally:
         await pusher.close()
+
+
+async def test_a_status_for_a_disabled_sender_is_accepted_and_held(
+    client: TestClient, world: World, conn: asyncpg.Connection
+) -> None:
+    """The reporter is not blocked by the sender's standing; the sender gets the status once back."""
+    accepted = await send(
+        client, world, DEPT, build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC))
+    )
+    delivery_id = accepted["deliveries"][0]["delivery_id"]
+    downloaded = await client.get(f"/v1/deliveries/{delivery_id}/package", headers=world.as_(FINANCE))
+    assert downloaded.status == 200
+    await registry_control.set_agency_enabled(conn, "ops", DEPT, False)
+    status = small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ARRIVED)
+    reported = await send(client, world, FINANCE, build_status(status))
+    assert [d["recipient"] for d in reported["deliveries"]] == [DEPT]
+    assert await inbox(client, world, DEPT, "status") == []
+    await registry_control.set_agency_enabled(conn, "ops", DEPT, True)
+    assert [i["message_id"] for i in await inbox(client, world, DEPT, "status")] == [reported["message_id"]]
