@@ -106,6 +106,24 @@ class SignatureRejected(InvalidInput):
     code = "signature_rejected"
 
 
+class AgencyPending(InvalidInput):
+    """A sender or recipient registered through the VXP facade and not yet approved."""
+
+    code = "agency_pending"
+
+
+class AgencyDisabled(InvalidInput):
+    """A sender or recipient disabled by an admin (or served by a disabled system)."""
+
+    code = "agency_disabled"
+
+
+class DeliveryHeld(Conflict):
+    """A delivery to an agency that is not in service: kept, and served again once it is enabled."""
+
+    code = "delivery_held"
+
+
 class DuplicateDocument(Conflict):
     code = "duplicate_document"
 

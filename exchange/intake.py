@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from exchange import standing
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
 from exchange.edxml.ids import is_organ_id
@@ -162,6 +163,7 @@ class Intake:
                     )
                 ],
             )
+        await self._check_sender_in_service(sender)
         decision = await self._check_signature(parsed, sender, len(data))
         model = _signed_model(parsed, decision)
         sha256 = hashlib.sha256(data).digest()
@@ -170,6 +172,11 @@ class Intake:
         except UniqueViolation:
             # The same package raced in through another request; that one won.
             return await self._store(caller, model, data, sha256, decision, scope)
+
+    async def _check_sender_in_service(self, organ_id: str) -> None:
+        async with self._pool.acquire() as conn:
+            agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
+        standing.check_sender(organ_id, agency)
 
     async def _served_elsewhere(self, organ_id: str) -> bool:
         """A relay (an upstream axis) may only speak for agencies no local system serves."""
@@ -304,18 +311,7 @@ async def _known_recipients(
     if routable:  # served by an upstream axis: registered here as such, on first use
         await agency_store.register_upstream(conn, [(o, (names or {}).get(o) or o) for o in routable])
         registered = await agency_store.agencies_by_ids(conn, organ_ids)
-    problems = [
-        ErrorDetail(
-            f"recipient {organ_id} is not a registered agency"
-            if organ_id not in registered
-            else f"recipient {organ_id} is not active",
-            path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To/OrganId",
-        )
-        for organ_id in organ_ids
-        if organ_id not in registered or not registered[organ_id].active
-    ]
-    if problems:
-        raise UnknownRecipient("the package names recipients the axis cannot deliver to", problems)
+    standing.check_recipients(organ_ids, registered)
     return [registered[organ_id] for organ_id in organ_ids]
 
 

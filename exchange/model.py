@@ -24,6 +24,14 @@ class DeliveryMode(enum.StrEnum):
     UPSTREAM = "upstream"  # served by another axis; packages are forwarded there
 
 
+class AgencyState(enum.StrEnum):
+    """Whether an agency may send and receive (the SQL view ``agencies_in_service`` says the same)."""
+
+    ACTIVE = "active"  # in service
+    PENDING = "pending"  # registered through the VXP facade, not yet approved by an admin
+    DISABLED = "disabled"  # disabled or deleted, or its serving system is disabled: deliveries are held
+
+
 class SignaturePolicy(enum.StrEnum):
     """What the axis does with a package's XML signature (mirrored by ``signature_policy``)."""
 
@@ -73,6 +81,21 @@ class Agency:
     allow_sha1: bool | None = None
     max_attempts: int | None = None
     max_age_s: int | None = None
+    pending: bool = False  # registered through the VXP facade, waiting for an admin's approval
+    system_active: bool = True  # its serving system (if any) is not disabled
+
+    @property
+    def state(self) -> AgencyState:
+        """Pending approval, disabled (itself or its system), or in service: only the last sends, receives."""
+        if self.pending:
+            return AgencyState.PENDING
+        if not self.active or not self.system_active:
+            return AgencyState.DISABLED
+        return AgencyState.ACTIVE
+
+    @property
+    def in_service(self) -> bool:
+        return self.state is AgencyState.ACTIVE
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +110,8 @@ class Agency:
             "allow_sha1": self.allow_sha1,
             "max_attempts": self.max_attempts,
             "max_age_s": self.max_age_s,
+            "pending": self.pending,
+            "state": self.state.value,
         }
 
 
@@ -105,3 +130,4 @@ class AgencySpec:
     allow_sha1: bool | None = None  # None: the global setting
     max_attempts: int | None = None  # None: the [delivery] settings
     max_age_s: int | None = None
+    pending: bool = False

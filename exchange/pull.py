@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from exchange import standing
 from exchange.delivery import load_package
 from exchange.errors import Conflict, Gone, NotFound
 from exchange.model import System
+from exchange.store import agencies as agency_store
 from exchange.store import audit
 from exchange.store import deliveries as delivery_store
 from exchange.store.audit import Event
@@ -25,6 +27,8 @@ async def own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> D
         raise NotFound(
             f"no delivery {delivery_id}"
         )  # another system's delivery does not exist for this caller
+    recipient = await agency_store.agencies_by_ids(conn, [delivery.recipient])
+    standing.check_held(recipient.get(delivery.recipient), delivery.id)
     return delivery
 
 

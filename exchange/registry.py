@@ -34,7 +34,10 @@ AGENCY_FIELDS = (
     "allow_sha1",
     "max_attempts",
     "max_age_s",
+    "pending",
 )
+# Shown by `agency list --json` but derived, not set: ignored when such a listing is imported.
+_DERIVED_FIELDS = ("state",)
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 _MAX_NAME_LENGTH = 500
 _TRUE = {"true", "1", "yes", "y"}
@@ -191,7 +194,9 @@ def _refuse(problems: list[ErrorDetail], duplicates: list[ErrorDetail]) -> None:
 
 def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[str]]:
     """Turn raw values into a spec, or say everything that is wrong with them."""
-    problems = [f"unknown field {key!r}" for key in values if key not in AGENCY_FIELDS]
+    problems = [
+        f"unknown field {key!r}" for key in values if key not in AGENCY_FIELDS and key not in _DERIVED_FIELDS
+    ]
     text = {key: _text(values.get(key)) for key in AGENCY_FIELDS}
 
     organ_id = text["organ_id"] or ""
@@ -216,6 +221,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
     max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
     max_age_s = _positive(text["max_age_s"], "max_age_s", problems)
+    pending = text["pending"] is not None and _flag(text["pending"], "pending", problems)
     if problems:
         return None, problems
     assert mode is not None
@@ -232,6 +238,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
             allow_sha1,
             max_attempts,
             max_age_s,
+            pending,
         ),
         [],
     )

@@ -89,10 +89,26 @@ class AlertSettings(_Section):
     certificate_warning_days: int = Field(default=30, ge=1)
 
 
+# The SDK's timestamp carries no zone: a day either way is allowed on top of the configured limits.
+TIMESTAMP_ZONE_SLACK_S = 24 * 3600
+
+
 class VxpSettings(_Section):
     max_timestamp_age_s: float = Field(default=30 * 24 * 3600, gt=0)
     max_future_skew_s: float = Field(default=24 * 3600, ge=0)
-    replay_window_s: float = Field(default=600.0, gt=0)
+    # "pending": agencies registered through registerAgency wait for an admin's approval;
+    # "auto": they are in service at once.
+    register_agency: Literal["pending", "auto"] = "pending"
+
+    @property
+    def replay_retention_s(self) -> float:
+        """How long a spent signature is remembered: as long as its timestamp can be accepted.
+
+        A timestamp T is accepted from T - skew - 1 day to T + max age + 1 day (the client's zone is
+        unknown), so a signature first seen at S carries T <= S + skew + 1 day, and stays acceptable
+        until at most S + skew + max age + 2 days.
+        """
+        return self.max_timestamp_age_s + self.max_future_skew_s + 2 * TIMESTAMP_ZONE_SLACK_S
 
 
 class UpstreamSettings(_Section):

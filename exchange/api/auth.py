@@ -20,6 +20,7 @@ from exchange.errors import Forbidden, Unauthenticated
 from exchange.model import Role, System
 from exchange.tls import peer_certificate_fingerprint
 from exchange.vxp import auth as vxp_auth
+from exchange.vxp.protocol import Operation
 
 _ROLES_ATTRIBUTE = "__exchange_roles__"
 # The auditor page keeps the caller's key in this cookie (HttpOnly, SameSite=Strict, path /ui).
@@ -40,15 +41,15 @@ def allow(*roles: Role) -> Callable[[_H], _H]:
 
 
 _VXP = frozenset({"vxp"})
-_STATE_CHANGING = "__exchange_vxp_state_changing__"
+_VXP_OPERATION = "__exchange_vxp_operation__"
 
 
-def vxp(*, state_changing: bool) -> Callable[[_H], _H]:
-    """Authenticate a handler with the VXP HMAC headers instead of an API key."""
+def vxp(operation: Operation) -> Callable[[_H], _H]:
+    """Authenticate a handler with the VXP HMAC headers, bound to ``operation``, instead of an API key."""
 
     def mark(handler: _H) -> _H:
         setattr(handler, _ROLES_ATTRIBUTE, _VXP)
-        setattr(handler, _STATE_CHANGING, state_changing)
+        setattr(handler, _VXP_OPERATION, operation)
         return handler
 
     return mark
@@ -73,14 +74,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if roles == _PUBLIC:
         return await handler(request)
     if roles == _VXP:
-        async with request.app[POOL].acquire() as conn:
-            caller, signed = await vxp_auth.authenticate(
-                conn,
-                _raw_headers(request),
-                request.app[SETTINGS].vxp,
-                state_changing=getattr(route_handler, _STATE_CHANGING, True),
-                now=now(),
-            )
+        caller, signed = await vxp_auth.admit(
+            request.app[POOL],
+            _raw_headers(request),
+            request.read,
+            request.app[SETTINGS].vxp,
+            operation=getattr(route_handler, _VXP_OPERATION),
+            now=now(),
+        )
         request[CALLER], request[VXP_PARAMS] = caller, signed.values
         return await handler(request)
     caller = await _authenticate(request)

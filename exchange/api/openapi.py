@@ -92,6 +92,7 @@ _AGENCY = {
         "signature_policy": {"type": "string", "enum": ["required", "if-present", "record", "off"]},
         "active": {"type": "boolean"},
         "allow_sha1": {"type": "boolean"},
+        "pending": {"type": "boolean"},
     },
 }
 
@@ -310,6 +311,30 @@ def build_spec() -> dict[str, Any]:
                     _OBJECT,
                     404,
                     parameters=[_path("name", {"type": "string"})],
+                )
+            },
+            **{
+                f"/v1/admin/systems/{{name}}/{action}": {
+                    "post": _operation(
+                        summary, _OBJECT, 404, 409, 422, parameters=[_path("name", {"type": "string"})]
+                    )
+                }
+                for action, summary in (
+                    ("rotate-secret", "Give a document system a new VXP secret (shown once)"),
+                    ("disable", "Refuse every credential of a system; hold its agencies' deliveries"),
+                    ("enable", "Accept a disabled system's credentials again; its held deliveries resume"),
+                )
+            },
+            **{
+                f"/v1/admin/agencies/{{organ_id}}/{action}": {
+                    "post": _operation(
+                        summary, _OBJECT, 404, parameters=[_path("organ_id", {"type": "string"})]
+                    )
+                }
+                for action, summary in (
+                    ("approve", "Let an agency registered through the VXP facade send and receive"),
+                    ("disable", "Stop an agency sending and receiving; hold its queued deliveries"),
+                    ("enable", "Let a disabled agency send and receive again; its held deliveries resume"),
                 )
             },
             "/v1/admin/deliveries": {

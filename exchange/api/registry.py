@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange import registry
+from exchange import registry, registry_control
 from exchange.api.auth import allow
 from exchange.api.common import read_json
-from exchange.api.keys import POOL, SIGNER
+from exchange.api.keys import CALLER, POOL, SIGNER
 from exchange.errors import InvalidInput
 from exchange.model import Role
 from exchange.store import agencies as agency_store
@@ -20,8 +20,16 @@ async def list_agencies(request: web.Request) -> web.Response:
     """The registry as every caller may see it: who exists and how they are reached."""
     async with request.app[POOL].acquire() as conn:
         agencies = await agency_store.list_agencies(conn)
+    # "active": whether it sends and receives now; "state" says why not (pending, disabled).
     items = [
-        {"organ_id": a.organ_id, "name": a.name, "parent": a.parent, "mode": a.mode.value, "active": a.active}
+        {
+            "organ_id": a.organ_id,
+            "name": a.name,
+            "parent": a.parent,
+            "mode": a.mode.value,
+            "active": a.in_service,
+            "state": a.state.value,
+        }
         for a in agencies
     ]
     return web.json_response({"items": items})
@@ -83,3 +91,62 @@ async def admin_rotate_key(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         new = await registry.rotate_key(conn, request.match_info["name"])
     return web.json_response({**new.system.as_dict(), "api_key": new.api_key})
+
+
+@allow(Role.ADMIN)
+async def admin_approve_agency(request: web.Request) -> web.Response:
+    """Let an agency registered through the VXP facade send and receive."""
+    async with request.app[POOL].acquire() as conn:
+        agency = await registry_control.approve_agency(
+            conn, request[CALLER].name, request.match_info["organ_id"]
+        )
+    return web.json_response(agency.as_dict())
+
+
+@allow(Role.ADMIN)
+async def admin_disable_agency(request: web.Request) -> web.Response:
+    """Stop an agency sending and receiving; its queued deliveries are held until it is enabled."""
+    return await _set_agency_enabled(request, False)
+
+
+@allow(Role.ADMIN)
+async def admin_enable_agency(request: web.Request) -> web.Response:
+    return await _set_agency_enabled(request, True)
+
+
+async def _set_agency_enabled(request: web.Request, enabled: bool) -> web.Response:
+    async with request.app[POOL].acquire() as conn:
+        agency = await registry_control.set_agency_enabled(
+            conn, request[CALLER].name, request.match_info["organ_id"], enabled
+        )
+    return web.json_response(agency.as_dict())
+
+
+@allow(Role.ADMIN)
+async def admin_rotate_secret(request: web.Request) -> web.Response:
+    """A new VXP secret for a document system; the answer holds it, and it is never shown again."""
+    async with request.app[POOL].acquire() as conn:
+        system, secret = await registry_control.rotate_vxp_secret(
+            conn, request[CALLER].name, request.match_info["name"]
+        )
+    return web.json_response({**system.as_dict(), "vxp_secret": secret})
+
+
+@allow(Role.ADMIN)
+async def admin_disable_system(request: web.Request) -> web.Response:
+    """Refuse every credential of a system; its agencies' deliveries are held until it is enabled."""
+    return await _set_system_enabled(request, False)
+
+
+@allow(Role.ADMIN)
+async def admin_enable_system(request: web.Request) -> web.Response:
+    return await _set_system_enabled(request, True)
+
+
+async def _set_system_enabled(request: web.Request, enabled: bool) -> web.Response:
+    caller = request[CALLER]
+    async with request.app[POOL].acquire() as conn:
+        system = await registry_control.set_system_enabled(
+            conn, caller.name, request.match_info["name"], enabled, caller=caller
+        )
+    return web.json_response(system.as_dict())

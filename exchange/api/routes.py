@@ -30,6 +30,12 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/systems", registry.admin_list_systems)
     app.router.add_post("/v1/admin/systems", registry.admin_add_system)
     app.router.add_post("/v1/admin/systems/{name}/rotate-key", registry.admin_rotate_key)
+    app.router.add_post("/v1/admin/systems/{name}/rotate-secret", registry.admin_rotate_secret)
+    app.router.add_post("/v1/admin/systems/{name}/disable", registry.admin_disable_system)
+    app.router.add_post("/v1/admin/systems/{name}/enable", registry.admin_enable_system)
+    app.router.add_post("/v1/admin/agencies/{organ_id}/approve", registry.admin_approve_agency)
+    app.router.add_post("/v1/admin/agencies/{organ_id}/disable", registry.admin_disable_agency)
+    app.router.add_post("/v1/admin/agencies/{organ_id}/enable", registry.admin_enable_agency)
     app.router.add_get("/v1/admin/deliveries", documents.list_deliveries)
     for prefix in ("", "/vxp"):  # the SDK calls <endpoint>/<name>; either endpoint form works
         for name, handler in vxp.OPERATIONS.items():

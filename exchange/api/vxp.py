@@ -18,7 +18,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from exchange import pull, registry
+from exchange import pull, registry_control
 from exchange.api.auth import vxp
 from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
@@ -27,7 +27,7 @@ from exchange.errors import ExchangeError
 from exchange.intake import Scope
 from exchange.store import agencies as agency_store
 from exchange.store import deliveries as delivery_store
-from exchange.vxp.protocol import VxpFailure, hash_file, ok, parse_to_header
+from exchange.vxp.protocol import Operation, Use, VxpFailure, ok, parse_to_header
 
 MAX_LIST = 500
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -40,8 +40,8 @@ def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=lambda data: json.dumps(data, ensure_ascii=True))
 
 
-def operation(*, state_changing: bool = False) -> Callable[[Handler], Handler]:
-    """A VXP operation: HMAC-authenticated, and every native refusal said in VXP terms."""
+def operation(name: str, use: Use = Use.READ, *, reads_body: bool = False) -> Callable[[Handler], Handler]:
+    """A VXP operation: HMAC-authenticated and bound to ``name``; every native refusal said in VXP terms."""
 
     def wrap(handler: Handler) -> Handler:
         async def run(request: web.Request) -> web.StreamResponse:
@@ -58,7 +58,7 @@ def operation(*, state_changing: bool = False) -> Callable[[Handler], Handler]:
 
         run.__name__ = handler.__name__
         run.__doc__ = handler.__doc__
-        return vxp(state_changing=state_changing)(run)
+        return vxp(Operation(name, use, reads_body))(run)
 
     return wrap
 
@@ -94,17 +94,14 @@ def _time(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(VIETNAM).strftime("%Y-%m-%d %H:%M:%S")
 
 
-@operation()
+@operation("sendEdoc", Use.SEND, reads_body=True)
 async def send_edoc(request: web.Request) -> web.StreamResponse:
     """POST /sendEdoc: the raw edXML (the SDK adds a CRLF), checked against the signed hash-file."""
     caller = request[CALLER]
     sender = _required(request, "from")
     if sender not in caller.organ_ids:
         raise VxpFailure(403, "403", f"Don vi gui {sender} khong dung voi ma da dang ky cho {caller.name}")
-    body = (await request.read()).removesuffix(b"\r\n")
-    signed_hash = _param(request, "hash-file")
-    if signed_hash is not None and signed_hash.lower() != hash_file(body):
-        raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
+    body = (await request.read()).removesuffix(b"\r\n")  # hash-file was checked against it
     scope = Scope(only=parse_to_header(_param(request, "to")))
     accepted = await request.app[INTAKE].submit(
         caller, body, expected_sender=sender, expected_kind=_message_type(request), scope=scope
@@ -112,7 +109,7 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
     return _answer(ok(DocId=str(accepted.message.id)))
 
 
-@operation()
+@operation("getReceivedEdocList")
 async def get_received_edoc_list(request: web.Request) -> web.StreamResponse:
     caller = request[CALLER]
     async with request.app[POOL].acquire() as conn:
@@ -137,7 +134,7 @@ async def get_received_edoc_list(request: web.Request) -> web.StreamResponse:
     )
 
 
-@operation()
+@operation("getEdoc")
 async def get_edoc(request: web.Request) -> web.StreamResponse:
     """POST /getEdoc: the package, base64; the client's filePath is ignored."""
     async with request.app[POOL].acquire() as conn:
@@ -147,7 +144,7 @@ async def get_edoc(request: web.Request) -> web.StreamResponse:
     return _answer(ok(data=base64.b64encode(package).decode("ascii")))
 
 
-@operation()
+@operation("downloadEdoc")
 async def download_edoc(request: web.Request) -> web.StreamResponse:
     """GET /downloadEdoc: the package bytes themselves."""
     doc_id = _doc_id(request)
@@ -162,7 +159,7 @@ async def download_edoc(request: web.Request) -> web.StreamResponse:
     )
 
 
-@operation(state_changing=True)
+@operation("updateStatus", Use.CHANGE)
 async def update_status(request: web.Request) -> web.StreamResponse:
     """POST /updateStatus: done and fail acknowledge the delivery; processing is recorded."""
     status = (_required(request, "status")).lower()
@@ -177,7 +174,7 @@ async def update_status(request: web.Request) -> web.StreamResponse:
     return _answer(ok())
 
 
-@operation()
+@operation("getSentEdocList")
 async def get_sent_edoc_list(request: web.Request) -> web.StreamResponse:
     raw = _param(request, "docid")
     try:
@@ -217,17 +214,17 @@ async def _count(request: web.Request, kind: str) -> web.StreamResponse:
     return _answer(ok(count=count))
 
 
-@operation()
+@operation("countReceiveEdoc")
 async def count_receive_edoc(request: web.Request) -> web.StreamResponse:
     return await _count(request, "edoc")
 
 
-@operation()
+@operation("countReceiveStatus")
 async def count_receive_status(request: web.Request) -> web.StreamResponse:
     return await _count(request, "status")
 
 
-@operation()
+@operation("getAgenciesList")
 async def get_agencies_list(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         agencies = await agency_store.list_agencies(conn)
@@ -243,13 +240,13 @@ async def get_agencies_list(request: web.Request) -> web.StreamResponse:
                     "oldCode": a.organ_id,
                 }
                 for a in agencies
-                if a.active
+                if a.in_service
             ]
         )
     )
 
 
-@operation()
+@operation("getAgenciesListQD20")
 async def get_agencies_list_qd20(request: web.Request) -> web.StreamResponse:
     async with request.app[POOL].acquire() as conn:
         agencies = await agency_store.list_agencies(conn)
@@ -258,13 +255,13 @@ async def get_agencies_list_qd20(request: web.Request) -> web.StreamResponse:
             data=[
                 {"id": a.organ_id, "code": a.organ_id, "name": a.name, "mail": "", "code102": a.organ_id}
                 for a in agencies
-                if a.active
+                if a.in_service
             ]
         )
     )
 
 
-@operation()
+@operation("getSynchronizeUnit")
 async def get_synchronize_unit(request: web.Request) -> web.StreamResponse:
     """The registry with a version per entry (its last change), deleted ones included, for sync."""
     async with request.app[POOL].acquire() as conn:
@@ -280,7 +277,7 @@ async def get_synchronize_unit(request: web.Request) -> web.StreamResponse:
                     "mail": "",
                     "version": int(row["updated_at"].timestamp()),
                     "centerCode": "",
-                    "deleted": not row["active"],
+                    "deleted": not row["in_service"],
                     "modifyDate": _time(row["updated_at"]),
                     "isAgency": True,
                 }
@@ -290,32 +287,27 @@ async def get_synchronize_unit(request: web.Request) -> web.StreamResponse:
     )
 
 
-@operation(state_changing=True)
+@operation("registerAgency", Use.CHANGE, reads_body=True)
 async def register_agency(request: web.Request) -> web.StreamResponse:
-    """POST /registerAgency: a unit under one of the caller's agencies, served by the caller."""
-    caller = request[CALLER]
+    """POST /registerAgency: a unit directly under one of the caller's agencies, pending approval."""
     try:
         body = json.loads(await request.text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise VxpFailure(400, "400", "the body must be JSON {code, pcode, name, mail}") from None
     if not isinstance(body, dict):
         raise VxpFailure(400, "400", "the body must be a JSON object")
-    parent = str(body.get("pcode") or "").strip()
-    if parent not in caller.organ_ids:
-        raise VxpFailure(403, "403", f"pcode {parent or '(none)'} is not an agency of {caller.name}")
-    values = {"organ_id": body.get("code"), "name": body.get("name"), "parent": parent, "system": caller.name}
+    values = {"organ_id": body.get("code"), "name": body.get("name"), "parent": body.get("pcode")}
     async with request.app[POOL].acquire() as conn:
-        await registry.add_agencies(conn, [registry.AgencyInput(values)])
+        await registry_control.register_child(conn, request[CALLER], values, request.app[SETTINGS])
     return _answer(ok())
 
 
-@operation(state_changing=True)
+@operation("deleteAgency", Use.CHANGE)
 async def delete_agency(request: web.Request) -> web.StreamResponse:
-    """POST /deleteAgency: take one of the caller's own agencies out of service."""
+    """POST /deleteAgency: take a unit the caller registered under one of its agencies out of service."""
     code = _required(request, "agencycode")
     async with request.app[POOL].acquire() as conn:
-        if not await agency_store.deactivate(conn, code, request[CALLER].id):
-            raise VxpFailure(404, "404", f"{code} is not an active agency of this system")
+        await registry_control.delete_child(conn, request[CALLER], code, request.app[SETTINGS])
     return _answer(ok())
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from exchange import registry
+from exchange import registry, registry_control
 from exchange.agency_files import read_agency_file
 from exchange.cli.common import json_option, print_json, print_table, settings_options, with_database
-from exchange.model import AgencySpec, DeliveryMode, SignaturePolicy
+from exchange.model import Agency, AgencySpec, DeliveryMode, SignaturePolicy
 from exchange.settings import Settings
 from exchange.store import agencies as agency_store
 from exchange.store.db import Connection
@@ -101,9 +101,54 @@ def list_(settings: Settings, as_json: bool) -> None:
         print_json({"agencies": [a.as_dict() for a in agencies]})
         return
     print_table(
-        ["OrganId", "name", "parent", "system", "mode", "active"],
-        [(a.organ_id, a.name, a.parent, a.system, a.mode.value, a.active) for a in agencies],
+        ["OrganId", "name", "parent", "system", "mode", "state"],
+        [(a.organ_id, a.name, a.parent, a.system, a.mode.value, a.state.value) for a in agencies],
     )
+
+
+@agency.command()
+@click.argument("organ_id", metavar="ORGANID")
+@json_option
+@settings_options
+def approve(settings: Settings, organ_id: str, as_json: bool) -> None:
+    """Let an agency registered through the VXP facade (pending) send and receive."""
+
+    async def work(conn: Connection) -> Agency:
+        return await registry_control.approve_agency(conn, "cli", organ_id)
+
+    _print_standing(with_database(settings, work), as_json)
+
+
+@agency.command()
+@click.argument("organ_id", metavar="ORGANID")
+@json_option
+@settings_options
+def disable(settings: Settings, organ_id: str, as_json: bool) -> None:
+    """Stop an agency sending and receiving; its queued deliveries are held, not failed."""
+    _set_enabled(settings, organ_id, False, as_json)
+
+
+@agency.command()
+@click.argument("organ_id", metavar="ORGANID")
+@json_option
+@settings_options
+def enable(settings: Settings, organ_id: str, as_json: bool) -> None:
+    """Let a disabled agency send and receive again; its held deliveries resume."""
+    _set_enabled(settings, organ_id, True, as_json)
+
+
+def _set_enabled(settings: Settings, organ_id: str, enabled: bool, as_json: bool) -> None:
+    async def work(conn: Connection) -> Agency:
+        return await registry_control.set_agency_enabled(conn, "cli", organ_id, enabled)
+
+    _print_standing(with_database(settings, work), as_json)
+
+
+def _print_standing(changed: Agency, as_json: bool) -> None:
+    if as_json:
+        print_json(changed.as_dict())
+    else:
+        click.echo(f"agency {changed.organ_id} {changed.name}: {changed.state.value}")
 
 
 @agency.command("import")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from exchange import registry
+from exchange import registry, registry_control
 from exchange.cert_registry import read_certificates
 from exchange.cli.common import json_option, print_json, print_table, settings_options, with_database
-from exchange.model import Role
+from exchange.model import Role, System
 from exchange.settings import Settings
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
@@ -74,6 +74,54 @@ def rotate_key(settings: Settings, name: str, as_json: bool) -> None:
         return await registry.rotate_key(conn, name)
 
     _print_new(with_database(settings, work), as_json)
+
+
+@system.command("rotate-secret")
+@click.argument("name")
+@click.option("--vxp-secret", metavar="SECRET", help="The new secret (default: generated and printed).")
+@json_option
+@settings_options
+def rotate_secret(settings: Settings, name: str, vxp_secret: str | None, as_json: bool) -> None:
+    """Give a document system a new VXP secret; the old one stops working at once."""
+
+    async def work(conn: Connection) -> tuple[System, str]:
+        return await registry_control.rotate_vxp_secret(conn, "cli", name, vxp_secret)
+
+    rotated, secret = with_database(settings, work)
+    if as_json:
+        print_json({"system_id": rotated.id, "name": rotated.name, "vxp_secret": secret})
+    else:
+        click.echo(f"VXP systemid: {rotated.name}  secret: {secret}")
+        click.echo("Keep it now: it cannot be shown again. The old secret no longer works.")
+
+
+@system.command()
+@click.argument("name")
+@json_option
+@settings_options
+def disable(settings: Settings, name: str, as_json: bool) -> None:
+    """Refuse every credential of a system (401); its agencies' deliveries are held, not failed."""
+    _set_enabled(settings, name, False, as_json)
+
+
+@system.command()
+@click.argument("name")
+@json_option
+@settings_options
+def enable(settings: Settings, name: str, as_json: bool) -> None:
+    """Accept a disabled system's credentials again; its agencies' held deliveries resume."""
+    _set_enabled(settings, name, True, as_json)
+
+
+def _set_enabled(settings: Settings, name: str, enabled: bool, as_json: bool) -> None:
+    async def work(conn: Connection) -> System:
+        return await registry_control.set_system_enabled(conn, "cli", name, enabled)
+
+    changed = with_database(settings, work)
+    if as_json:
+        print_json(changed.as_dict())
+    else:
+        click.echo(f"system {changed.name} {'enabled' if changed.active else 'disabled'}")
 
 
 @system.command("client-cert")

@@ -27,6 +27,43 @@ def organ_id_problem(text: str) -> str | None:
     return None
 
 
+# The digit groups of each level, left to right in the OrganId: level 4, 3, 2 (level 1 is the letter code).
+_LEVEL_GROUPS = ((0, 3), (4, 6), (7, 9))
+
+
+def organ_level(organ_id: str) -> int | None:
+    """1 for a level-1 body (000.00.00.H26), 2 for 000.00.12.H26, 3 for 000.07.12.H26, 4 for 001.07.12.H26.
+
+    None when the text is not an OrganId, or when a level is set below an unset one (001.00.12.H26),
+    which no hierarchy produces.
+    """
+    if not is_organ_id(organ_id):
+        return None
+    set_groups = [organ_id[start:end].strip("0") != "" for start, end in _LEVEL_GROUPS]  # level 4, 3, 2
+    level = 1
+    for depth, is_set in enumerate(reversed(set_groups), start=2):  # level 2, 3, 4
+        if is_set:
+            if level != depth - 1:
+                return None
+            level = depth
+    return level
+
+
+def is_child_organ(child: str, parent: str) -> bool:
+    """True when ``child`` is directly under ``parent`` by the OrganId shape (QCVN 102 section 7).
+
+    A child keeps its parent's codes and sets the next level: 000.00.24.H44 is under 000.00.00.H44,
+    000.46.24.H44 under 000.00.24.H44, 001.46.24.H44 under 000.46.24.H44. Level-4 bodies have none.
+    """
+    parent_level, child_level = organ_level(parent), organ_level(child)
+    if parent_level is None or child_level is None or child_level != parent_level + 1:
+        return False
+    start, _ = _LEVEL_GROUPS[3 - parent_level]  # the group the child sets
+    zeros = "000" if start == 0 else "00"
+    cut = start + len(zeros)
+    return child[cut:] == parent[cut:] and parent[start:cut] == zeros
+
+
 @dataclass(frozen=True)
 class DocumentIdParts:
     """The parts of a DocumentId written as OrganId,yyyy/MM/dd,Number/Notation."""

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from exchange.model import Agency, AgencySpec, DeliveryMode, SignaturePolicy
+from exchange.store import deliveries
 from exchange.store.db import Connection, Record
 
 # Every agency with the name of the system serving it, by OrganId.
 _LIST = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
-       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s
+       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
+       a.pending, coalesce(s.active, true) AS system_active
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 ORDER BY a.organ_id
 """
@@ -22,9 +24,10 @@ _SYSTEM_IDS = "SELECT name, id FROM systems WHERE name = ANY($1::text[])"
 # Registers agencies in one statement; the arrays are parallel, one element per agency.
 _INSERT = """
 INSERT INTO agencies (organ_id, name, parent_organ_id, system_id, delivery_mode, push_endpoint,
-                      signature_policy, active, allow_sha1, max_attempts, max_age_s)
+                      signature_policy, active, allow_sha1, max_attempts, max_age_s, pending)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::delivery_mode[], $6::text[],
-                     $7::signature_policy[], $8::boolean[], $9::boolean[], $10::integer[], $11::integer[])
+                     $7::signature_policy[], $8::boolean[], $9::boolean[], $10::integer[], $11::integer[],
+                     $12::boolean[])
 """
 
 
@@ -42,6 +45,8 @@ def _agency(row: Record) -> Agency:
         allow_sha1=row["allow_sha1"],
         max_attempts=row["max_attempts"],
         max_age_s=row["max_age_s"],
+        pending=row["pending"],
+        system_active=row["system_active"],
     )
 
 
@@ -72,6 +77,7 @@ async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_
         [spec.allow_sha1 for spec in specs],
         [spec.max_attempts for spec in specs],
         [spec.max_age_s for spec in specs],
+        [spec.pending for spec in specs],
     )
 
 
@@ -95,7 +101,8 @@ async def agencies_by_ids(conn: Connection, organ_ids: Sequence[str]) -> dict[st
 # Registered agencies among some OrganIds: $1 OrganIds.
 _BY_IDS = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
-       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s
+       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
+       a.pending, coalesce(s.active, true) AS system_active
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 WHERE a.organ_id = ANY($1::text[])
 """
@@ -103,12 +110,15 @@ WHERE a.organ_id = ANY($1::text[])
 
 # The registry for incremental sync, with each entry's last change: no parameters.
 _FOR_SYNC = """
-SELECT organ_id, name, parent_organ_id, active, updated_at FROM agencies ORDER BY organ_id
+SELECT a.organ_id, a.name, a.parent_organ_id, a.updated_at,
+       a.organ_id IN (SELECT organ_id FROM agencies_in_service) AS in_service
+FROM agencies a ORDER BY a.organ_id
 """
-# Takes an agency out of service, if the given system serves it: $1 OrganId, $2 system id.
-_DEACTIVATE = """
-UPDATE agencies SET active = false, updated_at = now()
-WHERE organ_id = $1 AND system_id = $2 AND active RETURNING organ_id
+# Changes an agency's standing: $1 OrganId, $2 active (NULL: unchanged), $3 pending (NULL: unchanged).
+# Returns the OrganId when it exists.
+_SET_STANDING = """
+UPDATE agencies SET active = coalesce($2, active), pending = coalesce($3, pending), updated_at = now()
+WHERE organ_id = $1 RETURNING organ_id
 """
 
 
@@ -116,8 +126,12 @@ async def for_sync(conn: Connection) -> list[dict[str, Any]]:
     return [dict(row) for row in await conn.fetch(_FOR_SYNC)]
 
 
-async def deactivate(conn: Connection, organ_id: str, system_id: int) -> bool:
-    return await conn.fetchval(_DEACTIVATE, organ_id, system_id) is not None
+async def set_standing(conn: Connection, organ_id: str, *, active: bool | None, pending: bool | None) -> bool:
+    """False when no such agency is registered. Wakes the workers, since held deliveries may resume."""
+    found = await conn.fetchval(_SET_STANDING, organ_id, active, pending) is not None
+    if found:
+        await deliveries.wake_workers(conn)
+    return found
 
 
 # Registers agencies served by an upstream axis, unless already known: parallel arrays of OrganIds, names.

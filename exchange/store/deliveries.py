@@ -104,13 +104,15 @@ _OF_MESSAGE = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = $1 ORDE
 _BY_ID = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.id = $1"
 # One delivery by message and recipient: $1 message id, $2 recipient.
 _BY_RECIPIENT = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = $1 AND d.recipient = $2"
-# The inbox of some agencies, oldest first: $1 recipients, $2 kind or NULL, $3 limit.
+# The inbox of some agencies, oldest first: $1 recipients, $2 kind or NULL, $3 limit. Deliveries to
+# agencies not in service (pending, disabled) are held: not listed until the agency is back.
 _INBOX = """
 SELECT d.id AS delivery_id, d.message_id, m.kind, m.sender, d.recipient, m.document_id, m.subject,
        m.status_code, m.received_at, d.attempts, d.state
 FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = ANY($1::text[])
   AND ($2::message_kind IS NULL OR m.kind = $2::message_kind)
+  AND d.recipient IN (SELECT organ_id FROM agencies_in_service)
 ORDER BY d.created_at, d.id
 LIMIT $3
 """
@@ -133,18 +135,20 @@ WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING i
 """
 # Claims push deliveries whose worker's lease ran out, then due ones most urgent first, at most $1 in
 # all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
-# index in order and stops at the limit, however large the backlog.
+# index in order and stops at the limit, however large the backlog. Deliveries to agencies not in
+# service are held (skipped, their state unchanged) until the agency is enabled again.
 _CLAIM = """
 WITH stale AS (
     SELECT d.id FROM deliveries d
     WHERE d.state = 'sending' AND d.lease_until < now() AND d.mode IN ('push', 'upstream')
+      AND d.recipient IN (SELECT organ_id FROM agencies_in_service)
     ORDER BY d.lease_until
     LIMIT $1
     FOR UPDATE SKIP LOCKED
 ), due AS (
     SELECT d.id FROM deliveries d
     WHERE d.mode IN ('push', 'upstream') AND d.state IN ('queued', 'retry_wait')
-      AND d.next_attempt_at <= now()
+      AND d.next_attempt_at <= now() AND d.recipient IN (SELECT organ_id FROM agencies_in_service)
     ORDER BY d.urgency DESC, d.next_attempt_at
     LIMIT greatest($1 - (SELECT count(*) FROM stale), 0)
     FOR UPDATE SKIP LOCKED
@@ -223,6 +227,11 @@ async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery])
         await conn.execute(_NOTIFY)
 
 
+async def wake_workers(conn: Connection) -> None:
+    """Tell every server process's workers to look for due deliveries (at COMMIT)."""
+    await conn.execute(_NOTIFY)
+
+
 async def deliveries_of(conn: Connection, message_id: UUID) -> list[DeliveryRow]:
     return [_delivery(row) for row in await conn.fetch(_OF_MESSAGE, message_id)]
 
@@ -294,11 +303,12 @@ async def list_deliveries(conn: Connection, state: str | None, limit: int) -> li
 STATES = ("queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn")
 # How many deliveries are in each state.
 _COUNT_BY_STATE = "SELECT state::text, count(*) AS n FROM deliveries GROUP BY state"
-# The push deliveries due now, and how long the oldest has waited (seconds).
+# The push deliveries due now, and how long the oldest has waited (seconds); held ones are not due.
 _DUE_QUEUE = """
 SELECT count(*), coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)
 FROM deliveries
 WHERE mode IN ('push', 'upstream') AND state IN ('queued', 'retry_wait') AND next_attempt_at <= now()
+  AND recipient IN (SELECT organ_id FROM agencies_in_service)
 """
 
 
@@ -316,6 +326,7 @@ _INBOX_COUNT = """
 SELECT count(*) FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = ANY($1::text[])
   AND m.kind = $2::message_kind
+  AND d.recipient IN (SELECT organ_id FROM agencies_in_service)
 """
 # Deliveries of what some agencies sent, newest first: $1 senders, $2 kind, $3 message id or NULL, $4 limit.
 _SENT = """

@@ -38,6 +38,10 @@ FROM systems s WHERE s.client_cert_fingerprint = $1 AND s.active
 _SET_CLIENT_CERT = "UPDATE systems SET client_cert_fingerprint = $2 WHERE name = $1 RETURNING id"
 # Replaces a system's API key: $1 name, $2 new key hash.
 _SET_KEY = "UPDATE systems SET api_key_hash = $2, key_rotated_at = now() WHERE name = $1 RETURNING id"
+# Disables or enables a system: $1 name, $2 active.
+_SET_ACTIVE = "UPDATE systems SET active = $2 WHERE name = $1 RETURNING id"
+# Its agencies changed standing with it: registry sync (getSynchronizeUnit) versions them by this.
+_TOUCH_AGENCIES = "UPDATE agencies SET updated_at = now() WHERE system_id = $1"
 # Makes a system the one serving some agencies: $1 system id, $2 OrganIds; returns those found.
 _SERVE = """
 UPDATE agencies SET system_id = $1, updated_at = now()
@@ -101,6 +105,13 @@ async def set_api_key(conn: Connection, name: str, key_hash: bytes) -> None:
         raise NotFound(f"no system named {name!r}")
 
 
+async def set_active(conn: Connection, name: str, active: bool) -> None:
+    system_id = await conn.fetchval(_SET_ACTIVE, name, active)
+    if system_id is None:
+        raise NotFound(f"no system named {name!r}")
+    await conn.execute(_TOUCH_AGENCIES, system_id)
+
+
 async def serve_agencies(conn: Connection, system_id: int, organ_ids: Sequence[str]) -> set[str]:
     """Point agencies at the system that serves them; return the OrganIds that exist."""
     return {row["organ_id"] for row in await conn.fetch(_SERVE, system_id, list(organ_ids))}
@@ -110,15 +121,18 @@ async def serve_agencies(conn: Connection, system_id: int, organ_ids: Sequence[s
 _VXP_SECRET = "SELECT vxp_secret FROM systems WHERE name = $1 AND active"  # noqa: S105 (a query)
 # Sets a system's VXP secret: $1 name, $2 secret.
 _SET_VXP_SECRET = "UPDATE systems SET vxp_secret = $2 WHERE name = $1 RETURNING id"  # noqa: S105
-# Remembers a signed request unless it was seen within the window; expired ones are forgotten first:
-# $1 system id, $2 hash header, $3 window in seconds. Returns the row only when new.
+# Forgets spent signatures whose timestamps can no longer be accepted: $1 system id, $2 seconds.
 _FORGET_OLD_REQUESTS = """
 DELETE FROM vxp_requests WHERE system_id = $1 AND seen_at < now() - make_interval(secs => $2)
 """
-_REMEMBER_REQUEST = """
-INSERT INTO vxp_requests (system_id, hash_header) VALUES ($1, $2)
+# Spends a signature on a state-changing operation unless it was spent before: $1 system id,
+# $2 hash header, $3 operation. Returns the row only when new.
+_SPEND_SIGNATURE = """
+INSERT INTO vxp_requests (system_id, hash_header, operation) VALUES ($1, $2, $3)
 ON CONFLICT (system_id, hash_header) DO NOTHING RETURNING system_id
 """
+# The operation a signature was spent on: $1 system id, $2 hash header.
+_SPENT_ON = "SELECT operation FROM vxp_requests WHERE system_id = $1 AND hash_header = $2"
 
 
 async def vxp_secret(conn: Connection, name: str) -> str | None:
@@ -131,11 +145,16 @@ async def set_vxp_secret(conn: Connection, name: str, secret: str) -> None:
         raise NotFound(f"no system named {name!r}")
 
 
-async def remember_request(conn: Connection, system_id: int, hash_header: str, window_s: float) -> bool:
-    """False when the same signed request came within the window (a replay)."""
+async def spend_signature(
+    conn: Connection, system_id: int, hash_header: str, operation: str, retention_s: float
+) -> str | None:
+    """None when the signature is new (now spent); else the operation it was spent on before."""
     async with conn.transaction():
-        await conn.execute(_FORGET_OLD_REQUESTS, system_id, window_s)
-        return await conn.fetchval(_REMEMBER_REQUEST, system_id, hash_header) is not None
+        await conn.execute(_FORGET_OLD_REQUESTS, system_id, retention_s)
+        if await conn.fetchval(_SPEND_SIGNATURE, system_id, hash_header, operation) is not None:
+            return None
+        spent_on: str = await conn.fetchval(_SPENT_ON, system_id, hash_header) or ""
+        return spent_on
 
 
 # Makes a system the local stand-in of an upstream axis (created when missing): $1 name, $2 key hash.

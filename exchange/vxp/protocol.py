@@ -8,6 +8,7 @@ and that every ``XroadVnpt-*`` header it acts on says what the JSON says.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import hmac
 import json
@@ -84,6 +85,66 @@ def verify(params: Mapping[str, str], sign_header: str, hash_header: str, secret
         if covered[name] != value:
             raise VxpFailure(401, "401", f"header XroadVnpt-{name} differs from its signed value")
     return SignedHeaders(covered, hash_header.strip().lower())
+
+
+class Use(enum.StrEnum):
+    """What an operation does with a signature, which decides how often one may be used."""
+
+    READ = "read"  # the SDK repeats identical signed polls: any number of times
+    SEND = "send"  # sendEdoc: the body is bound by hash-file and submission is idempotent
+    CHANGE = "change"  # updateStatus, registerAgency, deleteAgency: a signature is spent once
+
+
+@dataclass(frozen=True)
+class Operation:
+    """How one VXP operation binds a signature: its use, and whether it acts on the body."""
+
+    name: str
+    use: Use
+    reads_body: bool = False  # the body is acted on, so XroadVnpt-hash-file must cover it
+
+    @property
+    def content_type(self) -> str:
+        """The SDK signs Content-Type: octet-stream for sendEdoc, JSON for every other call."""
+        return "application/octet-stream" if self.use is Use.SEND else "application/json"
+
+    def payload(self, body: bytes) -> bytes:
+        """The bytes hash-file covers: sendEdoc's file is sent with a CRLF the SDK adds."""
+        return body.removesuffix(b"\r\n") if self.use is Use.SEND else body
+
+
+def check_signed_for(signed: SignedHeaders, operation: Operation) -> None:
+    """Refuse signed headers that were not made for this kind of operation, or leave its body out.
+
+    The scheme signs neither the path nor the body: the signed Content-Type at least tells a
+    sendEdoc from every other call, and an operation that acts on its body needs hash-file.
+    """
+    content_type = (signed.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if content_type != operation.content_type:
+        raise VxpFailure(
+            401,
+            "401",
+            f"the signed XroadVnpt-Content-Type is {content_type or '(none)'}; "
+            f"{operation.name} is signed with {operation.content_type}",
+        )
+    if operation.reads_body and not (signed.get("hash-file") or "").strip():
+        raise VxpFailure(
+            401,
+            "401",
+            f"XroadVnpt-hash-file is required for {operation.name}: the signature must cover the body",
+        )
+
+
+def check_body(signed: SignedHeaders, operation: Operation, body: bytes) -> None:
+    """The body must be the one the signed hash-file names."""
+    if not hash_matches((signed.get("hash-file") or "").strip().lower(), operation.payload(body)):
+        raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
+
+
+def hash_matches(signed_hash: str, body: bytes) -> bool:
+    """The SDK's unpadded hex, or the ordinary padded one a caller may compute itself."""
+    digest = hashlib.sha256(body).digest()
+    return any(hmac.compare_digest(signed_hash, form) for form in (java_hex(digest), digest.hex()))
 
 
 def java_hex(digest: bytes) -> str:

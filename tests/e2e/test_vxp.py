@@ -148,13 +148,12 @@ async def test_every_operation_as_the_sdk_calls_it(
             agencies = await dept.call("getAgenciesList", {})
             assert {a["code"] for a in agencies["data"]} == {DEPT, FINANCE, CENTRAL}
             assert_ok(await dept.call("getAgenciesListQD20", {"level": "1"}))
-            assert_ok(
-                await finance.register_agency(
-                    {},
-                    '{"id":"","pcode":"000.00.02.H26","code":"000.07.02.H26",'
-                    '"name":"Phòng Kế hoạch","mail":"kh@example.vn"}',
-                )
+            unit = (
+                '{"id":"","pcode":"000.00.02.H26","code":"000.07.02.H26",'
+                '"name":"Phòng Kế hoạch","mail":"kh@example.vn"}'
             )
+            # The SDK signs no body: the caller names its hash among the signed headers (required).
+            assert_ok(await finance.register_agency({"hash-file": hash_file(unit.encode())}, unit))
             assert_ok(await finance.call("deleteAgency", {"AgencyCode": COMMUNE}))
             units = await dept.call("getSynchronizeUnit", {})
             commune = next(u for u in units["data"] if u["code"] == COMMUNE)
