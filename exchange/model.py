@@ -73,6 +73,7 @@ class Agency:
     allow_sha1: bool | None = None
     max_attempts: int | None = None
     max_age_s: int | None = None
+    foreign_document_ids: bool = False  # tolerate DocumentIds naming another agency (legacy producers)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +88,7 @@ class Agency:
             "allow_sha1": self.allow_sha1,
             "max_attempts": self.max_attempts,
             "max_age_s": self.max_age_s,
+            "foreign_document_ids": self.foreign_document_ids,
         }
 
 
@@ -105,3 +107,4 @@ class AgencySpec:
     allow_sha1: bool | None = None  # None: the global setting
     max_attempts: int | None = None  # None: the [delivery] settings
     max_age_s: int | None = None
+    foreign_document_ids: bool = False  # accept its DocumentIds that name another agency

@@ -34,6 +34,7 @@ AGENCY_FIELDS = (
     "allow_sha1",
     "max_attempts",
     "max_age_s",
+    "foreign_document_ids",
 )
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 _MAX_NAME_LENGTH = 500
@@ -216,6 +217,9 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
     max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
     max_age_s = _positive(text["max_age_s"], "max_age_s", problems)
+    foreign = text["foreign_document_ids"] is not None and _flag(
+        text["foreign_document_ids"], "foreign_document_ids", problems
+    )
     if problems:
         return None, problems
     assert mode is not None
@@ -232,6 +236,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
             allow_sha1,
             max_attempts,
             max_age_s,
+            foreign,
         ),
         [],
     )
