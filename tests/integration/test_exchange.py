@@ -15,7 +15,19 @@ from exchange.edxml.model import Bussiness, Organization
 from exchange.edxml.package import parse_package
 from exchange.receipts import read_receipt
 from tests.edxml_factories import small_edoc, small_status
-from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, OTHER, World, bearer, count, inbox, send
+from tests.integration.conftest import (
+    CENTRAL,
+    DEPT,
+    DOC,
+    FINANCE,
+    OTHER,
+    World,
+    bearer,
+    count,
+    inbox,
+    receive,
+    send,
+)
 
 
 async def test_a_document_reaches_every_recipient_with_a_signed_receipt(
@@ -130,6 +142,7 @@ async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, 
         DEPT,
         build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
     )
+    await receive(client, world, FINANCE)
     for code in (StatusCode.ARRIVED, StatusCode.ACCEPTED):
         await send(
             client,
@@ -154,7 +167,7 @@ async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, 
 
     view = await (await client.get(f"/v1/messages/{accepted['message_id']}", headers=world.as_(DEPT))).json()
     states = {d["recipient"]: (d["state"], d["business_status"]) for d in view["deliveries"]}
-    assert states == {FINANCE: ("queued", "03"), CENTRAL: ("withdrawn", "15")}
+    assert states == {FINANCE: ("delivered", "03"), CENTRAL: ("withdrawn", "15")}
 
     late = small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ARRIVED)
     await send(client, world, FINANCE, build_status(replace(late, description="sent again, late")))
@@ -162,11 +175,12 @@ async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, 
         await client.get(f"/v1/messages/{accepted['message_id']}/trace", headers=world.as_(DEPT))
     ).json()
     finance = next(d for d in trace["deliveries"] if d["recipient"] == FINANCE)
-    assert [(s["code"], s["flag"]) for s in finance["statuses"]] == [
-        ("01", None),
-        ("03", None),
-        ("01", "01 after 03: the status goes back"),
+    assert [(s["code"], s["flag"], s["out_of_order"]) for s in finance["statuses"]] == [
+        ("01", None, False),
+        ("03", None, False),
+        ("01", "01 after 03: the status goes back", True),
     ]
+    assert finance["business_status"] == "03"  # the late 01 is history, not the current status
     actions = [event["action"] for event in trace["events"]]
     assert actions[:2] == ["message.accepted", "signature.checked"]
     assert actions.count("status.recorded") == 5
