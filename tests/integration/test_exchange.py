@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 
@@ -268,3 +269,41 @@ async def test_an_update_applies_its_receiver_list_and_a_replacement_links_its_t
     ).json()
     assert message["related_message_id"] == first["message_id"]
     assert message["business_type"] == 3
+
+
+async def test_a_status_is_routed_by_its_named_sender_and_never_guessed(
+    client: TestClient, world: World, conn: asyncpg.Connection
+) -> None:
+    from exchange.errors import AmbiguousDocument
+    from exchange.statuses import route_status
+
+    # A UUID names no agency, so two senders may both use it; CENTRAL receives both documents.
+    shared = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+    sent = {
+        organ: await send(
+            client,
+            world,
+            organ,
+            build_edoc(
+                replace(small_edoc(sender=organ, recipients=(CENTRAL,), document_id=shared), subject=organ)
+            ),
+        )
+        for organ in (DEPT, OTHER)
+    }
+    await receive(client, world, CENTRAL)
+    status = small_status(sender=CENTRAL, original_sender=OTHER, document_id=shared, code=StatusCode.ACCEPTED)
+    route = await route_status(conn, status)
+    assert str(route.document.id) == sent[OTHER]["message_id"]
+    assert route.recipients == (OTHER,)
+
+    # Without a named sender (the schema requires one; this is the rule behind it) the axis refuses.
+    unnamed = replace(status, response_for=replace(status.response_for, organ_id=None))
+    with pytest.raises(AmbiguousDocument) as refused:
+        await route_status(conn, unnamed)
+    assert refused.value.status == 409
+    candidates = {detail.reason for detail in refused.value.details}
+    assert candidates == {f"candidate: message {sent[o]['message_id']} from {o}" for o in (DEPT, OTHER)}
+
+    answered = await send(client, world, CENTRAL, build_status(status))
+    assert [d["recipient"] for d in answered["deliveries"]] == [OTHER]
+    assert await inbox(client, world, DEPT, kind="status") == []
