@@ -128,6 +128,36 @@ class DuplicateDocument(Conflict):
     code = "duplicate_document"
 
 
+class DocumentIdNotSender(InvalidInput):
+    """The DocumentId's OrganId part names another agency than the package's From."""
+
+    code = "document_id_not_sender"
+
+
+class NoRecipients(InvalidInput):
+    """A submission whose scope names no recipient at all (VXP ``to: []``)."""
+
+    code = "no_recipients"
+
+
+class NotReceived(Conflict):
+    """A progress status (01-06) about a copy that never reached the reporting recipient."""
+
+    code = "not_received"
+
+
+class AmbiguousDocument(Conflict):
+    """A status that could be about documents of several senders; the axis does not guess."""
+
+    code = "ambiguous_document"
+
+
+class AckConflict(Conflict):
+    """An acknowledgement that contradicts the one already given for the same copy."""
+
+    code = "ack_conflict"
+
+
 class Gone(ExchangeError):
     status = 410
     code = "withdrawn"

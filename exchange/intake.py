@@ -20,15 +20,17 @@ from typing import Any, TypeVar
 from exchange import standing
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
-from exchange.edxml.ids import is_organ_id
+from exchange.edxml.ids import document_id_organ, is_organ_id
 from exchange.edxml.model import Edoc, Status
 from exchange.edxml.package import ParsedPackage, parse_package
 from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.errors import (
+    DocumentIdNotSender,
     DuplicateDocument,
     ErrorDetail,
     InvalidInput,
+    NoRecipients,
     SenderNotOwned,
     SignatureRejected,
     UnknownDocument,
@@ -146,6 +148,11 @@ class Intake:
         """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype),
         ``scope`` which of its recipients this submission is for."""
         scope = scope or Scope()
+        if scope.only is not None and not scope.only:
+            raise NoRecipients(
+                "the request names no recipient (an empty 'to'): nothing would be delivered",
+                [ErrorDetail("name at least one of the package's recipients, or leave 'to' out for all")],
+            )
         parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
@@ -210,8 +217,7 @@ class Intake:
         async with self._pool.acquire() as conn, conn.transaction():
             existing = await _existing(conn, model, sha256)
             if existing is not None:
-                deliveries = await delivery_store.deliveries_of(conn, existing.id)
-                return Accepted(False, existing, deliveries, existing.receipt or "")
+                return await self._resubmitted(conn, caller, model, existing, scope)
             if isinstance(model, Edoc):
                 plan = await _plan_edoc(conn, model, scope, self._settings)
             else:
@@ -259,6 +265,54 @@ class Intake:
             receipt = sign_receipt(self._signer, message, deliveries)
             await message_store.set_receipt(conn, message_id, receipt)
         return Accepted(True, message, deliveries, receipt)
+
+    async def _resubmitted(
+        self, conn: Connection, caller: System, model: Edoc | Status, existing: MessageRow, scope: Scope
+    ) -> Accepted:
+        """The same package again: the same answer, plus a delivery for each recipient in its scope
+        that has none yet (a resubmission with a wider scope). A recipient never gets two."""
+        deliveries = await delivery_store.deliveries_of(conn, existing.id)
+        if isinstance(model, Status):
+            return Accepted(False, existing, deliveries, existing.receipt or "")
+        held = {d.recipient for d in deliveries}
+        asked = await _in_scope(conn, _recipients_of(model), scope)
+        missing = frozenset(asked) - held
+        if not missing:
+            return Accepted(False, existing, deliveries, existing.receipt or "")
+        plan = await _plan_edoc(conn, model, Scope(missing, scope.local_only), self._settings)
+        new = [
+            NewDelivery(uuid.uuid4(), existing.id, a.organ_id, a.mode.value, "queued", existing.urgency)
+            for a in plan.recipients
+        ]
+        if not new and not plan.events:
+            return Accepted(False, existing, deliveries, existing.receipt or "")
+        await delivery_store.insert_deliveries(conn, new)
+        reason = "added by a resubmission with a wider scope"
+        await audit.append(
+            conn,
+            caller.name,
+            [
+                *[
+                    Event(
+                        "delivery.created",
+                        existing.id,
+                        d.id,
+                        {"recipient": d.recipient, "mode": d.mode, "reason": reason},
+                    )
+                    for d in new
+                ],
+                *plan.events,
+            ],
+        )
+        deliveries = await delivery_store.deliveries_of(conn, existing.id)
+        # The receipt now vouches for every recipient, as it would have had they all been named at once.
+        receipt = sign_receipt(self._signer, existing, deliveries)
+        await message_store.set_receipt(conn, existing.id, receipt)
+        return Accepted(False, existing, deliveries, receipt)
+
+
+def _recipients_of(edoc: Edoc) -> list[str]:
+    return list(dict.fromkeys(recipient.organ_id for recipient in edoc.recipients))
 
 
 async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:
@@ -315,9 +369,29 @@ async def _known_recipients(
     return [registered[organ_id] for organ_id in organ_ids]
 
 
+async def _check_document_id(conn: Connection, edoc: Edoc) -> None:
+    """A DocumentId belongs to the agency it names: another agency's id could capture its statuses."""
+    sender = edoc.sender.organ_id
+    named = document_id_organ(edoc.document_id)
+    if named is None or named == sender:
+        return
+    agency = (await agency_store.agencies_by_ids(conn, [sender])).get(sender)
+    if agency is not None and agency.foreign_document_ids:
+        return  # a legacy producer, tolerated by the registry
+    raise DocumentIdNotSender(
+        f"DocumentId {edoc.document_id!r} names agency {named}, but the package is from {sender}",
+        [
+            ErrorDetail(
+                f"the OrganId part of the DocumentId must be the sender's ({sender})",
+                path="/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/DocumentId",
+            )
+        ],
+    )
+
+
 async def _plan_edoc(conn: Connection, edoc: Edoc, scope: Scope, settings: Settings) -> _Plan:
-    recipients = list(dict.fromkeys(recipient.organ_id for recipient in edoc.recipients))
-    recipients = await _in_scope(conn, recipients, scope)
+    await _check_document_id(conn, edoc)
+    recipients = await _in_scope(conn, _recipients_of(edoc), scope)
     names = {r.organ_id: r.organ_name or "" for r in edoc.recipients}
     plan = _Plan(await _known_recipients(conn, recipients, settings, names))
     if edoc.business_type is not BusinessType.NEW:
@@ -361,7 +435,14 @@ async def _revoke(
         Event("delivery.withdrawn", target.id, delivery_id, {"reason": "revoked before download"})
         for delivery_id in withdrawn
     ]
-    return [a for a in recipients if a.organ_id not in copies or copies[a.organ_id].id not in withdrawn]
+    # Told: those without a copy of the target, and those whose copy reached them.
+    return [
+        a
+        for a in recipients
+        if a.organ_id not in copies
+        or (copies[a.organ_id].id not in withdrawn and copies[a.organ_id].state != "withdrawn")
+        or copies[a.organ_id].received
+    ]
 
 
 async def _plan_status(conn: Connection, status: Status) -> _Plan:
@@ -390,7 +471,8 @@ async def _record_status(conn: Connection, status: Status, message: MessageRow, 
         concerned = [d for d in concerned if d.recipient in {a.organ_id for a in plan.recipients}]
     staff = status.staff_info.staff if status.staff_info is not None else None
     for delivery in concerned:
-        history = [row.code for row in await status_store.history(conn, delivery.id)]
+        # Judged against the statuses that took effect: a flagged one never became current.
+        history = [row.code for row in await status_store.history(conn, delivery.id) if row.flag is None]
         flag = transition_flag(history, status.status_code)
         await status_store.record(
             conn,

@@ -83,6 +83,7 @@ class Agency:
     max_age_s: int | None = None
     pending: bool = False  # registered through the VXP facade, waiting for an admin's approval
     system_active: bool = True  # its serving system (if any) is not disabled
+    foreign_document_ids: bool = False  # tolerate DocumentIds naming another agency (legacy producers)
 
     @property
     def state(self) -> AgencyState:
@@ -112,6 +113,7 @@ class Agency:
             "max_age_s": self.max_age_s,
             "pending": self.pending,
             "state": self.state.value,
+            "foreign_document_ids": self.foreign_document_ids,
         }
 
 
@@ -131,3 +133,4 @@ class AgencySpec:
     max_attempts: int | None = None  # None: the [delivery] settings
     max_age_s: int | None = None
     pending: bool = False
+    foreign_document_ids: bool = False  # accept its DocumentIds that name another agency

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from exchange import standing
 from exchange.delivery import load_package
-from exchange.errors import Conflict, Gone, NotFound
+from exchange.errors import AckConflict, Conflict, Gone, NotFound
 from exchange.model import System
 from exchange.store import agencies as agency_store
 from exchange.store import audit
@@ -66,15 +66,20 @@ async def fetch(
 async def acknowledge(
     conn: Connection, caller: System, delivery_id: UUID, done: bool, reason: str | None
 ) -> DeliveryRow:
-    """done: out of the inbox; fail: back in it, with the reason recorded."""
+    """done: out of the inbox; fail: back in it, with the reason recorded.
+
+    A DMS retries after a network failure: the acknowledgement it already gave, again, gets the
+    same answer and changes nothing; a different one for the same round (done after fail, another
+    reason) is a conflict. A new download opens a new round after a fail.
+    """
     delivery = await own_delivery(conn, caller, delivery_id)
     result = "done" if done else "fail"
     async with conn.transaction():
         if not await delivery_store.acknowledge(conn, delivery.id, done, reason):
-            raise Conflict(
-                f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
-                "in the inbox can be acknowledged"
-            )
+            current = await delivery_store.delivery_by_id(conn, delivery.id)
+            assert current is not None
+            _check_repeat(current, result, reason)
+            return current
         await audit.append(
             conn,
             caller.name,
@@ -90,6 +95,23 @@ async def acknowledge(
     updated = await delivery_store.delivery_by_id(conn, delivery.id)
     assert updated is not None
     return updated
+
+
+def _check_repeat(delivery: DeliveryRow, result: str, reason: str | None) -> None:
+    """Accept the acknowledgement already recorded, given again; refuse anything else."""
+    if delivery.mode != "pull" or delivery.last_ack is None:
+        raise Conflict(
+            f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
+            "in the inbox can be acknowledged"
+        )
+    if (delivery.last_ack, delivery.last_ack_reason) != (result, reason):
+        given = delivery.last_ack + (f" ({delivery.last_ack_reason})" if delivery.last_ack_reason else "")
+        raise AckConflict(
+            f"delivery {delivery.id} was already acknowledged {given}; {result}"
+            + (f" ({reason})" if reason else "")
+            + " contradicts it"
+            + ("; download it again to acknowledge it afresh" if delivery.last_ack == "fail" else "")
+        )
 
 
 async def processing(conn: Connection, caller: System, delivery_id: UUID, note: str | None) -> None:

@@ -35,6 +35,7 @@ AGENCY_FIELDS = (
     "max_attempts",
     "max_age_s",
     "pending",
+    "foreign_document_ids",
 )
 # Shown by `agency list --json` but derived, not set: ignored when such a listing is imported.
 _DERIVED_FIELDS = ("state",)
@@ -222,6 +223,9 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
     max_age_s = _positive(text["max_age_s"], "max_age_s", problems)
     pending = text["pending"] is not None and _flag(text["pending"], "pending", problems)
+    foreign = text["foreign_document_ids"] is not None and _flag(
+        text["foreign_document_ids"], "foreign_document_ids", problems
+    )
     if problems:
         return None, problems
     assert mode is not None
@@ -239,6 +243,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
             max_attempts,
             max_age_s,
             pending,
+            foreign,
         ),
         [],
     )

@@ -4,7 +4,14 @@ whether it follows from what the recipient reported before.
 A recipient reports 01 arrived, then 02 refused or 03 accepted, 04 assigned, 05
 processing, 06 completed. The sender may ask for the document back (13); the recipient
 agrees (15) or refuses (16). A status that does not follow (06 before 03, anything after
-02, 15 without a 13) is recorded with a flag, never dropped.
+02, 15 without a 13) is recorded with a flag, never dropped, and never becomes the current
+status: the current one only moves forward (store.statuses.CURRENT_STATUS).
+
+Routing never guesses. A DocumentId is not unique across senders (legacy producers, or an
+agency that copies another's on purpose), so a status is about the document of that id which
+the reporter holds a delivery of, from the sender its ResponseFor names when it names one; a
+choice left between several senders is refused. Progress statuses (01-06) need a copy that
+actually reached the reporter.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from dataclasses import dataclass
 
 from exchange.edxml.codes import StatusCode
 from exchange.edxml.model import Status
-from exchange.errors import UnknownDocument
+from exchange.errors import AmbiguousDocument, ErrorDetail, NotReceived, UnknownDocument
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
 from exchange.store.db import Connection
@@ -31,6 +38,9 @@ _PROGRESS = {
 }
 _FINAL = {StatusCode.REFUSED, StatusCode.COMPLETED}
 _ANSWERS = {StatusCode.CHANGE_AGREED, StatusCode.CHANGE_REFUSED}
+# What a recipient reports about its own handling of the copy: only about a copy it received.
+_NEEDS_RECEIVED = {StatusCode.REFUSED} | set(_PROGRESS)
+_RESPONSE_FOR = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/ResponseFor"
 
 
 @dataclass(frozen=True)
@@ -58,13 +68,44 @@ async def route_status(conn: Connection, status: Status) -> StatusRoute:
         if not concerned:
             raise UnknownDocument(f"document {document_id!r} has no recipient left to take it back from")
         return StatusRoute(document, tuple(d.recipient for d in concerned), tuple(concerned))
-    for document in await message_store.edocs_by_document(conn, document_id):
-        delivery = await delivery_store.delivery_to(conn, document.id, reporter)
-        if delivery is not None:
-            return StatusRoute(document, (document.sender,), (delivery,))
-    raise UnknownDocument(
-        f"status {status.status_code.value} for document {document_id!r}, which {reporter} never received"
-    )
+    document, delivery = await _received_document(conn, status)
+    if status.status_code in _NEEDS_RECEIVED and not delivery.received:
+        raise NotReceived(
+            f"status {status.status_code.value} for document {document_id!r}: {reporter}'s copy "
+            f"(delivery {delivery.id}, {delivery.state}) was never delivered to it; download it first",
+            [ErrorDetail("01-06 need a copy pushed with a 2xx or downloaded", path=_RESPONSE_FOR)],
+        )
+    return StatusRoute(document, (document.sender,), (delivery,))
+
+
+async def _received_document(conn: Connection, status: Status) -> tuple[MessageRow, DeliveryRow]:
+    """The one document a recipient's status is about, and the reporter's delivery of it."""
+    reporter = status.sender.organ_id
+    document_id = status.response_for.document_id or ""
+    named_sender = (status.response_for.organ_id or "").strip() or None
+    candidates = await message_store.edocs_received_by(conn, document_id, reporter, named_sender)
+    if not candidates:
+        sender_note = f" from {named_sender}" if named_sender else ""
+        raise UnknownDocument(
+            f"status {status.status_code.value} for document {document_id!r}, which {reporter} never "
+            f"received{sender_note}",
+            [ErrorDetail("no delivery to the reporter carries this DocumentId", path=_RESPONSE_FOR)],
+        )
+    senders = sorted({c.sender for c in candidates})
+    if len(senders) > 1:
+        raise AmbiguousDocument(
+            f"{reporter} received document {document_id!r} from {len(senders)} senders "
+            f"({', '.join(senders)}); name the sender in ResponseFor/OrganId",
+            [
+                ErrorDetail(f"candidate: message {c.id} from {c.sender}", path=_RESPONSE_FOR)
+                for c in candidates
+            ],
+        )
+    # One sender: its original (business type 0) before an update carrying the same id.
+    document = candidates[0]
+    delivery = await delivery_store.delivery_to(conn, document.id, reporter)
+    assert delivery is not None  # the query only returns documents with a delivery to the reporter
+    return document, delivery
 
 
 def transition_flag(history: Sequence[str], new: StatusCode) -> str | None:

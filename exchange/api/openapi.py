@@ -93,6 +93,7 @@ _AGENCY = {
         "active": {"type": "boolean"},
         "allow_sha1": {"type": "boolean"},
         "pending": {"type": "boolean"},
+        "foreign_document_ids": {"type": "boolean"},
     },
 }
 

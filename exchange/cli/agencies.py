@@ -51,6 +51,13 @@ def agency() -> None:
     metavar="SECONDS",
     help="Its own limit on how long a push delivery is retried.",
 )
+@click.option(
+    "--foreign-document-ids/--no-foreign-document-ids",
+    default=False,
+    show_default=True,
+    help="Tolerate DocumentIds whose OrganId part names another agency (a legacy producer); "
+    "off, such packages are refused with document_id_not_sender.",
+)
 @json_option
 @settings_options
 def add(
@@ -65,6 +72,7 @@ def add(
     allow_sha1: bool | None,
     max_attempts: int | None,
     max_age_s: int | None,
+    foreign_document_ids: bool,
     as_json: bool,
 ) -> None:
     """Register one agency."""
@@ -79,6 +87,7 @@ def add(
         "allow_sha1": allow_sha1,
         "max_attempts": max_attempts,
         "max_age_s": max_age_s,
+        "foreign_document_ids": foreign_document_ids,
     }
 
     async def work(conn: Connection) -> list[AgencySpec]:
@@ -159,8 +168,8 @@ def import_(settings: Settings, file: Path, as_json: bool) -> None:
     """Register every agency in a CSV or JSON file, or none if any entry is wrong.
 
     CSV: a header row with organ_id and name, and any of parent, system, mode, endpoint,
-    signature_policy, active, allow_sha1, max_attempts, max_age_s. JSON: an array of objects
-    with those keys, or {"agencies": [...]}.
+    signature_policy, active, allow_sha1, max_attempts, max_age_s, foreign_document_ids. JSON: an
+    array of objects with those keys, or {"agencies": [...]}.
     """
     inputs = read_agency_file(file)
 

@@ -80,6 +80,16 @@ def is_uuid(text: str) -> bool:
     return _UUID.fullmatch(text.strip()) is not None
 
 
+def document_id_organ(text: str) -> str | None:
+    """The agency a DocumentId names (its OrganId part), or None when it names none.
+
+    None for UUIDs and other free forms, and for structured ids whose first part does not have
+    the OrganId shape: those cannot claim an agency, so only well-formed claims are checked.
+    """
+    parts = parse_document_id(text)
+    return parts.organ_id if parts is not None and is_organ_id(parts.organ_id) else None
+
+
 def parse_document_id(text: str) -> DocumentIdParts | None:
     """Split a structured DocumentId; None for UUIDs and other free forms.
 

@@ -13,7 +13,7 @@ from exchange.store.db import Connection, Record
 _LIST = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
        a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
-       a.pending, coalesce(s.active, true) AS system_active
+       a.pending, coalesce(s.active, true) AS system_active, a.foreign_document_ids
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 ORDER BY a.organ_id
 """
@@ -24,10 +24,11 @@ _SYSTEM_IDS = "SELECT name, id FROM systems WHERE name = ANY($1::text[])"
 # Registers agencies in one statement; the arrays are parallel, one element per agency.
 _INSERT = """
 INSERT INTO agencies (organ_id, name, parent_organ_id, system_id, delivery_mode, push_endpoint,
-                      signature_policy, active, allow_sha1, max_attempts, max_age_s, pending)
+                      signature_policy, active, allow_sha1, max_attempts, max_age_s, pending,
+                      foreign_document_ids)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::delivery_mode[], $6::text[],
                      $7::signature_policy[], $8::boolean[], $9::boolean[], $10::integer[], $11::integer[],
-                     $12::boolean[])
+                     $12::boolean[], $13::boolean[])
 """
 
 
@@ -47,6 +48,7 @@ def _agency(row: Record) -> Agency:
         max_age_s=row["max_age_s"],
         pending=row["pending"],
         system_active=row["system_active"],
+        foreign_document_ids=row["foreign_document_ids"],
     )
 
 
@@ -77,7 +79,7 @@ async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_
         [spec.allow_sha1 for spec in specs],
         [spec.max_attempts for spec in specs],
         [spec.max_age_s for spec in specs],
-        [spec.pending for spec in specs],
+       a.pending, coalesce(s.active, true) AS system_active, a.foreign_document_ids
     )
 
 
@@ -103,6 +105,7 @@ _BY_IDS = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
        a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
        a.pending, coalesce(s.active, true) AS system_active
+       a.foreign_document_ids
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 WHERE a.organ_id = ANY($1::text[])
 """

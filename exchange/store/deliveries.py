@@ -13,13 +13,13 @@ from typing import Any
 from uuid import UUID
 
 from exchange.store.db import Connection, Record
+from exchange.store.statuses import CURRENT_STATUS
 
 CHANNEL = "exchange_deliveries"
 
-_COLUMNS = """d.id, d.message_id, d.recipient, d.mode, d.state, d.urgency, d.attempts, d.next_attempt_at,
+_COLUMNS = f"""d.id, d.message_id, d.recipient, d.mode, d.state, d.urgency, d.attempts, d.next_attempt_at,
     d.lease_until, d.last_error, d.created_at, d.updated_at, d.downloaded_at, d.delivered_at, d.acked_at,
-    (SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id ORDER BY b.id DESC LIMIT 1)
-        AS business_status"""
+    d.last_ack, d.last_ack_reason, {CURRENT_STATUS} AS business_status"""
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,14 @@ class DeliveryRow:
     downloaded_at: datetime | None
     delivered_at: datetime | None
     acked_at: datetime | None
+    last_ack: str | None
+    last_ack_reason: str | None
     business_status: str | None
+
+    @property
+    def received(self) -> bool:
+        """The copy reached its recipient: pushed with a 2xx, forwarded, or downloaded."""
+        return self.delivered_at is not None or self.downloaded_at is not None
 
     def as_dict(self) -> dict[str, Any]:
         def iso(moment: datetime | None) -> str | None:
@@ -116,22 +123,27 @@ WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = A
 ORDER BY d.created_at, d.id
 LIMIT $3
 """
-# A pull delivery handed to its recipient: $1 id. The first download moves queued to delivered.
+# A pull delivery handed to its recipient: $1 id. The first download moves queued to delivered; a
+# download after a "fail" acknowledgement opens a new round, to be acknowledged afresh.
 _DOWNLOADED = """
 UPDATE deliveries SET downloaded_at = coalesce(downloaded_at, now()),
     delivered_at = coalesce(delivered_at, now()),
-    state = CASE WHEN state = 'queued' THEN 'delivered'::delivery_state ELSE state END, updated_at = now()
+    state = CASE WHEN state = 'queued' THEN 'delivered'::delivery_state ELSE state END, updated_at = now(),
+    last_ack = CASE WHEN last_ack = 'fail' THEN NULL ELSE last_ack END, last_ack_reason = CASE
+        WHEN last_ack = 'fail' THEN NULL ELSE last_ack_reason END
 WHERE id = $1 RETURNING state
 """
-# The recipient confirms a pull delivery: $1 id.
+# The recipient confirms a pull delivery not yet acknowledged in this round: $1 id, $2 reason.
 _ACKED = """
-UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now()
-WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING id
+UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now(), last_ack = 'done',
+    last_ack_reason = $2
+WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL RETURNING id
 """
 # The recipient could not use a pull delivery; it goes back to the inbox: $1 id, $2 reason.
 _NACKED = """
-UPDATE deliveries SET state = 'queued', attempts = attempts + 1, last_error = $2, updated_at = now()
-WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') RETURNING id
+UPDATE deliveries SET state = 'queued', attempts = attempts + 1, last_error = $2, updated_at = now(),
+    last_ack = 'fail', last_ack_reason = $2
+WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL RETURNING id
 """
 # Claims push deliveries whose worker's lease ran out, then due ones most urgent first, at most $1 in
 # all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
@@ -258,8 +270,9 @@ async def mark_downloaded(conn: Connection, delivery_id: UUID) -> str | None:
 
 
 async def acknowledge(conn: Connection, delivery_id: UUID, done: bool, reason: str | None) -> bool:
+    """False when the delivery is not a pull delivery waiting for an acknowledgement."""
     if done:
-        return await conn.fetchval(_ACKED, delivery_id) is not None
+        return await conn.fetchval(_ACKED, delivery_id, reason) is not None
     return await conn.fetchval(_NACKED, delivery_id, reason) is not None
 
 
@@ -329,11 +342,10 @@ WHERE d.mode = 'pull' AND d.state IN ('queued', 'delivered') AND d.recipient = A
   AND d.recipient IN (SELECT organ_id FROM agencies_in_service)
 """
 # Deliveries of what some agencies sent, newest first: $1 senders, $2 kind, $3 message id or NULL, $4 limit.
-_SENT = """
+_SENT = f"""
 SELECT d.id AS delivery_id, m.id AS message_id, m.sender, d.recipient, m.subject, m.code, m.kind,
        m.received_at, coalesce(d.delivered_at, d.downloaded_at) AS received, d.state,
-       (SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id
-        ORDER BY b.id DESC LIMIT 1) AS status
+       {CURRENT_STATUS} AS status
 FROM deliveries d JOIN messages m ON m.id = d.message_id
 WHERE m.sender = ANY($1::text[]) AND m.kind = $2::message_kind AND ($3::uuid IS NULL OR m.id = $3)
 ORDER BY m.received_at DESC, d.recipient

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from exchange.store.db import Connection, Record
+from exchange.store.statuses import CURRENT_PROGRESS, CURRENT_STATUS
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,13 @@ _EDOC_BY_DOCUMENT = f"""
 SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND sender = $1 AND document_id = $2
 ORDER BY business_type, received_at LIMIT 1
 """
-# Every edoc carrying a DocumentId, oldest first (any sender): $1 DocumentId.
-_EDOCS_BY_DOCUMENT = f"""
-SELECT {_COLUMNS} FROM messages WHERE kind = 'edoc' AND document_id = $1 ORDER BY business_type, received_at
+# The edocs carrying a DocumentId that an agency holds a delivery of, originals first, oldest first:
+# $1 DocumentId, $2 the recipient, $3 the sender (NULL: any).
+_EDOCS_RECEIVED_BY = f"""
+SELECT {_COLUMNS} FROM messages m
+WHERE m.kind = 'edoc' AND m.document_id = $1 AND ($3::text IS NULL OR m.sender = $3)
+  AND EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = $2)
+ORDER BY m.business_type, m.received_at
 """
 # Keeps the receipt given for a message: $1 message id, $2 receipt.
 _SET_RECEIPT = "UPDATE messages SET receipt = $2 WHERE id = $1"
@@ -150,8 +155,11 @@ async def edoc_by_document(conn: Connection, sender: str, document_id: str) -> M
     return None if row is None else _message(row)
 
 
-async def edocs_by_document(conn: Connection, document_id: str) -> list[MessageRow]:
-    return [_message(row) for row in await conn.fetch(_EDOCS_BY_DOCUMENT, document_id)]
+async def edocs_received_by(
+    conn: Connection, document_id: str, recipient: str, sender: str | None
+) -> list[MessageRow]:
+    rows = await conn.fetch(_EDOCS_RECEIVED_BY, document_id, recipient, sender)
+    return [_message(row) for row in rows]
 
 
 async def body(conn: Connection, message_id: UUID) -> bytes | None:
@@ -177,11 +185,9 @@ class DocumentQuery:
 
 # A recipient of document m that has neither completed (06) nor refused (02) it, and still holds it
 # (shared with the overdue alerts).
-UNFINISHED_DELIVERY = """
+UNFINISHED_DELIVERY = f"""
 SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.state <> 'withdrawn'
-  AND coalesce((SELECT b.code FROM business_statuses b
-                WHERE b.delivery_id = d.id AND b.code IN ('01', '02', '03', '04', '05', '06')
-                ORDER BY b.id DESC LIMIT 1), '') NOT IN ('06', '02')
+  AND coalesce({CURRENT_PROGRESS}, '') NOT IN ('06', '02')
 """
 # How many documents are overdue on a day: $1 the day.
 _OVERDUE_COUNT = f"""
@@ -202,8 +208,8 @@ WHERE m.kind = 'edoc'
   AND ($2::text IS NULL OR m.sender = $2)
   AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = $3))
   AND ($4::text IS NULL OR EXISTS (
-        SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND (d.state::text = $4 OR $4 = (
-            SELECT b.code FROM business_statuses b WHERE b.delivery_id = d.id ORDER BY b.id DESC LIMIT 1))))
+        SELECT 1 FROM deliveries d
+        WHERE d.message_id = m.id AND (d.state::text = $4 OR $4 = {CURRENT_STATUS})))
   AND ($5::timestamptz IS NULL OR m.received_at >= $5)
   AND ($6::timestamptz IS NULL OR m.received_at < $6)
   AND ($7::text[] IS NULL OR m.sender = ANY($7) OR EXISTS (

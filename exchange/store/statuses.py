@@ -9,6 +9,17 @@ from uuid import UUID
 
 from exchange.store.db import Connection
 
+# A delivery's current business status, for queries that name the delivery ``d``: the latest status
+# that followed from the ones before. Flagged ones (late, out of order, after a final 02 or 06) are
+# history only, so the current status never moves backwards. Every reader of "the current status"
+# (messages, search, VXP getSentEdocList, overdue) uses this one definition.
+CURRENT_STATUS = """(SELECT b.code FROM business_statuses b
+    WHERE b.delivery_id = d.id AND b.flag IS NULL ORDER BY b.id DESC LIMIT 1)"""
+# The same, among the recipient's progress statuses (01-06) only: what deadlines are judged on.
+CURRENT_PROGRESS = """(SELECT b.code FROM business_statuses b
+    WHERE b.delivery_id = d.id AND b.flag IS NULL AND b.code IN ('01', '02', '03', '04', '05', '06')
+    ORDER BY b.id DESC LIMIT 1)"""
+
 # Records one reported status: $1 delivery id, $2 status message id, $3 code, $4 description, $5 staff,
 # $6 reported at, $7 flag.
 _INSERT = """
@@ -43,6 +54,8 @@ class StatusRow:
             "received_at": self.received_at.isoformat(),
             "status_message_id": str(self.status_message_id),
             "flag": self.flag,
+            # Kept in the history but never the current status (see CURRENT_STATUS).
+            "out_of_order": self.flag is not None,
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import urllib.request
 from collections.abc import Iterator
@@ -73,6 +74,19 @@ def post(url: str, key: str, data: bytes) -> None:
         assert response.status == 201
 
 
+def download_inbox(url: str, key: str) -> None:
+    """Fetch every waiting package, as the recipient's DMS does before it reports a status."""
+    headers = {"Authorization": f"Bearer {key}"}
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/v1/inbox", headers=headers), timeout=30) as r:
+        items = json.loads(r.read())["items"]
+    for item in items:
+        package = urllib.request.Request(
+            f"{url}/v1/deliveries/{item['delivery_id']}/package", headers=headers
+        )
+        with urllib.request.urlopen(package, timeout=30) as response:
+            assert response.status == 200
+
+
 def statuses_in_database(database_url: str) -> dict[str, list[str]]:
     async def work() -> dict[str, list[str]]:
         conn = await asyncpg.connect(database_url)
@@ -108,6 +122,8 @@ def test_an_auditor_finds_a_document_and_reads_its_timeline(
             keys[DEPT],
             build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
         )
+        download_inbox(server.url, keys[FINANCE])
+        download_inbox(server.url, keys[CENTRAL])
         for code in (StatusCode.ARRIVED, StatusCode.ACCEPTED, StatusCode.ASSIGNED):
             post(
                 server.url,

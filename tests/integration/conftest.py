@@ -93,6 +93,7 @@ async def send_with_status(client: TestClient, world: World, code: StatusCode) -
         DEPT,
         build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
     )
+    await receive(client, world, FINANCE)  # statuses 01-06 need a copy that reached the recipient
     await send(
         client,
         world,
@@ -107,3 +108,13 @@ async def inbox(client: TestClient, world: World, organ: str, kind: str | None =
     response = await client.get(f"/v1/inbox{query}", headers=world.as_(organ))
     assert response.status == 200
     return (await response.json())["items"]  # type: ignore[no-any-return]
+
+
+async def receive(client: TestClient, world: World, organ: str) -> list[str]:
+    """Download every package waiting in an agency's inbox, as its DMS would; their delivery ids."""
+    fetched = []
+    for item in await inbox(client, world, organ):
+        response = await client.get(f"/v1/deliveries/{item['delivery_id']}/package", headers=world.as_(organ))
+        assert response.status == 200
+        fetched.append(item["delivery_id"])
+    return fetched

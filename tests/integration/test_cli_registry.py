@@ -203,3 +203,24 @@ def test_deliveries_list_and_requeue(database_url: str, capsys: pytest.CaptureFi
     status, _, err = cli(capsys, database_url, "deliveries", "requeue", delivery_id)
     assert status == 1
     assert "not requeued" in err
+
+
+def test_the_document_id_tolerance_is_set_by_add_and_import(
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = cli(
+        capsys, database_url, "agency", "add", "000.00.00.H26", "--name", "City", "--foreign-document-ids"
+    )
+    assert status == 0, err
+    rows = tmp_path / "agencies.csv"
+    rows.write_text("organ_id,name,foreign_document_ids\n000.00.01.H26,Dept,\n000.00.02.H26,Legacy,yes\n")
+    assert cli(capsys, database_url, "agency", "import", str(rows))[0] == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("organ_id,name,foreign_document_ids\n000.00.03.H26,Bad,sometimes\n")
+    status, _, err = cli(capsys, database_url, "agency", "import", str(bad))
+    assert status == 1
+    assert "foreign_document_ids 'sometimes' is not true or false" in err
+
+    status, out, _ = cli(capsys, database_url, "agency", "list", "--json")
+    tolerant = {a["organ_id"]: a["foreign_document_ids"] for a in json.loads(out)["agencies"]}
+    assert tolerant == {"000.00.00.H26": True, "000.00.01.H26": False, "000.00.02.H26": True}

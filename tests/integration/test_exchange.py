@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 
@@ -15,7 +16,19 @@ from exchange.edxml.model import Bussiness, Organization
 from exchange.edxml.package import parse_package
 from exchange.receipts import read_receipt
 from tests.edxml_factories import small_edoc, small_status
-from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, OTHER, World, bearer, count, inbox, send
+from tests.integration.conftest import (
+    CENTRAL,
+    DEPT,
+    DOC,
+    FINANCE,
+    OTHER,
+    World,
+    bearer,
+    count,
+    inbox,
+    receive,
+    send,
+)
 
 
 async def test_a_document_reaches_every_recipient_with_a_signed_receipt(
@@ -130,6 +143,7 @@ async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, 
         DEPT,
         build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC)),
     )
+    await receive(client, world, FINANCE)
     for code in (StatusCode.ARRIVED, StatusCode.ACCEPTED):
         await send(
             client,
@@ -154,7 +168,7 @@ async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, 
 
     view = await (await client.get(f"/v1/messages/{accepted['message_id']}", headers=world.as_(DEPT))).json()
     states = {d["recipient"]: (d["state"], d["business_status"]) for d in view["deliveries"]}
-    assert states == {FINANCE: ("queued", "03"), CENTRAL: ("withdrawn", "15")}
+    assert states == {FINANCE: ("delivered", "03"), CENTRAL: ("withdrawn", "15")}
 
     late = small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ARRIVED)
     await send(client, world, FINANCE, build_status(replace(late, description="sent again, late")))
@@ -162,11 +176,12 @@ async def test_statuses_flow_back_and_a_take_back_withdraws(client: TestClient, 
         await client.get(f"/v1/messages/{accepted['message_id']}/trace", headers=world.as_(DEPT))
     ).json()
     finance = next(d for d in trace["deliveries"] if d["recipient"] == FINANCE)
-    assert [(s["code"], s["flag"]) for s in finance["statuses"]] == [
-        ("01", None),
-        ("03", None),
-        ("01", "01 after 03: the status goes back"),
+    assert [(s["code"], s["flag"], s["out_of_order"]) for s in finance["statuses"]] == [
+        ("01", None, False),
+        ("03", None, False),
+        ("01", "01 after 03: the status goes back", True),
     ]
+    assert finance["business_status"] == "03"  # the late 01 is history, not the current status
     actions = [event["action"] for event in trace["events"]]
     assert actions[:2] == ["message.accepted", "signature.checked"]
     assert actions.count("status.recorded") == 5
@@ -254,3 +269,41 @@ async def test_an_update_applies_its_receiver_list_and_a_replacement_links_its_t
     ).json()
     assert message["related_message_id"] == first["message_id"]
     assert message["business_type"] == 3
+
+
+async def test_a_status_is_routed_by_its_named_sender_and_never_guessed(
+    client: TestClient, world: World, conn: asyncpg.Connection
+) -> None:
+    from exchange.errors import AmbiguousDocument
+    from exchange.statuses import route_status
+
+    # A UUID names no agency, so two senders may both use it; CENTRAL receives both documents.
+    shared = "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+    sent = {
+        organ: await send(
+            client,
+            world,
+            organ,
+            build_edoc(
+                replace(small_edoc(sender=organ, recipients=(CENTRAL,), document_id=shared), subject=organ)
+            ),
+        )
+        for organ in (DEPT, OTHER)
+    }
+    await receive(client, world, CENTRAL)
+    status = small_status(sender=CENTRAL, original_sender=OTHER, document_id=shared, code=StatusCode.ACCEPTED)
+    route = await route_status(conn, status)
+    assert str(route.document.id) == sent[OTHER]["message_id"]
+    assert route.recipients == (OTHER,)
+
+    # Without a named sender (the schema requires one; this is the rule behind it) the axis refuses.
+    unnamed = replace(status, response_for=replace(status.response_for, organ_id=None))
+    with pytest.raises(AmbiguousDocument) as refused:
+        await route_status(conn, unnamed)
+    assert refused.value.status == 409
+    candidates = {detail.reason for detail in refused.value.details}
+    assert candidates == {f"candidate: message {sent[o]['message_id']} from {o}" for o in (DEPT, OTHER)}
+
+    answered = await send(client, world, CENTRAL, build_status(status))
+    assert [d["recipient"] for d in answered["deliveries"]] == [OTHER]
+    assert await inbox(client, world, DEPT, kind="status") == []

@@ -23,7 +23,7 @@ from exchange.retention import remove_old_bodies
 from exchange.settings import AlertSettings, RetentionSettings
 from exchange.trust import devca
 from tests.edxml_factories import small_edoc, small_status
-from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, World, bearer, inbox, send
+from tests.integration.conftest import CENTRAL, DEPT, DOC, FINANCE, World, bearer, inbox, receive, send
 
 
 async def test_retention_removes_bodies_keeps_evidence_and_is_audited(
@@ -72,6 +72,7 @@ async def test_overdue_documents_are_flagged_in_the_api(client: TestClient, worl
     assert [item["document_id"] for item in overdue["items"]] == [DOC]
 
     for sender in (FINANCE, CENTRAL):
+        await receive(client, world, sender)
         await send(
             client,
             world,

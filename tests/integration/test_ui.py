@@ -34,3 +34,19 @@ async def test_pages_render_for_an_auditor_only(client: TestClient, world: World
     bundle = await client.get(f"/ui/documents/{accepted['message_id']}/evidence")
     assert bundle.status == 200
     assert bundle.headers["Content-Type"] == "application/zip"
+
+
+async def test_the_document_page_shows_a_late_status_as_history(client: TestClient, world: World) -> None:
+    from exchange.edxml.builder import build_status
+    from tests.edxml_factories import small_status
+    from tests.integration.conftest import FINANCE, send
+
+    accepted = await send_with_status(client, world, StatusCode.COMPLETED)
+    late = small_status(sender=FINANCE, original_sender=DEPT, document_id=DOC, code=StatusCode.ACCEPTED)
+    await send(client, world, FINANCE, build_status(late))
+    await client.post("/ui/login", data={"key": world.keys["auditor"]}, allow_redirects=False)
+    text = await (await client.get(f"/ui/documents/{accepted['message_id']}")).text()
+    assert '<td class="statuses" data-current="06">' in text
+    assert "Hiện tại: 06 Hoàn thành" in text
+    assert '<span class="status out-of-order" data-code="03">' in text
+    assert "ngoài trình tự, không thay trạng thái hiện tại: 03 after final status 06" in text
