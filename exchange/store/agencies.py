@@ -79,7 +79,8 @@ async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_
         [spec.allow_sha1 for spec in specs],
         [spec.max_attempts for spec in specs],
         [spec.max_age_s for spec in specs],
-       a.pending, coalesce(s.active, true) AS system_active, a.foreign_document_ids
+        [spec.pending for spec in specs],
+        [spec.foreign_document_ids for spec in specs],
     )
 
 
@@ -104,7 +105,7 @@ async def agencies_by_ids(conn: Connection, organ_ids: Sequence[str]) -> dict[st
 _BY_IDS = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
        a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
-       a.pending, coalesce(s.active, true) AS system_active
+       a.pending, coalesce(s.active, true) AS system_active,
        a.foreign_document_ids
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 WHERE a.organ_id = ANY($1::text[])
