@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.hidden import refuse_hidden_markup
 from exchange.edxml.ids import is_organ_id
 from exchange.edxml.model import Edoc, Status
 from exchange.edxml.package import ParsedPackage, parse_package
@@ -162,6 +163,8 @@ class Intake:
                     )
                 ],
             )
+        if any(not slot.empty for slot in parsed.signatures):
+            refuse_hidden_markup(parsed.root)
         decision = await self._check_signature(parsed, sender, len(data))
         model = _signed_model(parsed, decision)
         sha256 = hashlib.sha256(data).digest()

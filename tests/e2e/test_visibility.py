@@ -7,26 +7,21 @@ import io
 import json
 import zipfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import asyncpg
 import pytest
 from cryptography import x509
 
 from adapters.vxp_client import VxpClient
-from exchange import registry
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import BusinessType, StatusCode
 from exchange.edxml.model import Bussiness
 from exchange.evidence import verify_bundle
-from exchange.model import Role
-from tests.e2e.harness import Client, Server, write_config
+from tests.e2e.world import CENTRAL, DEPT, FINANCE, OTHER, World, open_world
 from tests.edxml_factories import small_edoc, small_status
 
-DEPT, FINANCE, CENTRAL, OTHER = "000.00.01.H26", "000.00.02.H26", "000.00.00.G22", "000.00.03.H26"
 DOC = "000.00.01.H26,2026/11/22,7/SNV-VP"
 # The attachment's bytes: if they show up base64-encoded in an answer, the body was readable.
 SECRET_PDF = b"%PDF-1.7 noi dung mat cua van ban"
@@ -34,39 +29,10 @@ SECRET_B64 = base64.b64encode(SECRET_PDF)
 VXP_SECRET = "vxp-secret-of-finance-0123456789"
 
 
-@dataclass
-class World:
-    server: Server
-    session: aiohttp.ClientSession
-    keys: dict[str, str]
-
-    def client(self, who: str) -> Client:
-        return Client(self.session, self.server.url, self.keys[who])
-
-
 @pytest.fixture
 async def world(tmp_path: Path, database_url: str, dev_pki: dict[str, Path]) -> AsyncIterator[World]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await registry.add_agencies(
-            conn, [registry.AgencyInput({"organ_id": o, "name": o}) for o in (DEPT, FINANCE, CENTRAL, OTHER)]
-        )
-        keys = {}
-        for organ in (DEPT, FINANCE, CENTRAL, OTHER):
-            secret = VXP_SECRET if organ == FINANCE else None
-            keys[organ] = (
-                await registry.add_system(conn, f"dms-{organ}", Role.SYSTEM, [organ], secret)
-            ).api_key
-        keys["auditor"] = (await registry.add_system(conn, "auditor", Role.AUDITOR)).api_key
-    finally:
-        await conn.close()
-    config = write_config(tmp_path / "exchange.toml", dev_pki)
-    server = await Server.start("--config", str(config), "--database-url", database_url)
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield World(server, session, keys)
-    finally:
-        assert await server.stop() == 0
+    async with open_world(tmp_path, database_url, dev_pki, vxp_secrets={FINANCE: VXP_SECRET}) as opened:
+        yield opened
 
 
 async def send_document(world: World, document_id: str = DOC) -> dict[str, Any]:
