@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from exchange import bounds
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
 from exchange.edxml.hidden import refuse_hidden_markup
@@ -147,6 +148,7 @@ class Intake:
         ``scope`` which of its recipients this submission is for."""
         scope = scope or Scope()
         parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
+        bounds.check_package(parsed.model)
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
             raise SenderNotOwned(f"the request says it is from {expected_sender}, the package from {sender}")

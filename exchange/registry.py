@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import yarl
 
+from exchange import bounds
 from exchange.credentials import hash_api_key, new_api_key
 from exchange.edxml.ids import organ_id_problem
 from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
@@ -36,7 +37,6 @@ AGENCY_FIELDS = (
     "max_age_s",
 )
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
-_MAX_NAME_LENGTH = 500
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 
@@ -200,8 +200,8 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     name = text["name"] or ""
     if not name:
         problems.append("name is empty")
-    elif len(name) > _MAX_NAME_LENGTH:
-        problems.append(f"name is longer than {_MAX_NAME_LENGTH} characters")
+    elif len(name) > bounds.AGENCY_NAME:
+        problems.append(f"name is longer than {bounds.AGENCY_NAME} characters")
     parent = text["parent"]
     if parent is not None and (problem := organ_id_problem(parent)) is not None:
         problems.append(f"parent: {problem}")
@@ -284,6 +284,8 @@ def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None) -> list[
         return ["mode push needs an endpoint URL"] if mode is DeliveryMode.PUSH else []
     if mode is not DeliveryMode.PUSH:
         return [f"endpoint given but mode is {mode.value if mode else 'unknown'}; only push uses one"]
+    if len(endpoint) > bounds.ENDPOINT:
+        return [f"endpoint is longer than {bounds.ENDPOINT} characters"]
     url = yarl.URL(endpoint)
     if url.scheme not in ("http", "https") or not url.host:
         return [f"endpoint {endpoint!r} is not an http(s) URL"]
