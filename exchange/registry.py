@@ -17,6 +17,7 @@ import yarl
 from exchange import bounds
 from exchange.credentials import hash_api_key, new_api_key
 from exchange.edxml.ids import organ_id_problem
+from exchange.endpoints import endpoint_refusal
 from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
 from exchange.model import AgencySpec, DeliveryMode, Role, SignaturePolicy, System
 from exchange.store import agencies as agency_store
@@ -124,13 +125,19 @@ async def set_client_certificate(conn: Connection, name: str, fingerprint: bytes
 # ---- agencies ------------------------------------------------------------------------------
 
 
-async def add_agencies(conn: Connection, inputs: Sequence[AgencyInput]) -> list[AgencySpec]:
-    """Check every input against the rules and the registry, then insert them all or none."""
+async def add_agencies(
+    conn: Connection, inputs: Sequence[AgencyInput], *, allow_private_endpoints: bool = False
+) -> list[AgencySpec]:
+    """Check every input against the rules and the registry, then insert them all or none.
+
+    ``allow_private_endpoints`` is ``delivery.allow_private_endpoints``: push endpoints on
+    loopback, private or link-local addresses are refused unless it is true (exchange.endpoints).
+    """
     specs: list[AgencySpec] = []
     problems: list[ErrorDetail] = []
     first_line: dict[str, int | None] = {}
     for item in inputs:
-        spec, item_problems = _agency_spec(item.values)
+        spec, item_problems = _agency_spec(item.values, allow_private_endpoints)
         problems += [ErrorDetail(reason, line=item.line) for reason in item_problems]
         if spec is None:
             continue
@@ -189,7 +196,9 @@ def _refuse(problems: list[ErrorDetail], duplicates: list[ErrorDetail]) -> None:
     raise InvalidInput(f"nothing registered: {count}", everything)
 
 
-def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[str]]:
+def _agency_spec(
+    values: Mapping[str, object], allow_private_endpoints: bool
+) -> tuple[AgencySpec | None, list[str]]:
     """Turn raw values into a spec, or say everything that is wrong with them."""
     problems = [f"unknown field {key!r}" for key in values if key not in AGENCY_FIELDS]
     text = {key: _text(values.get(key)) for key in AGENCY_FIELDS}
@@ -211,7 +220,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     mode = _choice(DeliveryMode, text["mode"], DeliveryMode.PULL, "mode", problems)
     policy = _choice(SignaturePolicy, text["signature_policy"], None, "signature_policy", problems)
     endpoint = text["endpoint"]
-    problems += _endpoint_problems(mode, endpoint)
+    problems += _endpoint_problems(mode, endpoint, allow_private_endpoints)
     active = _flag(text["active"], "active", problems)
     allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
     max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
@@ -279,7 +288,7 @@ def _positive(value: str | None, field: str, problems: list[str]) -> int | None:
     return int(value)
 
 
-def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None) -> list[str]:
+def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None, allow_private: bool) -> list[str]:
     if endpoint is None:
         return ["mode push needs an endpoint URL"] if mode is DeliveryMode.PUSH else []
     if mode is not DeliveryMode.PUSH:
@@ -289,4 +298,7 @@ def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None) -> list[
     url = yarl.URL(endpoint)
     if url.scheme not in ("http", "https") or not url.host:
         return [f"endpoint {endpoint!r} is not an http(s) URL"]
+    refusal = None if allow_private else endpoint_refusal(endpoint)
+    if refusal is not None:
+        return [f"{refusal}; push endpoints must be public unless delivery.allow_private_endpoints is true"]
     return []

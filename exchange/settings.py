@@ -69,6 +69,7 @@ class DeliverySettings(_Section):
     sweep_interval_s: float = Field(default=5.0, gt=0)
     push_timeout_s: float = Field(default=30.0, gt=0)
     trace_organ_id: str = ""
+    allow_private_endpoints: bool = False
 
 
 class AuditSettings(_Section):
