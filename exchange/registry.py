@@ -21,6 +21,7 @@ from exchange.endpoints import endpoint_refusal
 from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
 from exchange.model import AgencySpec, DeliveryMode, Role, SignaturePolicy, System
 from exchange.store import agencies as agency_store
+from exchange.store import sessions as session_store
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
 
@@ -97,11 +98,12 @@ async def add_system(
 
 
 async def rotate_key(conn: Connection, name: str) -> NewSystem:
-    """Give a system a new API key; the old one stops working at once."""
+    """Give a system a new API key; the old one, and every web session opened with it, stop at once."""
     api_key = new_api_key()
     async with conn.transaction():
         await system_store.set_api_key(conn, name, hash_api_key(api_key))
         system = await system_store.system_by_name(conn, name)
+        await session_store.revoke_all(conn, system.id)
     return NewSystem(system, api_key)
 
 

@@ -96,6 +96,15 @@ class VxpSettings(_Section):
     replay_window_s: float = Field(default=600.0, gt=0)
 
 
+class UiSettings(_Section):
+    """The auditor web page: its sessions and how failed logins are slowed down."""
+
+    session_lifetime_s: float = Field(default=8 * 3600.0, gt=0)
+    secure_cookie: bool = False
+    max_failed_logins: int = Field(default=5, ge=1)
+    failed_login_window_s: float = Field(default=300.0, gt=0)
+
+
 class UpstreamSettings(_Section):
     """One upstream VXP-compatible axis and the OrganIds routed to it."""
 
@@ -137,6 +146,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
     vxp: VxpSettings = VxpSettings()
+    ui: UiSettings = UiSettings()
     upstreams: list[UpstreamSettings] = []
     log: LogSettings = LogSettings()
 
