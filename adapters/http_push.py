@@ -18,6 +18,7 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from exchange.endpoints import PublicOnlyResolver, literal_address_refusal
 from exchange.trust.signing import Signer
 
 
@@ -36,13 +37,16 @@ def signed_text(delivery_id: UUID, body: bytes) -> bytes:
 class HttpPush:
     """One shared HTTP client for every push of a server process."""
 
-    def __init__(self, signer: Signer, timeout_s: float) -> None:
+    def __init__(self, signer: Signer, timeout_s: float, allow_private_endpoints: bool = False) -> None:
         self._signer = signer
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
+        self._allow_private = allow_private_endpoints
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=self._timeout)
+        # Names resolve to public addresses only, and the connection goes to those very addresses.
+        connector = None if self._allow_private else aiohttp.TCPConnector(resolver=PublicOnlyResolver())
+        self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -57,13 +61,21 @@ class HttpPush:
             "X-Exchange-Message-Id": str(message_id),
             "X-Exchange-Signature": "rsa-sha256;" + base64.b64encode(signature).decode(),
         }
+        refusal = None if self._allow_private else literal_address_refusal(endpoint)
+        if refusal is not None:
+            return PushResult(
+                False, f"not pushed to {endpoint}: {refusal} (delivery.allow_private_endpoints)"
+            )
         try:
-            async with self._session.post(endpoint, data=body, headers=headers) as response:
+            # A redirect is an answer other than 2xx, not an invitation to push somewhere else.
+            async with self._session.post(
+                endpoint, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 await response.read()
                 if 200 <= response.status < 300:
                     return PushResult(True, f"HTTP {response.status}")
                 return PushResult(False, f"HTTP {response.status} from {endpoint}")
         except TimeoutError:
             return PushResult(False, f"no answer from {endpoint} within {self._timeout.total} s")
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             return PushResult(False, f"{type(exc).__name__} talking to {endpoint}: {exc}")

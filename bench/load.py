@@ -195,6 +195,8 @@ async def start_servers(count: int, url: str, pki: Path, data_dir: Path) -> list
                 f'axis_key = "{pki / "axis-signing.key.pem"}"',
                 "[database]",
                 "pool_max_size = 20",
+                "[delivery]",
+                "allow_private_endpoints = true",  # the push endpoint runs in this process
             ]
         )
         + "\n"

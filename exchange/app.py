@@ -16,8 +16,9 @@ from aiohttp.typedefs import Handler
 
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
-from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.api.routes import setup_routes
+from exchange.api.ui import security_headers
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
 from exchange.intake import Intake
@@ -28,6 +29,7 @@ from exchange.settings import Settings
 from exchange.store.db import create_pool
 from exchange.store.migrate import apply_migrations
 from exchange.tls import server_ssl_context
+from exchange.ui_sessions import LoginThrottle
 
 log = get_logger(__name__)
 access_log = get_logger("exchange.access")
@@ -42,6 +44,8 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[DATABASE_URL] = database_url
     app[SIGNER] = load_axis_signer(settings)
     app[METRICS] = Metrics()
+    app[LOGIN_THROTTLE] = LoginThrottle(settings.ui)
+    app.on_response_prepare.append(security_headers)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

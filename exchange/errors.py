@@ -90,6 +90,12 @@ class InvalidInput(ExchangeError):
     code = "invalid_input"
 
 
+class TooLong(InvalidInput):
+    """A free-text field longer than its bound (exchange.bounds)."""
+
+    code = "too_long"
+
+
 class SenderNotOwned(InvalidInput):
     code = "sender_not_owned"
 

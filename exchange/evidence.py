@@ -24,7 +24,7 @@ import jinja2
 import jwt
 from cryptography import x509
 
-from exchange import timeline
+from exchange import timeline, visibility
 from exchange.audit_chain import ChainChecker, ChainReport, checkpoint_claims, seal_pending
 from exchange.charts import readable_json
 from exchange.errors import Conflict
@@ -38,6 +38,7 @@ from exchange.store.chain import Checkpoint
 from exchange.store.db import Connection
 from exchange.trust.certificates import pem
 from exchange.trust.signing import Signer
+from exchange.visibility import EventFilter
 
 _TEMPLATES = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
@@ -47,13 +48,15 @@ FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json
 
 
 async def build_bundle(conn: Connection, caller: System | None, message_id: UUID, signer: Signer) -> bytes:
+    """The bundle as ``caller`` may see it (``exchange.visibility``): the package only for a caller
+    who may read its body, the trace and chain entries of others left out or redacted."""
+    message, deliveries = await timeline.visible_message(conn, caller, message_id)
     trace = await timeline.trace(conn, caller, message_id)
-    message = await message_store.message_by_id(conn, message_id)
-    assert message is not None  # trace() found it
-    body = await message_store.body(conn, message_id)
+    readable = visibility.may_read_body(caller, message, deliveries)
+    body = await message_store.body(conn, message_id) if readable else None
     # Seal what is pending and sign the head, so the bundle's entries are anchored now.
     await seal_pending(conn, signer, force_checkpoint=True)
-    chain = await _chain_proof(conn, message_id)
+    chain = await _chain_proof(conn, message_id, visibility.event_filter(caller, message, deliveries))
     files = {
         "package.edxml": body if body is not None else b"",
         "receipt.jws": (message.receipt or "").encode(),
@@ -65,9 +68,11 @@ async def build_bundle(conn: Connection, caller: System | None, message_id: UUID
     manifest = {
         "message_id": str(message_id),
         "created_at": datetime.now(UTC).isoformat(),
-        "package_removed_by_retention": body is None,
+        "package_removed_by_retention": readable and body is None,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
     }
+    if not readable:
+        manifest["package_withheld"] = "the caller's copy was withdrawn; its content is not readable"
     return canonical_zip([*files.items(), ("manifest.json", json.dumps(manifest, indent=2).encode())])
 
 
@@ -85,9 +90,14 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-async def _chain_proof(conn: Connection, message_id: UUID) -> dict[str, Any]:
-    """The chain from the message's first entry to the first signed checkpoint after its last."""
-    mine = [entry for entry in await audit.entries_for_message(conn, message_id) if entry.seq is not None]
+async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -> dict[str, Any]:
+    """The chain from the message's first entry to the first signed checkpoint after its last.
+
+    Entries the caller may not see (another recipient's, other documents') keep only their
+    position and hashes: the links stay checkable, their content is not shown.
+    """
+    entries = await audit.entries_for_message(conn, message_id)
+    mine = [entry for entry in entries if entry.seq is not None and shows.shows(entry)]
     if not mine:
         raise Conflict("the record of this message is not sealed yet; ask again in a few seconds")
     first, last = min(e.seq for e in mine if e.seq), max(e.seq for e in mine if e.seq)
@@ -95,9 +105,12 @@ async def _chain_proof(conn: Connection, message_id: UUID) -> dict[str, Any]:
     if checkpoint is None:
         raise Conflict("no signed checkpoint covers this message yet; ask again in a few seconds")
     segment = await chain_store.segment(conn, first, checkpoint.seq)
+    shown = {entry.id for entry in mine}
     return {
-        "message_entries": [entry.id for entry in mine],
-        "segment": [entry.as_dict() for entry in segment],
+        "message_entries": sorted(shown),
+        "segment": [
+            entry.as_dict() if entry.id in shown or shows.whole_log else _redacted(entry) for entry in segment
+        ],
         "checkpoint": {
             "seq": checkpoint.seq,
             "hash": checkpoint.hash.hex(),
@@ -107,11 +120,22 @@ async def _chain_proof(conn: Connection, message_id: UUID) -> dict[str, Any]:
     }
 
 
+def _redacted(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "seq": entry.seq,
+        "prev_hash": None if entry.prev_hash is None else entry.prev_hash.hex(),
+        "hash": None if entry.hash is None else entry.hash.hex(),
+        "redacted": True,
+    }
+
+
 @dataclass
 class BundleReport:
     message_id: str | None = None
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    redacted_entries: int = 0  # chain entries of others, shown by position and hashes only
 
     @property
     def valid(self) -> bool:
@@ -123,6 +147,7 @@ class BundleReport:
             "message_id": self.message_id,
             "checked": self.checked,
             "problems": self.problems,
+            "redacted_entries": self.redacted_entries,
         }
 
 
@@ -180,6 +205,7 @@ def _check_receipt(
         report.problems.append("the receipt names another message than the bundle")
     if (
         not manifest.get("package_removed_by_retention")
+        and not manifest.get("package_withheld")
         and claims.get("sha256") != hashlib.sha256(files.get("package.edxml", b"")).hexdigest()
     ):
         report.problems.append(
@@ -191,6 +217,8 @@ def _check_receipt(
 def _check_chain(report: BundleReport, files: dict[str, bytes], axis: x509.Certificate) -> None:
     chain = json.loads(files["chain.json"])
     entries = [_entry(item) for item in chain["segment"]]
+    redacted = {item["id"] for item in chain["segment"] if item.get("redacted")}
+    report.redacted_entries = len(redacted)
     if not entries:
         report.problems.append("the chain segment is empty")
         return
@@ -207,19 +235,34 @@ def _check_chain(report: BundleReport, files: dict[str, bytes], axis: x509.Certi
     checker = ChainChecker(chain_report, {checkpoint.seq: checkpoint}, axis, max_seal_delay=timedelta.max)
     checker.start_at(entries[0])
     for entry in entries:
-        checker.feed(entry)
+        checker.feed(entry, redacted=entry.id in redacted)
     report.problems += [f"chain: {problem}" for problem in chain_report.problems]
     if chain_report.checkpoints != 1:
         report.problems.append(
             f"the chain segment does not reach its checkpoint at position {checkpoint.seq}"
         )
     segment_ids = {entry.id for entry in entries}
+    if hidden := sorted(redacted & set(chain["message_entries"])):
+        report.problems.append(f"entries {hidden} of the message are redacted in the chain segment")
     if missing := [i for i in chain["message_entries"] if i not in segment_ids]:
         report.problems.append(f"entries {missing} of the message are not in the chain segment")
     report.checked.append("chain")
 
 
 def _entry(item: dict[str, Any]) -> AuditEntry:
+    if item.get("redacted"):  # position and hashes only; the content is another party's
+        return AuditEntry(
+            id=item["id"],
+            at=datetime.min.replace(tzinfo=UTC),
+            actor="",
+            action="",
+            message_id=None,
+            delivery_id=None,
+            details={},
+            seq=item["seq"],
+            prev_hash=bytes.fromhex(item["prev_hash"]),
+            hash=bytes.fromhex(item["hash"]),
+        )
     return AuditEntry(
         id=item["id"],
         at=datetime.fromisoformat(item["at"]),

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from exchange import standing
+from exchange import bounds, standing
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.hidden import refuse_hidden_markup
 from exchange.edxml.ids import document_id_organ, is_organ_id
 from exchange.edxml.model import Edoc, Status
 from exchange.edxml.package import ParsedPackage, parse_package
@@ -154,6 +155,7 @@ class Intake:
                 [ErrorDetail("name at least one of the package's recipients, or leave 'to' out for all")],
             )
         parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
+        bounds.check_package(parsed.model)
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
             raise SenderNotOwned(f"the request says it is from {expected_sender}, the package from {sender}")
@@ -171,6 +173,8 @@ class Intake:
                 ],
             )
         await self._check_sender_in_service(sender)
+        if any(not slot.empty for slot in parsed.signatures):
+            refuse_hidden_markup(parsed.root)
         decision = await self._check_signature(parsed, sender, len(data))
         model = _signed_model(parsed, decision)
         sha256 = hashlib.sha256(data).digest()

@@ -19,6 +19,7 @@ from exchange.store.audit import Event
 from exchange.store.db import Connection
 from exchange.store.deliveries import DeliveryRow
 from exchange.store.messages import MessageRow
+from exchange.visibility import may_read_body
 
 
 async def own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> DeliveryRow:
@@ -37,14 +38,14 @@ async def fetch(
 ) -> tuple[DeliveryRow, MessageRow, bytes]:
     """The package for its recipient (original bytes plus the axis TraceHeader); records the download."""
     delivery = await own_delivery(conn, caller, delivery_id)
-    if delivery.state == "withdrawn":
-        raise Gone("the sender withdrew this document before it was downloaded")
     try:
         message, package = await load_package(conn, delivery.message_id, trace_organ_id)
     except LookupError:
         raise Gone(
             "the package was removed under the retention policy; its record and evidence remain"
         ) from None
+    if not may_read_body(caller, message, [delivery]):
+        raise Gone("the sender withdrew this document; its content is no longer readable")
     async with conn.transaction():
         first = delivery.downloaded_at is None
         await delivery_store.mark_downloaded(conn, delivery.id)

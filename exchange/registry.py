@@ -14,11 +14,14 @@ from typing import TypeVar
 
 import yarl
 
+from exchange import bounds
 from exchange.credentials import hash_api_key, new_api_key
 from exchange.edxml.ids import organ_id_problem
+from exchange.endpoints import endpoint_refusal
 from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
 from exchange.model import AgencySpec, DeliveryMode, Role, SignaturePolicy, System
 from exchange.store import agencies as agency_store
+from exchange.store import sessions as session_store
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
 
@@ -40,7 +43,6 @@ AGENCY_FIELDS = (
 # Shown by `agency list --json` but derived, not set: ignored when such a listing is imported.
 _DERIVED_FIELDS = ("state",)
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
-_MAX_NAME_LENGTH = 500
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 
@@ -100,11 +102,12 @@ async def add_system(
 
 
 async def rotate_key(conn: Connection, name: str) -> NewSystem:
-    """Give a system a new API key; the old one stops working at once."""
+    """Give a system a new API key; the old one, and every web session opened with it, stop at once."""
     api_key = new_api_key()
     async with conn.transaction():
         await system_store.set_api_key(conn, name, hash_api_key(api_key))
         system = await system_store.system_by_name(conn, name)
+        await session_store.revoke_all(conn, system.id)
     return NewSystem(system, api_key)
 
 
@@ -128,13 +131,19 @@ async def set_client_certificate(conn: Connection, name: str, fingerprint: bytes
 # ---- agencies ------------------------------------------------------------------------------
 
 
-async def add_agencies(conn: Connection, inputs: Sequence[AgencyInput]) -> list[AgencySpec]:
-    """Check every input against the rules and the registry, then insert them all or none."""
+async def add_agencies(
+    conn: Connection, inputs: Sequence[AgencyInput], *, allow_private_endpoints: bool = False
+) -> list[AgencySpec]:
+    """Check every input against the rules and the registry, then insert them all or none.
+
+    ``allow_private_endpoints`` is ``delivery.allow_private_endpoints``: push endpoints on
+    loopback, private or link-local addresses are refused unless it is true (exchange.endpoints).
+    """
     specs: list[AgencySpec] = []
     problems: list[ErrorDetail] = []
     first_line: dict[str, int | None] = {}
     for item in inputs:
-        spec, item_problems = _agency_spec(item.values)
+        spec, item_problems = _agency_spec(item.values, allow_private_endpoints)
         problems += [ErrorDetail(reason, line=item.line) for reason in item_problems]
         if spec is None:
             continue
@@ -193,7 +202,9 @@ def _refuse(problems: list[ErrorDetail], duplicates: list[ErrorDetail]) -> None:
     raise InvalidInput(f"nothing registered: {count}", everything)
 
 
-def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[str]]:
+def _agency_spec(
+    values: Mapping[str, object], allow_private_endpoints: bool
+) -> tuple[AgencySpec | None, list[str]]:
     """Turn raw values into a spec, or say everything that is wrong with them."""
     problems = [
         f"unknown field {key!r}" for key in values if key not in AGENCY_FIELDS and key not in _DERIVED_FIELDS
@@ -206,8 +217,8 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     name = text["name"] or ""
     if not name:
         problems.append("name is empty")
-    elif len(name) > _MAX_NAME_LENGTH:
-        problems.append(f"name is longer than {_MAX_NAME_LENGTH} characters")
+    elif len(name) > bounds.AGENCY_NAME:
+        problems.append(f"name is longer than {bounds.AGENCY_NAME} characters")
     parent = text["parent"]
     if parent is not None and (problem := organ_id_problem(parent)) is not None:
         problems.append(f"parent: {problem}")
@@ -217,7 +228,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     mode = _choice(DeliveryMode, text["mode"], DeliveryMode.PULL, "mode", problems)
     policy = _choice(SignaturePolicy, text["signature_policy"], None, "signature_policy", problems)
     endpoint = text["endpoint"]
-    problems += _endpoint_problems(mode, endpoint)
+    problems += _endpoint_problems(mode, endpoint, allow_private_endpoints)
     active = _flag(text["active"], "active", problems)
     allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
     max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
@@ -291,12 +302,17 @@ def _positive(value: str | None, field: str, problems: list[str]) -> int | None:
     return int(value)
 
 
-def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None) -> list[str]:
+def _endpoint_problems(mode: DeliveryMode | None, endpoint: str | None, allow_private: bool) -> list[str]:
     if endpoint is None:
         return ["mode push needs an endpoint URL"] if mode is DeliveryMode.PUSH else []
     if mode is not DeliveryMode.PUSH:
         return [f"endpoint given but mode is {mode.value if mode else 'unknown'}; only push uses one"]
+    if len(endpoint) > bounds.ENDPOINT:
+        return [f"endpoint is longer than {bounds.ENDPOINT} characters"]
     url = yarl.URL(endpoint)
     if url.scheme not in ("http", "https") or not url.host:
         return [f"endpoint {endpoint!r} is not an http(s) URL"]
+    refusal = None if allow_private else endpoint_refusal(endpoint)
+    if refusal is not None:
+        return [f"{refusal}; push endpoints must be public unless delivery.allow_private_endpoints is true"]
     return []

@@ -100,7 +100,9 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     if not settings.delivery.enabled:
         yield
         return
-    pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s)
+    pusher = HttpPush(
+        app[SIGNER], settings.delivery.push_timeout_s, settings.delivery.allow_private_endpoints
+    )
     await pusher.start()
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     attempts, alerter = app[METRICS].attempts, app[ALERTER]

@@ -69,6 +69,7 @@ class DeliverySettings(_Section):
     sweep_interval_s: float = Field(default=5.0, gt=0)
     push_timeout_s: float = Field(default=30.0, gt=0)
     trace_organ_id: str = ""
+    allow_private_endpoints: bool = False
 
 
 class AuditSettings(_Section):
@@ -109,6 +110,15 @@ class VxpSettings(_Section):
         until at most S + skew + max age + 2 days.
         """
         return self.max_timestamp_age_s + self.max_future_skew_s + 2 * TIMESTAMP_ZONE_SLACK_S
+
+
+class UiSettings(_Section):
+    """The auditor web page: its sessions and how failed logins are slowed down."""
+
+    session_lifetime_s: float = Field(default=8 * 3600.0, gt=0)
+    secure_cookie: bool = False
+    max_failed_logins: int = Field(default=5, ge=1)
+    failed_login_window_s: float = Field(default=300.0, gt=0)
 
 
 class UpstreamSettings(_Section):
@@ -152,6 +162,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
     vxp: VxpSettings = VxpSettings()
+    ui: UiSettings = UiSettings()
     upstreams: list[UpstreamSettings] = []
     log: LogSettings = LogSettings()
 

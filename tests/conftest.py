@@ -112,6 +112,7 @@ def settings(database_url: str, tmp_path: Path, dev_pki: dict[str, Path]) -> Set
         data_dir=tmp_path / "data",
         database={"url": database_url},
         trust={"axis_certificate": str(dev_pki["axis"]), "axis_key": str(dev_pki["axis_key"])},
+        delivery={"allow_private_endpoints": True},  # push receivers of the tests listen on 127.0.0.1
     )
 
 

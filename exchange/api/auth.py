@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from exchange import registry
+from exchange import registry, ui_sessions
 from exchange.api.keys import CALLER, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import now
 from exchange.errors import Forbidden, Unauthenticated
@@ -23,7 +23,7 @@ from exchange.vxp import auth as vxp_auth
 from exchange.vxp.protocol import Operation
 
 _ROLES_ATTRIBUTE = "__exchange_roles__"
-# The auditor page keeps the caller's key in this cookie (HttpOnly, SameSite=Strict, path /ui).
+# The auditor page keeps a session id (never the key) in this cookie (HttpOnly, SameSite=Strict, path /ui).
 UI_COOKIE = "exchange_ui"
 _PUBLIC = frozenset({"public"})
 
@@ -102,7 +102,11 @@ async def _authenticate(request: web.Request) -> System:
     """An API key if one is sent; otherwise a registered TLS client certificate."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if not key.strip() and request.path.startswith("/ui/") and request.cookies.get(UI_COOKIE):
-        scheme, key = "bearer", request.cookies[UI_COOKIE]
+        async with request.app[POOL].acquire() as conn:
+            caller = await ui_sessions.session_caller(conn, request.cookies[UI_COOKIE])
+        if caller is None:
+            raise Unauthenticated("the session has ended; log in again")
+        return caller
     if scheme.lower() == "bearer" and key.strip():
         async with request.app[POOL].acquire() as conn:
             caller = await registry.authenticate(conn, key.strip())

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from aiohttp import web
 
+from exchange import bounds
 from exchange.errors import BadRequest, InvalidInput, NotFound
 
 
@@ -24,6 +25,17 @@ def path_uuid(request: web.Request, name: str, what: str) -> UUID:
         return UUID(raw)
     except ValueError:
         raise NotFound(f"no {what} {raw}") from None
+
+
+def query_text(request: web.Request, name: str, most: int = bounds.QUERY_TEXT) -> str | None:
+    """A text query parameter (absent or empty: None), refused when too long or holding a NUL."""
+    raw = request.query.get(name)
+    if not raw:
+        return None
+    bounds.check_text(name, raw, most)
+    if "\x00" in raw:
+        raise InvalidInput(f"{name} must not contain a NUL character")
+    return raw
 
 
 def query_int(request: web.Request, name: str, *, default: int, most: int) -> int:

@@ -9,7 +9,7 @@ from uuid import UUID
 from aiohttp import web
 
 from exchange.api.auth import allow
-from exchange.api.common import query_int, read_json
+from exchange.api.common import query_int, query_text, read_json
 from exchange.api.keys import CALLER, POOL
 from exchange.clock import today_in_vietnam
 from exchange.errors import InvalidInput
@@ -20,6 +20,7 @@ from exchange.store import messages as message_store
 from exchange.store.messages import DocumentQuery
 
 MAX_PAGE = 500
+FIRST_YEAR, LAST_YEAR = 1900, 9998
 _STATES = set(delivery_store.STATES)
 
 
@@ -28,14 +29,14 @@ async def search_documents(request: web.Request) -> web.Response:
     """Documents by id, sender, recipient, status and date; a system searches its own traffic only."""
     caller = request[CALLER]
     query = DocumentQuery(
-        document_id=request.query.get("document_id") or None,
-        sender=request.query.get("sender") or None,
-        recipient=request.query.get("recipient") or None,
-        status=_status(request.query.get("status")),
-        since=_moment(request.query.get("since"), "since"),
-        until=_moment(request.query.get("until"), "until"),
+        document_id=query_text(request, "document_id"),
+        sender=query_text(request, "sender"),
+        recipient=query_text(request, "recipient"),
+        status=_status(query_text(request, "status")),
+        since=_moment(query_text(request, "since"), "since"),
+        until=_moment(query_text(request, "until"), "until"),
         visible_to=list(caller.organ_ids) if caller.role is Role.SYSTEM else None,
-        after=_cursor(request.query.get("cursor")),
+        after=_cursor(query_text(request, "cursor")),
         overdue_on=today_in_vietnam() if request.query.get("overdue") in ("1", "true") else None,
         limit=query_int(request, "limit", default=50, most=MAX_PAGE),
     )
@@ -97,6 +98,13 @@ def _moment(raw: str | None, name: str) -> datetime | None:
         raise InvalidInput(f"{name} must be an ISO 8601 date or time") from None
     if moment.tzinfo is None:
         raise InvalidInput(f"{name} must carry a time zone (e.g. 2026-11-20T00:00:00+07:00)")
+    return _in_range(moment, name)
+
+
+def _in_range(moment: datetime, name: str) -> datetime:
+    """Years 1900 to 9998: nothing the axis holds is older, and the edges overflow once in UTC."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise InvalidInput(f"{name} must be between the years {FIRST_YEAR} and {LAST_YEAR}")
     return moment
 
 
@@ -109,6 +117,9 @@ def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
         return None
     try:
         at, _, message_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-        return datetime.fromisoformat(at), UUID(message_id)
-    except ValueError:
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("no time zone")
+        return _in_range(moment, "cursor"), UUID(message_id)
+    except (ValueError, InvalidInput):
         raise InvalidInput("cursor is not one this server gave out") from None

@@ -36,8 +36,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         away_error = DatabaseUnavailable("the database is not reachable; try again shortly")
         return web.json_response(away_error.as_dict(), status=503, headers={"Retry-After": "2"})
     except DataError as error:
-        # Input that passed our checks but not PostgreSQL's (e.g. a NUL character): the caller's fault.
-        return error_response(InvalidInput(f"a value in the request cannot be stored: {error}"))
+        # Input that passed our checks but not PostgreSQL's (a NUL character, a number out of range):
+        # the caller's fault. Say so in our words; the database's own text is for the log only.
+        log.info("request.data_error", method=request.method, path=request.path, error=str(error))
+        return error_response(
+            InvalidInput("a value in the request is out of range or cannot be stored; check its parameters")
+        )
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise

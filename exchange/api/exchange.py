@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange import pull, timeline
+from exchange import bounds, pull, timeline
 from exchange.api.auth import allow
 from exchange.api.common import path_uuid, query_int, read_json
 from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SETTINGS, SIGNER
@@ -80,6 +80,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise InvalidInput("reason must be a string")
+    bounds.check_text("reason", reason, bounds.REASON)
     async with request.app[POOL].acquire() as conn:
         updated = await pull.acknowledge(
             conn, request[CALLER], path_uuid(request, "delivery_id", "delivery"), result == "done", reason

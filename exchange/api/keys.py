@@ -13,6 +13,7 @@ from exchange.model import System
 from exchange.settings import Settings
 from exchange.store.db import Pool
 from exchange.trust.signing import Signer
+from exchange.ui_sessions import LoginThrottle
 
 SETTINGS = web.AppKey("settings", Settings)
 DATABASE_URL = web.AppKey("database_url", str)
@@ -23,6 +24,8 @@ INTAKE = web.AppKey("intake", Intake)
 WORKER = web.AppKey("worker", DeliveryWorker)
 METRICS = web.AppKey("metrics", Metrics)
 ALERTER = web.AppKey("alerter", Alerter)
+
+LOGIN_THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 
 CALLER = web.RequestKey("caller", System)
 VXP_PARAMS = web.RequestKey("vxp_params", dict)

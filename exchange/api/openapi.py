@@ -17,6 +17,170 @@ from exchange.model import Role
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
 _UUID = {"type": "string", "format": "uuid"}
+_TEXT = {"type": "string"}
+_MAYBE_TEXT = {"type": "string", "nullable": True}
+_MOMENT = {"type": "string", "format": "date-time"}
+_MAYBE_MOMENT = {"type": "string", "format": "date-time", "nullable": True}
+_MAYBE_UUID = {"type": "string", "format": "uuid", "nullable": True}
+_KIND = {"type": "string", "enum": ["edoc", "status"]}
+_MODE = {"type": "string", "enum": ["pull", "push", "upstream"]}
+_SHA256 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_STATES = ["queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn"]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _record(required: dict[str, Any], **optional: Any) -> dict[str, Any]:
+    """An object with these fields (more may be added later: clients must ignore unknown ones)."""
+    return {"type": "object", "required": sorted(required), "properties": {**required, **optional}}
+
+
+# What the answers hold; the visibility rules decide which deliveries, statuses and events appear.
+SCHEMAS: dict[str, Any] = {
+    "Delivery": _record(
+        {
+            "delivery_id": _UUID,
+            "message_id": _UUID,
+            "recipient": _TEXT,
+            "mode": _MODE,
+            "state": {"type": "string", "enum": _STATES},
+            "attempts": {"type": "integer", "minimum": 0},
+            "next_attempt_at": _MAYBE_MOMENT,
+            "last_error": _MAYBE_TEXT,
+            "created_at": _MOMENT,
+            "downloaded_at": _MAYBE_MOMENT,
+            "delivered_at": _MAYBE_MOMENT,
+            "acked_at": _MAYBE_MOMENT,
+            "business_status": _MAYBE_TEXT,
+        }
+    ),
+    "Message": _record(
+        {
+            "message_id": _UUID,
+            "kind": _KIND,
+            "sender": _TEXT,
+            "document_id": _TEXT,
+            "business_type": {"type": "integer", "minimum": 0, "maximum": 3},
+            "status_code": _MAYBE_TEXT,
+            "code": _MAYBE_TEXT,
+            "subject": _MAYBE_TEXT,
+            "urgency": {"type": "integer"},
+            "due_date": {"type": "string", "format": "date", "nullable": True},
+            "sha256": _SHA256,
+            "size_bytes": {"type": "integer", "minimum": 0},
+            "signature": _JSON_OBJECT,
+            "related_message_id": _MAYBE_UUID,
+            "received_at": _MOMENT,
+        }
+    ),
+    "StatusEntry": _record(
+        {
+            "code": _TEXT,
+            "label": _MAYBE_TEXT,
+            "description": _MAYBE_TEXT,
+            "staff": _MAYBE_TEXT,
+            "reported_at": _MAYBE_TEXT,
+            "received_at": _MOMENT,
+            "status_message_id": _UUID,
+            "flag": _MAYBE_TEXT,
+        }
+    ),
+    "Event": _record(
+        {
+            "id": {"type": "integer"},
+            "at": _MOMENT,
+            "actor": _TEXT,
+            "action": _TEXT,
+            "message_id": _MAYBE_UUID,
+            "delivery_id": _MAYBE_UUID,
+            "details": _JSON_OBJECT,
+        }
+    ),
+    "Accepted": _record(
+        {
+            "message_id": _UUID,
+            "kind": _KIND,
+            "document_id": _TEXT,
+            "sender": _TEXT,
+            "received_at": _MOMENT,
+            "sha256": _SHA256,
+            "signature": _record({"verdict": _TEXT, "signer": _MAYBE_TEXT}, reason=_MAYBE_TEXT),
+            "deliveries": {
+                "type": "array",
+                "items": _record(
+                    {"delivery_id": _UUID, "recipient": _TEXT, "state": {"type": "string", "enum": _STATES}}
+                ),
+            },
+            "receipt": _TEXT,
+        }
+    ),
+    "InboxItem": _record(
+        {
+            "delivery_id": _UUID,
+            "message_id": _UUID,
+            "kind": _KIND,
+            "sender": _TEXT,
+            "recipient": _TEXT,
+            "document_id": _TEXT,
+            "subject": _MAYBE_TEXT,
+            "status_code": _MAYBE_TEXT,
+            "received_at": _MOMENT,
+            "attempts": {"type": "integer", "minimum": 0},
+            "downloaded": {"type": "boolean"},
+        }
+    ),
+    "Agency": _record(
+        {
+            "organ_id": _TEXT,
+            "name": _TEXT,
+            "parent": _MAYBE_TEXT,
+            "mode": _MODE,
+            "active": {"type": "boolean"},
+        }
+    ),
+}
+_VIEW_FIELDS = {"overdue": {"type": "boolean"}}
+SCHEMAS["MessageView"] = {
+    "allOf": [
+        _ref("Message"),
+        _record(
+            {
+                **_VIEW_FIELDS,
+                "deliveries": {
+                    "type": "array",
+                    "items": {"allOf": [_ref("Delivery"), _record({"business_status_label": _MAYBE_TEXT})]},
+                },
+            }
+        ),
+    ]
+}
+SCHEMAS["Trace"] = {
+    "allOf": [
+        _ref("Message"),
+        _record(
+            {
+                **_VIEW_FIELDS,
+                "deliveries": {
+                    "type": "array",
+                    "items": {
+                        "allOf": [
+                            _ref("Delivery"),
+                            _record({"statuses": {"type": "array", "items": _ref("StatusEntry")}}),
+                        ]
+                    },
+                },
+                "events": {"type": "array", "items": _ref("Event")},
+            }
+        ),
+    ]
+}
+
+
+def _items(schema: dict[str, Any], **more: Any) -> dict[str, Any]:
+    page = _record({"items": {"type": "array", "items": schema}}, **more)
+    return {"200": {"description": "A page of items", **_json(page)}}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -35,8 +199,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
         422: "Rule broken",
         503: "Not ready",
     }
+    # 503 database_unavailable (with Retry-After) can answer any route while PostgreSQL is away.
     return {
-        str(status): {"description": reasons[status], **_json(_ERROR)} for status in (401, 403, *statuses)
+        str(status): {"description": reasons[status], **_json(_ERROR)}
+        for status in (401, 403, *statuses, 503)
     }
 
 
@@ -121,7 +287,8 @@ def build_spec() -> dict[str, Any]:
                             },
                         }
                     },
-                }
+                },
+                **SCHEMAS,
             },
         },
         "paths": {
@@ -149,10 +316,10 @@ def build_spec() -> dict[str, Any]:
                 "post": _operation(
                     "Submit an edoc or status package",
                     {
-                        "201": {"description": "Accepted", **_json(_JSON_OBJECT)},
+                        "201": {"description": "Accepted", **_json(_ref("Accepted"))},
                         "200": {
                             "description": "The identical package was accepted before",
-                            **_json(_JSON_OBJECT),
+                            **_json(_ref("Accepted")),
                         },
                     },
                     400,
@@ -165,7 +332,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/inbox": {
                 "get": _operation(
                     "Deliveries waiting for the caller's agencies",
-                    _LIST,
+                    _items(_ref("InboxItem")),
                     404,
                     422,
                     parameters=[
@@ -187,7 +354,12 @@ def build_spec() -> dict[str, Any]:
             "/v1/deliveries/{delivery_id}/ack": {
                 "post": _operation(
                     "Acknowledge a pulled delivery",
-                    _OBJECT,
+                    {
+                        "200": {
+                            "description": "The delivery after the acknowledgement",
+                            **_json(_ref("Delivery")),
+                        }
+                    },
                     400,
                     404,
                     409,
@@ -210,16 +382,16 @@ def build_spec() -> dict[str, Any]:
             },
             "/v1/messages/{message_id}": {
                 "get": _operation(
-                    "A message with each recipient's state",
-                    _OBJECT,
+                    "A message with the deliveries the caller may see (a recipient: its own)",
+                    {"200": {"description": "The message", **_json(_ref("MessageView"))}},
                     404,
                     parameters=[_path("message_id", _UUID)],
                 )
             },
             "/v1/messages/{message_id}/trace": {
                 "get": _operation(
-                    "Every event of a document in time order",
-                    _OBJECT,
+                    "Every event of a document the caller may see, in time order",
+                    {"200": {"description": "The trace", **_json(_ref("Trace"))}},
                     404,
                     parameters=[_path("message_id", _UUID)],
                 )
@@ -236,7 +408,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/documents": {
                 "get": _operation(
                     "Search documents",
-                    {"200": {"description": "A page", **_json(_JSON_OBJECT)}},
+                    _items(_ref("Message"), next_cursor=_MAYBE_TEXT),
                     422,
                     parameters=[
                         _query("document_id", {"type": "string"}, "DocumentId"),
@@ -256,7 +428,7 @@ def build_spec() -> dict[str, Any]:
                     ],
                 )
             },
-            "/v1/agencies": {"get": _operation("The registry", _LIST)},
+            "/v1/agencies": {"get": _operation("The registry", _items(_ref("Agency")))},
             "/v1/axis/certificate": {
                 "get": _operation(
                     "The axis signing certificate",
@@ -341,7 +513,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/admin/deliveries": {
                 "get": _operation(
                     "Deliveries by state",
-                    _LIST,
+                    _items(_ref("Delivery")),
                     422,
                     parameters=[
                         _query(

@@ -7,7 +7,7 @@ from aiohttp import web
 from exchange import registry, registry_control
 from exchange.api.auth import allow
 from exchange.api.common import read_json
-from exchange.api.keys import CALLER, POOL, SIGNER
+from exchange.api.keys import CALLER, POOL, SETTINGS, SIGNER
 from exchange.errors import InvalidInput
 from exchange.model import Role
 from exchange.store import agencies as agency_store
@@ -57,7 +57,9 @@ async def admin_add_agencies(request: web.Request) -> web.Response:
         raise InvalidInput("the body must be an agency object or an array of them")
     inputs = [registry.AgencyInput(item) for item in items]
     async with request.app[POOL].acquire() as conn:
-        specs = await registry.add_agencies(conn, inputs)
+        specs = await registry.add_agencies(
+            conn, inputs, allow_private_endpoints=request.app[SETTINGS].delivery.allow_private_endpoints
+        )
     return web.json_response({"items": [spec.organ_id for spec in specs]}, status=201)
 
 

@@ -1,7 +1,10 @@
 """The auditor web page under /ui/: server-rendered, usable without JavaScript.
 
-An auditor (or admin) logs in with their API key; the key is kept in an HttpOnly,
-SameSite=Strict cookie scoped to /ui/ and checked on every request like a bearer key.
+An auditor (or admin) logs in with their API key once; the browser then holds only a random
+session id (HttpOnly, SameSite=Strict cookie scoped to /ui, Secure behind TLS) that the axis
+checks on every request and revokes at logout, at expiry and when the key is rotated
+(exchange.ui_sessions). Failed logins are throttled per client address. Every answer carries
+headers that forbid framing, scripts and referrers.
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from exchange import registry, timeline
+from exchange import registry, timeline, ui_sessions
 from exchange.api.auth import UI_COOKIE, allow, public
 from exchange.api.common import path_uuid
 from exchange.api.exchange import evidence_download
-from exchange.api.keys import CALLER, POOL, SETTINGS
+from exchange.api.keys import CALLER, LOGIN_THROTTLE, POOL, SETTINGS
 from exchange.charts import bar_chart
 from exchange.clock import VIETNAM, today_in_vietnam
 from exchange.edxml.codes import BUSINESS_LABELS, STATUS_LABELS
@@ -27,6 +30,7 @@ from exchange.store import reports
 from exchange.store.messages import DocumentQuery
 
 REPORT_DAYS = 14
+MAX_KEY_CHARS = 256  # API keys are ~50 characters; longer input is cut, not hashed whole
 _BUSINESS = {int(kind): label for kind, label in BUSINESS_LABELS.items()}
 _STATUS_CHOICES = [
     *((code.value, f"{code.value} {label}") for code, label in STATUS_LABELS.items()),
@@ -42,11 +46,28 @@ async def login_form(request: web.Request) -> dict[str, Any]:
 
 @public
 async def login(request: web.Request) -> web.StreamResponse:
+    throttle, address = request.app[LOGIN_THROTTLE], request.remote or "unknown"
+    if (wait := throttle.retry_after(address)) is not None:
+        refused = aiohttp_jinja2.render_template(
+            "ui/login.html",
+            request,
+            {"message": f"Quá nhiều lần đăng nhập sai. Thử lại sau {wait} giây.", "caller": None},
+            status=429,
+        )
+        refused.headers["Retry-After"] = str(wait)
+        return refused
     form = await request.post()
-    key = str(form.get("key", "")).strip()
+    key = str(form.get("key", "")).strip()[:MAX_KEY_CHARS]
     async with request.app[POOL].acquire() as conn:
         caller = await registry.authenticate(conn, key) if key else None
-    if caller is None or caller.role not in (Role.AUDITOR, Role.ADMIN):
+        allowed = caller is not None and caller.role in (Role.AUDITOR, Role.ADMIN)
+        session = (
+            await ui_sessions.open_session(conn, caller, request.app[SETTINGS].ui)
+            if caller is not None and allowed
+            else None
+        )
+    if caller is None or session is None:
+        throttle.failed(address)
         message = "Khóa không hợp lệ." if caller is None else "Khóa này không phải của kiểm toán viên."
         return aiohttp_jinja2.render_template(
             "ui/login.html",
@@ -54,18 +75,51 @@ async def login(request: web.Request) -> web.StreamResponse:
             {"message": message, "caller": None},
             status=401 if caller is None else 403,
         )
+    throttle.succeeded(address)
+    settings = request.app[SETTINGS]
     response = web.HTTPSeeOther("/ui/")
     response.set_cookie(
-        UI_COOKIE, key, httponly=True, samesite="Strict", path="/ui", secure=request.app[SETTINGS].server.tls
+        UI_COOKIE,
+        session,
+        httponly=True,
+        samesite="Strict",
+        path="/ui",
+        secure=settings.server.tls or settings.ui.secure_cookie,
+        max_age=int(settings.ui.session_lifetime_s),
     )
     raise response
 
 
 @allow(Role.AUDITOR, Role.ADMIN)
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session on the server (the cookie alone would keep working if copied), then forget it."""
+    async with request.app[POOL].acquire() as conn:
+        await ui_sessions.close_session(conn, request.cookies.get(UI_COOKIE, ""))
     response = web.HTTPSeeOther("/ui/login")
     response.del_cookie(UI_COOKIE, path="/ui")
     raise response
+
+
+# Nothing on the pages runs scripts, loads from elsewhere, or may be framed; the inline <style> of the
+# templates is the only exception to "self".
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer (pages and API alike): no framing, no scripts, no referrer, no sniffing."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/ui/"):
+        response.headers.setdefault("Cache-Control", "no-store")
 
 
 @allow(Role.AUDITOR, Role.ADMIN)

@@ -18,7 +18,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from exchange import pull, registry_control
+from exchange import bounds, pull, registry_control
 from exchange.api.auth import vxp
 from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
@@ -166,6 +166,7 @@ async def update_status(request: web.Request) -> web.StreamResponse:
     if status not in ("done", "fail", "processing"):
         raise VxpFailure(400, "400", "XroadVnpt-status must be done, fail or processing")
     note = _param(request, "description")
+    bounds.check_text("XroadVnpt-description", note, bounds.REASON)
     async with request.app[POOL].acquire() as conn:
         if status == "processing":
             await pull.processing(conn, request[CALLER], _doc_id(request), note)

@@ -91,7 +91,11 @@ def add(
     }
 
     async def work(conn: Connection) -> list[AgencySpec]:
-        return await registry.add_agencies(conn, [registry.AgencyInput(values)])
+        return await registry.add_agencies(
+            conn,
+            [registry.AgencyInput(values)],
+            allow_private_endpoints=settings.delivery.allow_private_endpoints,
+        )
 
     spec = with_database(settings, work)[0]
     if as_json:
@@ -174,7 +178,9 @@ def import_(settings: Settings, file: Path, as_json: bool) -> None:
     inputs = read_agency_file(file)
 
     async def work(conn: Connection) -> list[AgencySpec]:
-        return await registry.add_agencies(conn, inputs)
+        return await registry.add_agencies(
+            conn, inputs, allow_private_endpoints=settings.delivery.allow_private_endpoints
+        )
 
     specs = with_database(settings, work)
     if as_json:

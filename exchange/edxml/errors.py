@@ -45,8 +45,16 @@ class AttachmentError(EdxmlError):
     code = "bad_attachment"
 
 
+class CommentInEnvelope(EdxmlError):
+    """A signed package holding comments or processing instructions, which its signature does not cover."""
+
+    status = 422
+    code = "comment_in_envelope"
+
+
 __all__ = [
     "AttachmentError",
+    "CommentInEnvelope",
     "EdxmlError",
     "ErrorDetail",
     "HostileXml",

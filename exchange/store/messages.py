@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -194,35 +195,44 @@ _OVERDUE_COUNT = f"""
 SELECT count(*) FROM messages m
 WHERE m.kind = 'edoc' AND m.business_type = 0 AND m.due_date < $1 AND EXISTS ({UNFINISHED_DELIVERY})
 """
-# Whether one document is overdue on a day: $1 message id, $2 the day.
+# Whether a document is overdue: $1 message id, $2 today, $3 the recipients that count (NULL: all).
 _IS_OVERDUE = f"""
 SELECT EXISTS (SELECT 1 FROM messages m WHERE m.id = $1 AND m.kind = 'edoc' AND m.due_date < $2
-               AND EXISTS ({UNFINISHED_DELIVERY}))
+               AND EXISTS ({UNFINISHED_DELIVERY} AND ($3::text[] IS NULL OR d.recipient = ANY($3))))
 """
 # Searches documents: $1 DocumentId, $2 sender, $3 recipient, $4 state or status code, $5 since, $6 until,
-# $7 OrganIds the caller acts for (NULL: everything), $8/$9 the cursor (received_at, id), $10 limit.
+# $7 OrganIds the caller acts for (NULL: everything), $8/$9 the cursor (received_at, id), $10 limit,
+# $11 today for overdue documents (NULL: all). A caller that is only a recipient matches the recipient,
+# status and overdue filters on its own deliveries, never on another recipient's.
 _SEARCH = f"""
 SELECT {_COLUMNS} FROM messages m
 WHERE m.kind = 'edoc'
   AND ($1::text IS NULL OR m.document_id = $1)
   AND ($2::text IS NULL OR m.sender = $2)
-  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = $3))
+  AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = $3
+        AND ($7::text[] IS NULL OR m.sender = ANY($7) OR d.recipient = ANY($7))))
   AND ($4::text IS NULL OR EXISTS (
-        SELECT 1 FROM deliveries d
-        WHERE d.message_id = m.id AND (d.state::text = $4 OR $4 = {CURRENT_STATUS})))
+        SELECT 1 FROM deliveries d WHERE d.message_id = m.id
+          AND ($7::text[] IS NULL OR m.sender = ANY($7) OR d.recipient = ANY($7))
+          AND (d.state::text = $4 OR $4 = {CURRENT_STATUS})))
   AND ($5::timestamptz IS NULL OR m.received_at >= $5)
   AND ($6::timestamptz IS NULL OR m.received_at < $6)
   AND ($7::text[] IS NULL OR m.sender = ANY($7) OR EXISTS (
         SELECT 1 FROM deliveries d WHERE d.message_id = m.id AND d.recipient = ANY($7)))
   AND ($8::timestamptz IS NULL OR (m.received_at, m.id) > ($8, $9::uuid))
-  AND ($11::date IS NULL OR (m.due_date < $11 AND EXISTS ({UNFINISHED_DELIVERY})))
+  AND ($11::date IS NULL OR (m.due_date < $11 AND EXISTS ({UNFINISHED_DELIVERY}
+        AND ($7::text[] IS NULL OR m.sender = ANY($7) OR d.recipient = ANY($7)))))
 ORDER BY m.received_at, m.id
 LIMIT $10
 """
 
 
-async def is_overdue(conn: Connection, message_id: UUID, today: date) -> bool:
-    return bool(await conn.fetchval(_IS_OVERDUE, message_id, today))
+async def is_overdue(
+    conn: Connection, message_id: UUID, today: date, recipients: Sequence[str] | None = None
+) -> bool:
+    """Past its DueDate with a recipient (among ``recipients``, or any) neither done nor refusing."""
+    chosen = None if recipients is None else list(recipients)
+    return bool(await conn.fetchval(_IS_OVERDUE, message_id, today, chosen))
 
 
 async def overdue_count(conn: Connection, today: date) -> int:

@@ -150,7 +150,15 @@ class Client:
 
 def write_config(path: Path, dev_pki: dict[str, Path], **delivery: Any) -> Path:
     """A TOML config with the test PKI's axis identity and fast delivery timings."""
-    timings = {"base_delay_s": 0.2, "max_delay_s": 1.0, "sweep_interval_s": 0.3, "lease_s": 3.0, **delivery}
+    # The push receivers of the tests listen on 127.0.0.1, which only this setting allows.
+    timings = {
+        "base_delay_s": 0.2,
+        "max_delay_s": 1.0,
+        "sweep_interval_s": 0.3,
+        "lease_s": 3.0,
+        "allow_private_endpoints": True,
+        **delivery,
+    }
     lines = [
         "[trust]",
         f'axis_certificate = "{dev_pki["axis"]}"',

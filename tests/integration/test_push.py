@@ -82,6 +82,7 @@ async def setup_agencies(conn: asyncpg.Connection, endpoint: str) -> str:
                 {"organ_id": DISTRICT, "name": "Quận", "mode": "push", "endpoint": endpoint}
             ),
         ],
+        allow_private_endpoints=True,  # the receiver listens on 127.0.0.1
     )
     return (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
 
@@ -90,7 +91,7 @@ def worker_for(
     client: TestClient, name: str = "test-worker", outcomes: list[str] | None = None
 ) -> tuple[DeliveryWorker, HttpPush]:
     app = client.server.app
-    pusher = HttpPush(app[SIGNER], 5)
+    pusher = HttpPush(app[SIGNER], 5, allow_private_endpoints=True)
     seen = outcomes if outcomes is not None else []
     worker = DeliveryWorker(
         app[POOL],
@@ -287,6 +288,7 @@ async def test_an_agencys_own_retry_limit_applies(
                 }
             ),
         ],
+        allow_private_endpoints=True,  # the receiver listens on 127.0.0.1
     )
     key = (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
     await push_client.post(
