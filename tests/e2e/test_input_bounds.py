@@ -113,6 +113,10 @@ async def test_package_text_at_its_bound_is_accepted_one_past_is_refused(world: 
 
     status, accepted = await send(world, "000.00.01.H26,2026/11/22,3/B", subject="S" * bounds.SUBJECT)
     assert status == 201, accepted
+    # Statuses 01-06 need a copy that reached the recipient: FINANCE downloads its copy first.
+    finance_copy = next(d["delivery_id"] for d in accepted["deliveries"] if d["recipient"] == FINANCE)
+    status, _ = await world.client(FINANCE).get_bytes(f"/v1/deliveries/{finance_copy}/package")
+    assert status == 200
     status, accepted = await send(world, long_id[:-1])
     assert status == 201, accepted
 

@@ -34,7 +34,9 @@ async def _register(database_url: str, agencies: list[dict[str, Any]]) -> dict[s
     """Each agency with its own system ``dms-<OrganId>`` (VXP secret SECRET); their API keys."""
     conn = await asyncpg.connect(database_url)
     try:
-        await registry.add_agencies(conn, [registry.AgencyInput(values) for values in agencies])
+        await registry.add_agencies(
+            conn, [registry.AgencyInput(values) for values in agencies], allow_private_endpoints=True
+        )
         keys = {}
         for values in agencies:
             organ = values["organ_id"]

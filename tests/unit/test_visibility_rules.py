@@ -45,6 +45,8 @@ def copy(recipient: str, state: str = "queued") -> DeliveryRow:
         None,
         None,
         None,
+        None,
+        None,
     )
 
 
