@@ -28,6 +28,7 @@ from exchange.settings import Settings
 from exchange.store.db import create_pool
 from exchange.store.migrate import apply_migrations
 from exchange.tls import server_ssl_context
+from exchange.vocabulary import FILTERS
 
 log = get_logger(__name__)
 access_log = get_logger("exchange.access")
@@ -46,7 +47,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
-        filters={"details": readable_json},
+        filters={"details": readable_json, **FILTERS},
     )
     app.cleanup_ctx.append(pool_context)
     app.cleanup_ctx.append(scheduler_context)
