@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import documents, exchange, health, openapi, registry, reports, ui, vxp
+from exchange.api import documents, exchange, health, openapi, public, registry, reports, ui, vxp
 
 
 def setup_routes(app: web.Application) -> None:
@@ -36,6 +36,9 @@ def setup_routes(app: web.Application) -> None:
         for name, handler in vxp.OPERATIONS.items():
             app.router.add_post(f"{prefix}/{name}", handler)
         app.router.add_get(f"{prefix}/downloadEdoc", vxp.download_edoc)
+    app.router.add_get("/public/", public.progress_page)
+    app.router.add_get("/public/progress.json", public.progress_json)
+    app.router.add_get("/public/progress.csv", public.progress_csv)
     app.router.add_get("/ui/login", ui.login_form)
     app.router.add_post("/ui/login", ui.login)
     app.router.add_post("/ui/logout", ui.logout)
