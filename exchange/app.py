@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.public import setup_public
 from exchange.api.routes import setup_routes
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
@@ -53,6 +54,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app.cleanup_ctx.append(scheduler_context)
     app.cleanup_ctx.append(delivery_context)
     setup_routes(app)
+    setup_public(app)
     return app
 
 

@@ -17,14 +17,15 @@ from exchange.vocabulary import PUBLIC_COLUMNS
 PROGRESS_CACHE = web.AppKey("progress_cache", ProgressCache)
 
 
+def setup_public(app: web.Application) -> None:
+    """Give the application its cache of public figures (one per process)."""
+    app[PROGRESS_CACHE] = ProgressCache(app[SETTINGS].public.cache_s)
+
+
 async def _progress(request: web.Request) -> dict[str, Any]:
-    settings = request.app[SETTINGS].public
-    if not settings.enabled:
+    if not request.app[SETTINGS].public.enabled:
         raise NotFound("public progress reporting is not enabled on this axis")
-    cache = request.app.get(PROGRESS_CACHE)
-    if cache is None:
-        cache = request.app[PROGRESS_CACHE] = ProgressCache(settings.cache_s)
-    return await cache.get(request.app[POOL])
+    return await request.app[PROGRESS_CACHE].get(request.app[POOL])
 
 
 @public
