@@ -273,3 +273,8 @@ async def count_documents(conn: Connection, query: DocumentQuery) -> int:
 
 async def overdue_among(conn: Connection, message_ids: list[UUID], today: date) -> set[UUID]:
     return {row["id"] for row in await conn.fetch(_OVERDUE_AMONG, message_ids, today)}
+
+
+async def count_edocs(conn: Connection) -> int:
+    """How many documents the axis holds (the demo sends its traffic to an empty axis only)."""
+    return int(await conn.fetchval("SELECT count(*) FROM messages WHERE kind = 'edoc'"))
