@@ -76,16 +76,18 @@ async def document_page(conn: Connection, caller: System, message_id: UUID) -> d
     rows = [_matrix_row(delivery, due) for delivery in view["deliveries"]]
     reported = {code for row in rows for code in row.cells}
     codes = [*MATRIX_CODES, *(code for code in TAKE_BACK_CODES if code in reported)]
+    # Who sent each status package about this document: the recipient whose history it joined.
+    reporters = {s["status_message_id"]: d["recipient"] for d in view["deliveries"] for s in d["statuses"]}
     ctx = EventContext(
         agencies,
         view["sender"],
         {d["delivery_id"]: d["recipient"] for d in view["deliveries"]},
-        {view["message_id"]: view["sender"]},
+        {view["message_id"]: view["sender"], **reporters},
     )
     events = [
         {
             "at": datetime.fromisoformat(e["at"]),
-            "sentence": event_sentence(e["action"], e["details"], e["delivery_id"], ctx),
+            "sentence": event_sentence(e["action"], e["details"], e["delivery_id"], ctx, e["message_id"]),
             "action": e["action"],
             "actor": e["actor"],
             "fields": event_fields(e["details"], agencies),

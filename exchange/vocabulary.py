@@ -89,8 +89,24 @@ DETAIL_LABELS: dict[str, str] = {
     "code": "Trạng thái",
     "status_message_id": "Gói trạng thái",
 }
-# Details that repeat what the sentence already says, or that only an engineer needs.
-_HIDDEN_DETAILS = {"label"}
+# Details that repeat what the sentence or the summary already says, or that only an engineer needs
+# (they stay in the JSON trace and the evidence bundle).
+_HIDDEN_DETAILS = {
+    "label",
+    "kind",
+    "document_id",
+    "business_type",
+    "status_code",
+    "code",
+    "by",
+    "sha256",
+    "fingerprint",
+    "layout",
+    "algorithm",
+    "status_message_id",
+    "first",
+    "verdict",
+}
 
 
 def vn_time(moment: datetime | None) -> str:
@@ -205,19 +221,24 @@ class EventContext:
 
 
 def event_sentence(
-    action: str, details: Mapping[str, Any], delivery_id: str | None, ctx: EventContext
+    action: str,
+    details: Mapping[str, Any],
+    delivery_id: str | None,
+    ctx: EventContext,
+    message_id: str | None = None,
 ) -> str:
     """One audit entry as a sentence: "Sở Nội vụ gửi văn bản", "Sở Tài chính báo 03 Đã tiếp nhận"."""
     recipient = ctx.agencies.name(details.get("recipient") or ctx.recipients.get(delivery_id or "", ""))
     write = _SENTENCES.get(action)
     if write is None:
         return action
+    if action == "message.accepted" and details.get("kind") == "status":
+        reporter = ctx.agencies.name(ctx.senders.get(message_id or "", "")) or "Đơn vị nhận"
+        return f"{reporter} gửi gói trạng thái {status_label(details.get('status_code'))}"
     return write(details, recipient, ctx)
 
 
 def _accepted(details: Mapping[str, Any], _: str, ctx: EventContext) -> str:
-    if details.get("kind") == "status":
-        return f"Trục nhận gói trạng thái {status_label(details.get('status_code'))}"
     kind = details.get("business_type", 0)
     verb = {1: "gửi yêu cầu thu hồi", 2: "gửi bản cập nhật", 3: "gửi văn bản thay thế"}.get(
         kind, "gửi văn bản"
