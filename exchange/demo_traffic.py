@@ -324,3 +324,26 @@ def _status(reporter: str, document: Sent, code: StatusCode) -> Status:
         staff_info=StaffInfo(department="Văn phòng", staff="Trần Thị Bình"),
         description=code.label,
     )
+
+
+def write_sample_package(directory: Path, pki: Mapping[str, Path]) -> Path:
+    """A new document from Sở Nội vụ to Sở Tài chính and the Government Office, signed, ready for
+    ``exchange send FILE --as so-noi-vu`` (a fresh DocumentId each time it is written)."""
+    sender, recipients = "000.00.01.H26", ("000.00.02.H26", "000.00.00.G22")
+    names = {organ_id: name for organ_id, name, *_ in AGENCIES}
+    run = now().astimezone(VIETNAM)
+    document = _document(random.Random(0), 0, run, names)  # noqa: S311 (made-up content)
+    edoc = replace(
+        document.edoc,
+        sender=Organization(sender, organ_name=names[sender], organization_in_charge=names[sender]),
+        recipients=tuple(Organization(r, organ_name=names[r]) for r in recipients),
+        document_id=f"{sender},{run:%Y/%m/%d},{run:%H%M%S}/SNV-VP",
+        code=Code(f"{run:%H%M%S}", "SNV-VP"),
+        trace_headers=(TraceHeader(run.replace(tzinfo=None, microsecond=0), sender),),
+        due_date=run.date() + timedelta(days=10),
+    )
+    signer = Signer.from_files(pki[f"agency:{sender}"], pki[f"agency_key:{sender}"])
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "so-noi-vu-new-document.edxml"
+    path.write_bytes(sign_package(build_edoc(edoc), signer))
+    return path

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from exchange.cli.common import json_option, print_json, print_table, settings_options, with_database
-from exchange.demo import demo_pki, keep_keys, load_demo, load_kept_keys, trust_demo_ca
-from exchange.demo_traffic import Summary, demo_server, send_traffic
+from exchange.demo import demo_directory, demo_pki, keep_keys, load_demo, load_kept_keys, trust_demo_ca
+from exchange.demo_traffic import Summary, demo_server, send_traffic, write_sample_package
 from exchange.logs import configure_logging
 from exchange.registry import NewSystem
 from exchange.settings import LogSettings, Settings
@@ -55,10 +55,11 @@ def demo(
 
     systems, documents = with_database(settings, load)
     keys_file = keep_keys(settings.data_dir, systems)
+    sample = write_sample_package(demo_directory(settings.data_dir) / "packages", pki)
     summary = None
     if traffic and not (if_empty and documents):
         summary = _traffic(settings, {s.system.name: s.api_key for s in systems}, pki, traffic, seed)
-    _print(systems, keys_file, summary, as_json)
+    _print(systems, keys_file, sample, summary, as_json)
 
 
 def _traffic(
@@ -74,7 +75,9 @@ def _traffic(
         return asyncio.run(run(url))
 
 
-def _print(systems: list[NewSystem], keys_file: Path, summary: Summary | None, as_json: bool) -> None:
+def _print(
+    systems: list[NewSystem], keys_file: Path, sample: Path, summary: Summary | None, as_json: bool
+) -> None:
     if as_json:
         print_json(
             {
@@ -88,6 +91,7 @@ def _print(systems: list[NewSystem], keys_file: Path, summary: Summary | None, a
                     for s in systems
                 ],
                 "keys_file": str(keys_file),
+                "sample_package": str(sample),
                 "traffic": None if summary is None else vars(summary),
             }
         )
@@ -98,6 +102,7 @@ def _print(systems: list[NewSystem], keys_file: Path, summary: Summary | None, a
         title=f"Demo systems (keys kept in {keys_file}; 'exchange demo --rotate' for new ones)",
         keep_whole=["system", "api key"],
     )
+    click.echo(f"A signed package to try: exchange send {sample} --as so-noi-vu")
     if summary is not None:
         kinds = ", ".join(f"{n} {kind.lower()}" for kind, n in summary.by_type.items())
         click.echo(

@@ -59,7 +59,7 @@ def axis(tmp_path_factory: pytest.TempPathFactory, cluster_url: str) -> Iterator
         env={"EXCHANGE_PUBLIC__ENABLED": "true"},
     )
     try:
-        yield {"url": server.url, "database_url": database_url, "keys": keys}
+        yield {"url": server.url, "database_url": database_url, "keys": keys, "data_dir": data_dir}
     finally:
         server.stop()
         run_admin(cluster_url, f"DROP DATABASE {name} WITH (FORCE)")
@@ -301,3 +301,25 @@ def test_public_progress_shows_counts_only(browser: Browser, axis: dict[str, Any
             assert items[organ_id]["current_month"]["sent"] == row["sent"]
             assert items[organ_id]["current_month"]["received"] == row["received"]
         context.close()
+
+
+def test_exchange_send_posts_a_package_as_a_demo_system(axis: dict[str, Any]) -> None:
+    sample = axis["data_dir"] / "demo" / "packages" / "so-noi-vu-new-document.edxml"
+    where = ["--url", axis["url"], "--data-dir", str(axis["data_dir"])]
+    sent = exchange("send", str(sample), "--as", "so-noi-vu", *where)
+    assert sent.returncode == 0, sent.stderr
+    answer = json.loads(sent.stdout)
+    assert answer["signature"]["verdict"] == "valid"  # signed with the demo agency's certificate
+    [row] = query(
+        axis["database_url"],
+        "SELECT sender, document_id FROM messages WHERE id = $1::uuid",
+        answer["message_id"],
+    )
+    assert row == {"sender": "000.00.01.H26", "document_id": answer["document_id"]}
+
+    before = query(axis["database_url"], "SELECT count(*) AS n FROM messages")[0]["n"]
+    refused = exchange("send", str(sample), "--as", "so-tai-chinh", *where)  # not its agency
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["error"]["code"] == "sender_not_owned"
+    assert "refused" in refused.stderr
+    assert query(axis["database_url"], "SELECT count(*) AS n FROM messages")[0]["n"] == before
