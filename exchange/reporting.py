@@ -22,7 +22,7 @@ from exchange.errors import InvalidInput
 from exchange.store import reports
 from exchange.store.db import Connection
 from exchange.store.reports import AgencyFigures
-from exchange.vocabulary import REPORT_COLUMNS, vn_date
+from exchange.vocabulary import REPORT_COLUMNS, fold, vn_date
 
 # A report may span at most this many days (a year and a leap day): its query reads every copy in it.
 MAX_DAYS = 367
@@ -122,6 +122,8 @@ def sort_figures(rows: Sequence[AgencyFigures], key: str, descending: bool) -> l
 
     def value(row: AgencyFigures) -> tuple[bool, Any]:
         cell = getattr(row, key)
+        if isinstance(cell, str):
+            cell = (fold(cell), cell)  # Vietnamese order: "Ủy ban" after "Sở", before "Văn phòng"
         return (cell is None) != descending, cell if cell is not None else 0
 
     return sorted(rows, key=value, reverse=descending)

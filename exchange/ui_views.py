@@ -6,7 +6,6 @@ Every word and time a person reads comes from ``exchange.vocabulary``.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -28,6 +27,7 @@ from exchange.vocabulary import (
     EventContext,
     event_fields,
     event_sentence,
+    fold,
     parse_vn_date,
     status_label,
     transport_state,
@@ -36,6 +36,7 @@ from exchange.vocabulary import (
 # The statuses a recipient reports, always shown as columns; the take-back ones only when reported.
 MATRIX_CODES = ("01", "02", "03", "04", "05", "06")
 TAKE_BACK_CODES = ("13", "15", "16")
+HOPS_MAX_BYTES = 5 * 1024 * 1024
 _ORGAN_IN_TEXT = re.compile(r"\b(\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2})\b")
 
 
@@ -143,7 +144,9 @@ class Hop:
 async def _hops(conn: Connection, message_id: UUID, view: dict[str, Any]) -> list[Hop]:
     """The package's way here (its TraceHeaders), this axis, and any forwarding to an upstream axis."""
     hops: list[Hop] = []
-    data = await message_store.body(conn, message_id)
+    # Reading the hops means parsing the package: done for ordinary sizes only, not for every view
+    # of a 20 MB package (its hops are in the evidence bundle).
+    data = await message_store.body(conn, message_id) if view["size_bytes"] <= HOPS_MAX_BYTES else None
     if data is not None:
         try:
             model = parse_package(data).model
@@ -186,12 +189,6 @@ class SearchResult:
     rows: list[dict[str, Any]]
     next_after: tuple[datetime, UUID] | None
     errors: list[str]
-
-
-def fold(text: str) -> str:
-    """Lower case without diacritics, so that "so noi vu" finds "Sở Nội vụ"."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
 
 
 def resolve_agency(text: str, agencies: Agencies) -> tuple[str | None, str | None]:

@@ -8,6 +8,7 @@ Code lists of the standard (status, business type, priority) keep their labels i
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -109,6 +110,12 @@ _HIDDEN_DETAILS = {
 }
 
 
+def fold(text: str) -> str:
+    """Lower case without diacritics: "so noi vu" finds "Sở Nội vụ", and "Ủy ban" sorts before "Văn"."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower().strip()
+
+
 def vn_time(moment: datetime | None) -> str:
     """A moment as Vietnamese people read it: dd/mm/yyyy HH:mm in Vietnam time (UTC+7)."""
     if moment is None:
@@ -207,7 +214,7 @@ class Agencies:
         return organ_id if name is None or name == organ_id else f"{name} ({organ_id})"
 
     def items(self) -> list[tuple[str, str]]:
-        return sorted(self._names.items(), key=lambda item: item[1])
+        return sorted(self._names.items(), key=lambda item: (fold(item[1]), item[0]))
 
 
 @dataclass(frozen=True)
