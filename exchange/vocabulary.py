@@ -213,6 +213,9 @@ class Agencies:
         name = self._names.get(organ_id)
         return organ_id if name is None or name == organ_id else f"{name} ({organ_id})"
 
+    def __contains__(self, organ_id: object) -> bool:
+        return organ_id in self._names
+
     def items(self) -> list[tuple[str, str]]:
         return sorted(self._names.items(), key=lambda item: (fold(item[1]), item[0]))
 

@@ -20,11 +20,11 @@ from exchange.api.exchange import evidence_download
 from exchange.api.keys import CALLER, POOL, SETTINGS
 from exchange.api.reports import export_response
 from exchange.charts import bar_chart
-from exchange.errors import ExchangeError, InvalidInput, NotFound
+from exchange.errors import InvalidInput, NotFound
 from exchange.model import Role
 from exchange.store import reports
 from exchange.store.reports import AgencyFigures
-from exchange.vocabulary import DEADLINE_STATES, REPORT_COLUMNS, parse_vn_date, vn_time
+from exchange.vocabulary import DEADLINE_STATES, REPORT_COLUMNS, parse_vn_date
 
 REPORT_DAYS = 14
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
@@ -179,18 +179,18 @@ def _period(request: web.Request) -> reporting.Period:
 @allow(Role.AUDITOR, Role.ADMIN)
 async def report(request: web.Request) -> web.StreamResponse:
     """Every agency over a month, a quarter or a period: sortable, printable, exportable."""
+    sort, descending = request.query.get("sort", "name"), request.query.get("desc") == "1"
     try:
         within = _period(request)
-    except ExchangeError as error:
+        async with request.app[POOL].acquire() as conn:
+            rows = reporting.sort_figures(await reporting.figures(conn, within), sort, descending)
+    except InvalidInput as error:  # a period or a column typed wrong: say so on the page
         return aiohttp_jinja2.render_template(
             "ui/report.html",
             request,
-            {"caller": request[CALLER], "error": error.message, "rows": []},
-            status=400,
+            {"caller": request[CALLER], "error": f"Không đọc được kỳ báo cáo: {error.message}", "rows": []},
+            status=422,
         )
-    sort, descending = request.query.get("sort", "name"), request.query.get("desc") == "1"
-    async with request.app[POOL].acquire() as conn:
-        rows = reporting.sort_figures(await reporting.figures(conn, within), sort, descending)
     base = {k: v for k, v in request.query.items() if k in ("period", "from", "to") and v}
     return aiohttp_jinja2.render_template(
         "ui/report.html",
@@ -244,7 +244,7 @@ async def agency(request: web.Request) -> dict[str, Any]:
     within = _period(request)
     async with request.app[POOL].acquire() as conn:
         agencies = await ui_views.agency_names(conn)
-        if agencies.name(organ_id) == organ_id and organ_id not in dict(agencies.items()):
+        if organ_id not in agencies:
             raise NotFound(f"no agency {organ_id}")
         found = await reporting.figures(conn, within, organ_id)
         per_day = await reports.agency_per_day(conn, within.start, within.end, organ_id)
@@ -263,5 +263,4 @@ async def agency(request: web.Request) -> dict[str, Any]:
             [f"{d:%d/%m}" for d, *_ in per_day],
             [("gửi", [s for _, s, _ in per_day]), ("nhận", [r for *_, r in per_day])],
         ),
-        "vn_time": vn_time,
     }

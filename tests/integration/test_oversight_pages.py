@@ -111,6 +111,10 @@ async def test_report_agency_and_operations_pages(client: TestClient, keys: dict
     first = re.search(r'<tr data-organ-id="([^"]+)"', sorted_page)
     assert first is not None
     assert first[1] == TAI_CHINH
+    wrong = await client.get("/ui/reports?period=2026-13")
+    assert wrong.status == 422
+    assert "2026-13" in await wrong.text()
+    assert 'id="report"' not in await wrong.text()
     export = await client.get("/ui/reports/export?format=xlsx")
     assert export.status == 200
     assert export.headers["Content-Type"].startswith("application/vnd.openxml")
