@@ -205,6 +205,8 @@ async def report(request: web.Request) -> web.StreamResponse:
             "descending": descending,
             "base_query": urlencode(base),
             "form_period": request.query.get("period", ""),
+            "form_from": request.query.get("from", ""),
+            "form_to": request.query.get("to", ""),
             "totals": _totals(rows),
         },
     )

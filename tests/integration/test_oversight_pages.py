@@ -111,6 +111,8 @@ async def test_report_agency_and_operations_pages(client: TestClient, keys: dict
     first = re.search(r'<tr data-organ-id="([^"]+)"', sorted_page)
     assert first is not None
     assert first[1] == TAI_CHINH
+    by_days = await (await client.get("/ui/reports?from=01/01/2026&to=31/12/2026")).text()
+    assert "01/01/2026 – 31/12/2026" in by_days
     wrong = await client.get("/ui/reports?period=2026-13")
     assert wrong.status == 422
     assert "2026-13" in await wrong.text()
