@@ -20,10 +20,11 @@ system-deps:
 	@command -v xmlsec1 >/dev/null && command -v chromium >/dev/null || \
 		{ apt-get update -qq && apt-get install -y -qq xmlsec1 chromium >/dev/null; }
 
-## Serve on http://127.0.0.1:8080 with the embedded PostgreSQL and the demo registry (Ctrl-C stops both).
+## Serve on http://127.0.0.1:8080 with the embedded PostgreSQL, the demo registry (keys kept in
+## var/demo/keys.json and printed at each start) and, on the first run, 60 demo documents (Ctrl-C stops).
 run: setup
-	$(BIN)/exchange demo
-	$(BIN)/exchange serve
+	$(BIN)/exchange demo --traffic 60 --if-empty
+	EXCHANGE_PUBLIC__ENABLED=true $(BIN)/exchange serve
 
 lint: setup
 	$(BIN)/ruff check exchange adapters tests bench certs

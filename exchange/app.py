@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.public import setup_public
 from exchange.api.routes import setup_routes
 from exchange.api.ui import security_headers
 from exchange.axis_identity import load_axis_signer
@@ -30,6 +31,7 @@ from exchange.store.db import create_pool
 from exchange.store.migrate import apply_migrations
 from exchange.tls import server_ssl_context
 from exchange.ui_sessions import LoginThrottle
+from exchange.vocabulary import FILTERS
 
 log = get_logger(__name__)
 access_log = get_logger("exchange.access")
@@ -50,12 +52,13 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         app,
         loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
         autoescape=jinja2.select_autoescape(default=True),
-        filters={"details": readable_json},
+        filters={"details": readable_json, **FILTERS},
     )
     app.cleanup_ctx.append(pool_context)
     app.cleanup_ctx.append(scheduler_context)
     app.cleanup_ctx.append(delivery_context)
     setup_routes(app)
+    setup_public(app)
     return app
 
 

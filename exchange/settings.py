@@ -141,6 +141,13 @@ class UpstreamSettings(_Section):
         return any(organ_id.startswith(prefix) for prefix in self.prefixes)
 
 
+class PublicSettings(_Section):
+    """The anonymous progress page and open-data feed under /public/ (aggregate counts only)."""
+
+    enabled: bool = False
+    cache_s: float = Field(default=300.0, gt=0)
+
+
 class LogSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -164,6 +171,7 @@ class Settings(BaseSettings):
     vxp: VxpSettings = VxpSettings()
     ui: UiSettings = UiSettings()
     upstreams: list[UpstreamSettings] = []
+    public: PublicSettings = PublicSettings()
     log: LogSettings = LogSettings()
 
     def upstream_for(self, organ_id: str) -> UpstreamSettings | None:

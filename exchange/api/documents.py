@@ -36,7 +36,7 @@ async def search_documents(request: web.Request) -> web.Response:
         since=_moment(query_text(request, "since"), "since"),
         until=_moment(query_text(request, "until"), "until"),
         visible_to=list(caller.organ_ids) if caller.role is Role.SYSTEM else None,
-        after=_cursor(query_text(request, "cursor")),
+        after=decode_cursor(query_text(request, "cursor")),
         overdue_on=today_in_vietnam() if request.query.get("overdue") in ("1", "true") else None,
         limit=query_int(request, "limit", default=50, most=MAX_PAGE),
     )
@@ -46,7 +46,7 @@ async def search_documents(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "items": [message.as_dict() for message in found],
-            "next_cursor": None if last is None else _encode_cursor(last.received_at, last.id),
+            "next_cursor": None if last is None else encode_cursor(last.received_at, last.id),
         }
     )
 
@@ -108,11 +108,11 @@ def _in_range(moment: datetime, name: str) -> datetime:
     return moment
 
 
-def _encode_cursor(at: datetime, message_id: UUID) -> str:
+def encode_cursor(at: datetime, message_id: UUID) -> str:
     return base64.urlsafe_b64encode(f"{at.isoformat()}|{message_id}".encode()).decode()
 
 
-def _cursor(raw: str | None) -> tuple[datetime, UUID] | None:
+def decode_cursor(raw: str | None) -> tuple[datetime, UUID] | None:
     if not raw:
         return None
     try:

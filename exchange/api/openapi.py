@@ -264,11 +264,61 @@ _AGENCY = {
 }
 
 
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+_COUNT = {"type": "integer", "minimum": 0}
+_HOURS = {"type": "number", "nullable": True}
+_REPORT_ITEM = {
+    "type": "object",
+    "required": ["organ_id", "name", "sent", "received", "processed_on_time", "late", "overdue", "rejected"],
+    "properties": {
+        "organ_id": {"type": "string"},
+        "name": {"type": "string"},
+        **{
+            key: _COUNT
+            for key in (
+                "sent",
+                "received",
+                "processed_on_time",
+                "late",
+                "overdue",
+                "rejected",
+                "pending",
+                "failed_deliveries",
+            )
+        },
+        "median_hours_to_complete": _HOURS,
+        "p90_hours_to_complete": _HOURS,
+    },
+}
+_REPORT = {
+    "type": "object",
+    "required": ["from", "to", "items"],
+    "properties": {
+        "from": {"type": "string", "format": "date"},
+        "to": {"type": "string", "format": "date"},
+        "items": {"type": "array", "items": _REPORT_ITEM},
+    },
+}
+# What this description leaves out on purpose, and where those routes are described instead.
+_LEFT_OUT = (
+    "The native REST API of the axis. Routes left out here: the VXP facade (POST /sendEdoc, "
+    "/getReceivedEdocList, ... and GET /downloadEdoc, also under /vxp/; HMAC-authenticated, "
+    "described in docs/vxp.md and README section 'Systems built for the national axis'), the "
+    "auditor pages under /ui/ (HTML for people, README section 'Evidence and oversight'), and the "
+    "public progress page and open-data feed under /public/ (anonymous, only when "
+    "[public] enabled = true; README section 'Public progress' and docs/reports.md)."
+)
+
+
 def build_spec() -> dict[str, Any]:
     limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "Most items to return")
     return {
         "openapi": "3.0.3",
-        "info": {"title": "exchange: the e-document interconnection axis", "version": __version__},
+        "info": {
+            "title": "exchange: the e-document interconnection axis",
+            "version": __version__,
+            "description": _LEFT_OUT,
+        },
         "security": [{"apiKey": []}],
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
@@ -425,6 +475,33 @@ def build_spec() -> dict[str, Any]:
                             "recipient has neither completed (06) nor refused (02)",
                         ),
                         limit,
+                    ],
+                )
+            },
+            "/v1/reports/agencies": {
+                "get": _operation(
+                    "Per-agency figures for documents accepted in a period (docs/reports.md defines them)",
+                    {
+                        "200": {
+                            "description": "JSON items, or a CSV / XLSX file with Vietnamese headers",
+                            "content": {
+                                "application/json": {"schema": _REPORT},
+                                "text/csv": {"schema": {"type": "string"}},
+                                _XLSX: {"schema": {"type": "string", "format": "binary"}},
+                            },
+                        }
+                    },
+                    422,
+                    parameters=[
+                        {
+                            **_query("from", {"type": "string", "format": "date"}, "First day (Vietnam)"),
+                            "required": True,
+                        },
+                        {
+                            **_query("to", {"type": "string", "format": "date"}, "Last day, included"),
+                            "required": True,
+                        },
+                        _query("format", {"type": "string", "enum": ["json", "csv", "xlsx"]}, "Default json"),
                     ],
                 )
             },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import documents, exchange, health, openapi, registry, ui, vxp
+from exchange.api import documents, exchange, health, openapi, public, registry, reports, ui, vxp
 
 
 def setup_routes(app: web.Application) -> None:
@@ -21,6 +21,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/messages/{message_id}/trace", exchange.get_trace)
     app.router.add_get("/v1/messages/{message_id}/evidence", exchange.get_evidence)
     app.router.add_get("/v1/documents", documents.search_documents)
+    app.router.add_get("/v1/reports/agencies", reports.agencies_report)
 
     app.router.add_get("/v1/agencies", registry.list_agencies)
     app.router.add_get("/v1/axis/certificate", registry.axis_certificate)
@@ -41,6 +42,9 @@ def setup_routes(app: web.Application) -> None:
         for name, handler in vxp.OPERATIONS.items():
             app.router.add_post(f"{prefix}/{name}", handler)
         app.router.add_get(f"{prefix}/downloadEdoc", vxp.download_edoc)
+    app.router.add_get("/public/", public.progress_page)
+    app.router.add_get("/public/progress.json", public.progress_json)
+    app.router.add_get("/public/progress.csv", public.progress_csv)
     app.router.add_get("/ui/login", ui.login_form)
     app.router.add_post("/ui/login", ui.login)
     app.router.add_post("/ui/logout", ui.logout)
@@ -48,4 +52,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/ui/documents/{message_id}", ui.document)
     app.router.add_get("/ui/documents/{message_id}/evidence", ui.evidence)
     app.router.add_get("/ui/operations", ui.operations)
+    app.router.add_get("/ui/reports", ui.report)
+    app.router.add_get("/ui/reports/export", ui.report_export)
+    app.router.add_get("/ui/agencies/{organ_id}", ui.agency)
     app.router.add_post("/v1/admin/deliveries/requeue", documents.requeue)

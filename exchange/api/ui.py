@@ -9,33 +9,29 @@ headers that forbid framing, scripts and referrers.
 
 from __future__ import annotations
 
-from datetime import datetime, time
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from exchange import registry, timeline, ui_sessions
+from exchange import registry, reporting, ui_sessions, ui_views
 from exchange.api.auth import UI_COOKIE, allow, public
 from exchange.api.common import path_uuid
+from exchange.api.documents import decode_cursor, encode_cursor
 from exchange.api.exchange import evidence_download
 from exchange.api.keys import CALLER, LOGIN_THROTTLE, POOL, SETTINGS
+from exchange.api.reports import export_response
 from exchange.charts import bar_chart
-from exchange.clock import VIETNAM, today_in_vietnam
-from exchange.edxml.codes import BUSINESS_LABELS, STATUS_LABELS
+from exchange.errors import InvalidInput, NotFound
 from exchange.model import Role
-from exchange.store import deliveries as delivery_store
-from exchange.store import messages as message_store
 from exchange.store import reports
-from exchange.store.messages import DocumentQuery
+from exchange.store.reports import AgencyFigures
+from exchange.vocabulary import DEADLINE_STATES, REPORT_COLUMNS, parse_vn_date
 
 REPORT_DAYS = 14
 MAX_KEY_CHARS = 256  # API keys are ~50 characters; longer input is cut, not hashed whole
-_BUSINESS = {int(kind): label for kind, label in BUSINESS_LABELS.items()}
-_STATUS_CHOICES = [
-    *((code.value, f"{code.value} {label}") for code, label in STATUS_LABELS.items()),
-    *((state, f"chuyển: {state}") for state in delivery_store.STATES),
-]
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 
 
 @public
@@ -126,45 +122,49 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
 @aiohttp_jinja2.template("ui/search.html")
 async def search(request: web.Request) -> dict[str, Any]:
     q = request.query
-    error = None
-    try:
-        since = _day(q.get("since"))
-        until = _day(q.get("until"), end=True)
-    except ValueError:
-        since = until = None
-        error = "Ngày không hợp lệ."
-    query = DocumentQuery(
-        document_id=q.get("document_id") or None,
-        sender=q.get("sender") or None,
-        recipient=q.get("recipient") or None,
-        status=q.get("status") or None,
-        since=since,
-        until=until,
-        overdue_on=today_in_vietnam() if q.get("overdue") == "true" else None,
-        limit=200,
+    form = ui_views.SearchForm(
+        document_id=q.get("document_id", ""),
+        sender=q.get("sender", ""),
+        recipient=q.get("recipient", ""),
+        status=q.get("status", ""),
+        since=q.get("since", ""),
+        until=q.get("until", ""),
+        overdue=q.get("overdue") == "true",
     )
+    size = _page_size(q.get("size"))
     async with request.app[POOL].acquire() as conn:
-        messages = await message_store.search_documents(conn, query)
+        agencies = await ui_views.agency_names(conn)
+        result = await ui_views.search(conn, form, agencies, decode_cursor(q.get("after")), size)
+    kept = {key: value for key, value in q.items() if key not in ("after",) and value}
     return {
         "caller": request[CALLER],
-        "query": query,
-        "messages": messages,
-        "statuses": _STATUS_CHOICES,
-        "since": q.get("since", ""),
-        "until": q.get("until", ""),
-        "overdue": q.get("overdue") == "true",
-        "business_labels": _BUSINESS,
-        "vietnam": VIETNAM,
-        "error": error,
+        "form": form,
+        "result": result,
+        "agencies": agencies,
+        "statuses": ui_views.STATUS_CHOICES,
+        "next_page": None
+        if result.next_after is None
+        else "/ui/?" + urlencode({**kept, "after": encode_cursor(*result.next_after)}),
+        "first_page": "/ui/?" + urlencode(kept) if "after" in q else None,
+        "size": size,
     }
+
+
+def _page_size(raw: str | None) -> int:
+    try:
+        return min(max(int(raw), 1), MAX_PAGE_SIZE) if raw else PAGE_SIZE
+    except ValueError:
+        return PAGE_SIZE
 
 
 @allow(Role.AUDITOR, Role.ADMIN)
 @aiohttp_jinja2.template("ui/document.html")
 async def document(request: web.Request) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
-        trace = await timeline.trace(conn, request[CALLER], path_uuid(request, "message_id", "message"))
-    return {"caller": request[CALLER], "trace": trace, "business_labels": _BUSINESS}
+        page = await ui_views.document_page(
+            conn, request[CALLER], path_uuid(request, "message_id", "message")
+        )
+    return {"caller": request[CALLER], "deadline_labels": DEADLINE_STATES, **page}
 
 
 @allow(Role.AUDITOR, Role.ADMIN)
@@ -179,10 +179,14 @@ async def operations(request: web.Request) -> dict[str, Any]:
         per_day = await reports.documents_per_day(conn, REPORT_DAYS)
         latency = await reports.latency_percentiles(conn, REPORT_DAYS)
         trouble = await reports.trouble_by_agency(conn, REPORT_DAYS)
+        backlog = await reports.backlog(conn, 50)
+        agencies = await ui_views.agency_names(conn)
     return {
         "caller": request[CALLER],
         "days": REPORT_DAYS,
         "trouble_rows": trouble,
+        "backlog": backlog,
+        "agencies": agencies,
         "per_day": bar_chart(
             "Văn bản mỗi ngày", [f"{d:%d/%m}" for d, _ in per_day], [("văn bản", [n for _, n in per_day])]
         ),
@@ -194,20 +198,125 @@ async def operations(request: web.Request) -> dict[str, Any]:
                 ("p95", [round(r[2], 2) for r in latency]),
                 ("p99", [round(r[3], 2) for r in latency]),
             ],
-            unit=" s",
+            unit=" giây",
+        ),
+        "backlog_chart": bar_chart(
+            "Bản gửi đang chờ theo đơn vị nhận",
+            [b.organ_id for b in backlog[:8]],
+            [("đang chờ", [b.waiting for b in backlog[:8]])],
+            empty="Không có bản gửi nào đang chờ.",
         ),
         "trouble": bar_chart(
             "Gửi lại / thất bại",
-            [organ for organ, *_ in trouble],
-            [("gửi lại", [r for _, r, _ in trouble]), ("thất bại", [f for *_, f in trouble])],
+            [organ for organ, *_ in trouble[:8]],
+            [("gửi lại", [r for _, r, _ in trouble[:8]]), ("thất bại", [f for *_, f in trouble[:8]])],
+            empty="Không có lần gửi lại hay thất bại nào.",
         ),
     }
 
 
-def _day(raw: str | None, end: bool = False) -> datetime | None:
-    """A date picked in the form, as the start (or the end) of that Vietnamese day."""
-    if not raw:
-        return None
-    day = datetime.strptime(raw, "%Y-%m-%d").date()
-    moment = datetime.combine(day, time.max if end else time.min, tzinfo=VIETNAM)
-    return moment
+def _period(request: web.Request) -> reporting.Period:
+    """The period asked for: ?period=2026-11 or 2026-Q4, or ?from=&to= as dd/mm/yyyy; else this month."""
+    q = request.query
+    if q.get("period"):
+        return reporting.named_period(q["period"])
+    if q.get("from") or q.get("to"):
+        try:
+            first = parse_vn_date(q.get("from", ""))
+            last = parse_vn_date(q.get("to", ""))
+        except ValueError:
+            raise InvalidInput("Từ ngày / đến ngày phải là ngày dạng dd/mm/yyyy.") from None
+        return reporting.period(first, last)
+    return reporting.this_month()
+
+
+@allow(Role.AUDITOR, Role.ADMIN)
+async def report(request: web.Request) -> web.StreamResponse:
+    """Every agency over a month, a quarter or a period: sortable, printable, exportable."""
+    sort, descending = request.query.get("sort", "name"), request.query.get("desc") == "1"
+    try:
+        within = _period(request)
+        async with request.app[POOL].acquire() as conn:
+            rows = reporting.sort_figures(await reporting.figures(conn, within), sort, descending)
+    except InvalidInput as error:  # a period or a column typed wrong: say so on the page
+        return aiohttp_jinja2.render_template(
+            "ui/report.html",
+            request,
+            {"caller": request[CALLER], "error": f"Không đọc được kỳ báo cáo: {error.message}", "rows": []},
+            status=422,
+        )
+    base = {k: v for k, v in request.query.items() if k in ("period", "from", "to") and v}
+    return aiohttp_jinja2.render_template(
+        "ui/report.html",
+        request,
+        {
+            "caller": request[CALLER],
+            "error": None,
+            "within": within,
+            "rows": rows,
+            "columns": REPORT_COLUMNS,
+            "sort": sort,
+            "descending": descending,
+            "base_query": urlencode(base),
+            "form_period": request.query.get("period", ""),
+            "form_from": request.query.get("from", ""),
+            "form_to": request.query.get("to", ""),
+            "totals": _totals(rows),
+        },
+    )
+
+
+def _totals(rows: list[AgencyFigures]) -> dict[str, int]:
+    keys = (
+        "sent",
+        "received",
+        "processed_on_time",
+        "late",
+        "overdue",
+        "rejected",
+        "pending",
+        "failed_deliveries",
+    )
+    return {key: sum(getattr(row, key) for row in rows) for key in keys}
+
+
+@allow(Role.AUDITOR, Role.ADMIN)
+async def report_export(request: web.Request) -> web.Response:
+    """The report as CSV or XLSX (``?format=``), for the same period and order as the page."""
+    within = _period(request)
+    async with request.app[POOL].acquire() as conn:
+        rows = reporting.sort_figures(
+            await reporting.figures(conn, within),
+            request.query.get("sort", "name"),
+            request.query.get("desc") == "1",
+        )
+    return export_response(rows, within, request.query.get("format", "csv"))
+
+
+@allow(Role.AUDITOR, Role.ADMIN)
+@aiohttp_jinja2.template("ui/agency.html")
+async def agency(request: web.Request) -> dict[str, Any]:
+    organ_id = request.match_info["organ_id"]
+    within = _period(request)
+    async with request.app[POOL].acquire() as conn:
+        agencies = await ui_views.agency_names(conn)
+        if organ_id not in agencies:
+            raise NotFound(f"no agency {organ_id}")
+        found = await reporting.figures(conn, within, organ_id)
+        per_day = await reports.agency_per_day(conn, within.start, within.end, organ_id)
+        failed = await reports.failed_to_agency(conn, within.start, within.end, organ_id, 50)
+    return {
+        "caller": request[CALLER],
+        "organ_id": organ_id,
+        "agencies": agencies,
+        "within": within,
+        "figures": found[0] if found else None,
+        "columns": REPORT_COLUMNS,
+        "failed": failed,
+        "form_period": request.query.get("period", ""),
+        "chart": bar_chart(
+            "Văn bản gửi và nhận mỗi ngày",
+            [f"{d:%d/%m}" for d, *_ in per_day],
+            [("gửi", [s for _, s, _ in per_day]), ("nhận", [r for *_, r in per_day])],
+        ),
+    }

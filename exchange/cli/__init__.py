@@ -11,7 +11,7 @@ import sys
 import click
 
 from exchange import __version__
-from exchange.cli import agencies, audit, certs, check, db, demo, evidence, operations, serve, systems
+from exchange.cli import agencies, audit, certs, check, db, demo, evidence, operations, send, serve, systems
 from exchange.errors import ConfigError, ExchangeError
 
 
@@ -32,6 +32,7 @@ cli.add_command(operations.deliveries)
 cli.add_command(operations.trace)
 cli.add_command(audit.audit)
 cli.add_command(evidence.evidence)
+cli.add_command(send.send)
 
 
 def main() -> None:

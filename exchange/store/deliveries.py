@@ -361,3 +361,18 @@ async def sent(
     conn: Connection, senders: Sequence[str], kind: str, message_id: UUID | None, limit: int
 ) -> list[dict[str, Any]]:
     return [dict(row) for row in await conn.fetch(_SENT, list(senders), kind, message_id, limit)]
+
+
+# The deliveries of some messages: $1 message ids.
+_OF_MESSAGES = f"""
+SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = ANY($1::uuid[]) ORDER BY d.recipient
+"""
+
+
+async def deliveries_of_messages(
+    conn: Connection, message_ids: Sequence[UUID]
+) -> dict[UUID, list[DeliveryRow]]:
+    found: dict[UUID, list[DeliveryRow]] = {message_id: [] for message_id in message_ids}
+    for row in await conn.fetch(_OF_MESSAGES, list(message_ids)):
+        found[row["message_id"]].append(_delivery(row))
+    return found

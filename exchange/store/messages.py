@@ -256,3 +256,41 @@ async def search_documents(conn: Connection, query: DocumentQuery) -> list[Messa
         query.overdue_on,
     )
     return [_message(row) for row in rows]
+
+
+# How many documents a search matches (the same filters, no cursor, no limit): as _SEARCH.
+_COUNT = f"SELECT count(*) FROM ({_SEARCH}) AS found"
+# Which of some documents are overdue on a day: $1 message ids, $2 the day.
+_OVERDUE_AMONG = f"""
+SELECT m.id FROM messages m
+WHERE m.id = ANY($1::uuid[]) AND m.kind = 'edoc' AND m.due_date < $2 AND EXISTS ({UNFINISHED_DELIVERY})
+"""
+
+
+async def count_documents(conn: Connection, query: DocumentQuery) -> int:
+    """How many documents match ``query`` in all (its cursor and limit are ignored)."""
+    return int(
+        await conn.fetchval(
+            _COUNT,
+            query.document_id,
+            query.sender,
+            query.recipient,
+            query.status,
+            query.since,
+            query.until,
+            query.visible_to,
+            None,
+            None,
+            None,
+            query.overdue_on,
+        )
+    )
+
+
+async def overdue_among(conn: Connection, message_ids: list[UUID], today: date) -> set[UUID]:
+    return {row["id"] for row in await conn.fetch(_OVERDUE_AMONG, message_ids, today)}
+
+
+async def count_edocs(conn: Connection) -> int:
+    """How many documents the axis holds (the demo sends its traffic to an empty axis only)."""
+    return int(await conn.fetchval("SELECT count(*) FROM messages WHERE kind = 'edoc'"))

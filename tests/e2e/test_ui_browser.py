@@ -163,7 +163,7 @@ def test_an_auditor_finds_a_document_and_reads_its_timeline(
         shot(page, "search")
 
         page.click(f"#results a:text('{DOC}')")
-        expect(page.locator("h1")).to_contain_text(DOC)
+        expect(page.locator("#document-id")).to_have_text(DOC)  # the subject is the heading now
         shot(page, "document")
         shown = {}
         for row in page.locator("#recipients tr[data-recipient]").all():

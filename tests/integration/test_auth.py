@@ -9,7 +9,16 @@ from exchange.api.auth import allowed_roles
 from exchange.model import Role
 from tests.integration.conftest import KeyMaker, bearer
 
-PUBLIC_PATHS = {"/healthz", "/readyz", "/ui/login"}
+# The public progress routes are anonymous by contract, and answer 404 unless [public] enabled
+# (tests/integration/test_oversight_pages.py).
+PUBLIC_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/ui/login",
+    "/public/",
+    "/public/progress.json",
+    "/public/progress.csv",
+}
 
 
 def routes(app: Application) -> list[tuple[str, str, frozenset[object]]]:
@@ -36,7 +45,7 @@ async def test_every_route_refuses_a_missing_or_wrong_key_and_a_wrong_role(
     checked = 0
     for method, path, roles in routes(app):
         if path in PUBLIC_PATHS:
-            continue  # the health checks and the login form: open on purpose
+            continue  # the health checks, the login form and public progress: open on purpose
         if roles == {"vxp"}:  # the national-axis protocol: HMAC headers, never API keys
             for headers in ({}, bearer(keys[Role.ADMIN])):
                 response = await client.request(method, path, headers=headers)

@@ -136,20 +136,42 @@ def test_agency_add_and_system_add_with_json(database_url: str, capsys: pytest.C
     assert (status, err.strip()) == (1, "exchange: no system named 'nobody'")
 
 
-def test_demo_loads_the_registry_and_can_run_again(
-    database_url: str, capsys: pytest.CaptureFixture[str]
+def test_demo_loads_the_registry_and_keeps_its_keys(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, out, _ = cli(capsys, database_url, "demo", "--json")
+    data_dir = str(tmp_path / "data")
+    status, out, _ = cli(capsys, database_url, "demo", "--json", "--data-dir", data_dir)
     assert status == 0
     first = {s["name"]: s for s in json.loads(out)["systems"]}
     assert len(first) == len(AGENCIES) + len(OVERSIGHT)
     assert first["vpcp"]["organ_ids"] == ["000.00.00.G22"]
+    kept = json.loads((tmp_path / "data" / "demo" / "keys.json").read_text())
+    assert kept == {name: s["api_key"] for name, s in first.items()}
+    assert (tmp_path / "data" / "demo" / "keys.json").stat().st_mode & 0o077 == 0
 
-    status, out, _ = cli(capsys, database_url, "demo", "--json")
+    # Run again (as `make run` does at each start): the same keys, still working, nothing duplicated.
+    status, out, _ = cli(capsys, database_url, "demo", "--json", "--data-dir", data_dir)
     second = {s["name"]: s for s in json.loads(out)["systems"]}
-    assert all(second[name]["api_key"] != first[name]["api_key"] for name in first)
+    assert all(second[name]["api_key"] == first[name]["api_key"] for name in first)
     assert count(database_url, "agencies") == len(AGENCIES)
     assert count(database_url, "systems") == len(first)
+
+    # --rotate: fresh keys; the earlier ones stop working.
+    status, out, _ = cli(capsys, database_url, "demo", "--json", "--rotate", "--data-dir", data_dir)
+    third = {s["name"]: s for s in json.loads(out)["systems"]}
+    assert all(third[name]["api_key"] != first[name]["api_key"] for name in first)
+
+    async def opens(key: str) -> bool:
+        from exchange import registry
+
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await registry.authenticate(conn, key) is not None
+        finally:
+            await conn.close()
+
+    assert not run_sync(lambda: opens(first["auditor"]["api_key"]))
+    assert run_sync(lambda: opens(third["auditor"]["api_key"]))
 
 
 def test_db_migrate_reports_the_version(database_url: str, capsys: pytest.CaptureFixture[str]) -> None:
