@@ -115,8 +115,8 @@ def roles_by_operation() -> dict[str, frozenset[Role]]:
         info = route.resource.get_info() if route.resource is not None else {}
         path = info.get("path") or info.get("formatter") or ""
         roles = allowed_roles(route.handler)
-        if route.method == "HEAD" or path.startswith("/ui/") or roles == {"vxp"}:
-            continue  # aiohttp's twin of GET; pages for people; the national axis's protocol
+        if route.method == "HEAD" or path.startswith(("/ui/", "/public/")) or roles == {"vxp"}:
+            continue  # aiohttp's twin of GET; pages for people and the public feed; the national protocol
         found[f"{route.method} {path}"] = frozenset(Role) if roles == {"public"} else frozenset(roles)
     return found
 

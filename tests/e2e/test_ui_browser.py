@@ -159,10 +159,10 @@ def test_an_auditor_finds_a_document_and_reads_its_timeline(
         expect(page.locator("h1")).to_have_text("Tra cứu văn bản")
         page.fill("input[name=document_id]", DOC)
         page.click("form.search button[type=submit]")
-        expect(page.locator("#results a")).to_have_text(DOC)
+        expect(page.locator("#results a[href^='/ui/documents/']")).to_have_text(DOC)
         shot(page, "search")
 
-        page.click(f"#results a:text('{DOC}')")
+        page.click(f"#results a[href^='/ui/documents/']:text('{DOC}')")
         expect(page.locator("#document-id")).to_have_text(DOC)  # the subject is the heading now
         shot(page, "document")
         shown = {}

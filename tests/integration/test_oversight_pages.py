@@ -49,6 +49,12 @@ async def test_the_document_page_reads_as_vietnamese(
     accepted = await post(
         client, keys["so-noi-vu"], build_edoc(small_edoc(NOI_VU, (TAI_CHINH, VPCP), doc_id(1)))
     )
+    # Statuses 01-06 need a copy that reached the recipient: Sở Tài chính downloads its copy first.
+    copy = next(d["delivery_id"] for d in accepted["deliveries"] if d["recipient"] == TAI_CHINH)
+    download = await client.get(
+        f"/v1/deliveries/{copy}/package", headers={"Authorization": f"Bearer {keys['so-tai-chinh']}"}
+    )
+    assert download.status == 200
     for code in (StatusCode.ARRIVED, StatusCode.ACCEPTED, StatusCode.COMPLETED, StatusCode.ASSIGNED):
         await post(
             client,

@@ -50,4 +50,4 @@ async def test_the_document_page_shows_a_late_status_as_history(client: TestClie
     assert "Hiện tại: 06 Hoàn thành" in text
     assert '<span class="status out-of-order" data-code="03"' in text
     assert '<span class="status" data-code="06"' in text
-    assert "Ngoài trình tự, không thay trạng thái hiện tại: 03 after final status 06" in text
+    assert 'title="03 after final status 06">⚠ Không theo trình tự (không thay trạng thái hiện tại)' in text
