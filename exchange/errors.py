@@ -106,6 +106,12 @@ class SignatureRejected(InvalidInput):
     code = "signature_rejected"
 
 
+class DocumentNotOfficial(InvalidInput):
+    """The sender requires official documents and the main PDF is not one (which part is wrong in details)."""
+
+    code = "document_not_official"
+
+
 class DuplicateDocument(Conflict):
     code = "duplicate_document"
 

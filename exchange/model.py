@@ -24,6 +24,15 @@ class DeliveryMode(enum.StrEnum):
     UPSTREAM = "upstream"  # served by another axis; packages are forwarded there
 
 
+class AttachmentSignaturePolicy(enum.StrEnum):
+    """What the axis does with the signatures inside a sender's attachments
+    (mirrored by ``attachment_signature_policy``)."""
+
+    OFF = "off"  # not looked at
+    RECORD = "record"  # judged and shown, nothing refused
+    OFFICIAL_REQUIRED = "official-required"  # the main document must be official, or 422
+
+
 class SignaturePolicy(enum.StrEnum):
     """What the axis does with a package's XML signature (mirrored by ``signature_policy``)."""
 
@@ -73,6 +82,7 @@ class Agency:
     allow_sha1: bool | None = None
     max_attempts: int | None = None
     max_age_s: int | None = None
+    attachment_signature_policy: AttachmentSignaturePolicy | None = None  # None: the global default
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +97,9 @@ class Agency:
             "allow_sha1": self.allow_sha1,
             "max_attempts": self.max_attempts,
             "max_age_s": self.max_age_s,
+            "attachment_signature_policy": None
+            if self.attachment_signature_policy is None
+            else self.attachment_signature_policy.value,
         }
 
 
@@ -105,3 +118,4 @@ class AgencySpec:
     allow_sha1: bool | None = None  # None: the global setting
     max_attempts: int | None = None  # None: the [delivery] settings
     max_age_s: int | None = None
+    attachment_signature_policy: AttachmentSignaturePolicy | None = None  # None: the global setting

@@ -17,7 +17,7 @@ import yarl
 from exchange.credentials import hash_api_key, new_api_key
 from exchange.edxml.ids import organ_id_problem
 from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
-from exchange.model import AgencySpec, DeliveryMode, Role, SignaturePolicy, System
+from exchange.model import AgencySpec, AttachmentSignaturePolicy, DeliveryMode, Role, SignaturePolicy, System
 from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
@@ -34,6 +34,7 @@ AGENCY_FIELDS = (
     "allow_sha1",
     "max_attempts",
     "max_age_s",
+    "attachment_signature_policy",
 )
 _SYSTEM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 _MAX_NAME_LENGTH = 500
@@ -216,6 +217,13 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
     allow_sha1 = None if text["allow_sha1"] is None else _flag(text["allow_sha1"], "allow_sha1", problems)
     max_attempts = _positive(text["max_attempts"], "max_attempts", problems)
     max_age_s = _positive(text["max_age_s"], "max_age_s", problems)
+    attachment_policy = _choice(
+        AttachmentSignaturePolicy,
+        text["attachment_signature_policy"],
+        None,
+        "attachment_signature_policy",
+        problems,
+    )
     if problems:
         return None, problems
     assert mode is not None
@@ -232,6 +240,7 @@ def _agency_spec(values: Mapping[str, object]) -> tuple[AgencySpec | None, list[
             allow_sha1,
             max_attempts,
             max_age_s,
+            attachment_policy,
         ),
         [],
     )
@@ -245,7 +254,7 @@ def _text(value: object) -> str | None:
     return cleaned or None
 
 
-_Choice = TypeVar("_Choice", DeliveryMode, SignaturePolicy)
+_Choice = TypeVar("_Choice", DeliveryMode, SignaturePolicy, AttachmentSignaturePolicy)
 
 
 def _choice(

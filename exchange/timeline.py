@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from exchange.attachment_check import api_view, official_view
 from exchange.clock import today_in_vietnam
 from exchange.edxml.codes import StatusCode
 from exchange.errors import NotFound
 from exchange.model import Role, System
-from exchange.store import audit
+from exchange.store import attachment_reports, audit
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
 from exchange.store import statuses as status_store
@@ -46,10 +47,15 @@ async def message_view(conn: Connection, caller: System | None, message_id: UUID
     return {
         **message.as_dict(),
         "overdue": await message_store.is_overdue(conn, message_id, today_in_vietnam()),
+        **_attachments(await attachment_reports.report_of(conn, message_id)),
         "deliveries": [
             {**d.as_dict(), "business_status_label": _label(d.business_status)} for d in deliveries
         ],
     }
+
+
+def _attachments(report: dict[str, Any] | None) -> dict[str, Any]:
+    return {"attachments": api_view(report), "official_document": official_view(report)}
 
 
 async def trace(conn: Connection, caller: System | None, message_id: UUID) -> dict[str, Any]:

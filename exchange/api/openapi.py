@@ -92,6 +92,7 @@ _AGENCY = {
         "signature_policy": {"type": "string", "enum": ["required", "if-present", "record", "off"]},
         "active": {"type": "boolean"},
         "allow_sha1": {"type": "boolean"},
+        "attachment_signature_policy": {"type": "string", "enum": ["off", "record", "official-required"]},
     },
 }
 

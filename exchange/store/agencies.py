@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exchange.model import Agency, AgencySpec, DeliveryMode, SignaturePolicy
+from exchange.model import Agency, AgencySpec, AttachmentSignaturePolicy, DeliveryMode, SignaturePolicy
 from exchange.store.db import Connection, Record
 
 # Every agency with the name of the system serving it, by OrganId.
 _LIST = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
-       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s
+       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
+       a.attachment_signature_policy
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 ORDER BY a.organ_id
 """
@@ -22,9 +23,11 @@ _SYSTEM_IDS = "SELECT name, id FROM systems WHERE name = ANY($1::text[])"
 # Registers agencies in one statement; the arrays are parallel, one element per agency.
 _INSERT = """
 INSERT INTO agencies (organ_id, name, parent_organ_id, system_id, delivery_mode, push_endpoint,
-                      signature_policy, active, allow_sha1, max_attempts, max_age_s)
+                      signature_policy, active, allow_sha1, max_attempts, max_age_s,
+                      attachment_signature_policy)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::delivery_mode[], $6::text[],
-                     $7::signature_policy[], $8::boolean[], $9::boolean[], $10::integer[], $11::integer[])
+                     $7::signature_policy[], $8::boolean[], $9::boolean[], $10::integer[], $11::integer[],
+                     $12::attachment_signature_policy[])
 """
 
 
@@ -42,6 +45,9 @@ def _agency(row: Record) -> Agency:
         allow_sha1=row["allow_sha1"],
         max_attempts=row["max_attempts"],
         max_age_s=row["max_age_s"],
+        attachment_signature_policy=None
+        if row["attachment_signature_policy"] is None
+        else AttachmentSignaturePolicy(row["attachment_signature_policy"]),
     )
 
 
@@ -72,6 +78,10 @@ async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_
         [spec.allow_sha1 for spec in specs],
         [spec.max_attempts for spec in specs],
         [spec.max_age_s for spec in specs],
+        [
+            None if spec.attachment_signature_policy is None else spec.attachment_signature_policy.value
+            for spec in specs
+        ],
     )
 
 
@@ -95,7 +105,8 @@ async def agencies_by_ids(conn: Connection, organ_ids: Sequence[str]) -> dict[st
 # Registered agencies among some OrganIds: $1 OrganIds.
 _BY_IDS = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
-       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s
+       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
+       a.attachment_signature_policy
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 WHERE a.organ_id = ANY($1::text[])
 """

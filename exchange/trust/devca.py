@@ -5,10 +5,12 @@ Nothing here is for production: keys are written unencrypted and the root trusts
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -404,10 +406,20 @@ def sign_pdf(pdf: bytes, signer: Issued, *, field_name: str, chain: Sequence[Iss
             [asn1_x509.Certificate.load(ca.cert_der()) for ca in chain]
         ),
     )
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    signed = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name=field_name), signer=pdf_signer)
-    data: bytes = signed.getvalue()
-    return data
+    def sign() -> bytes:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        metadata = signers.PdfSignatureMetadata(field_name=field_name)
+        data: bytes = signers.sign_pdf(writer, metadata, signer=pdf_signer).getvalue()
+        return data
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return sign()
+    # pyHanko's synchronous API runs its own event loop, which cannot nest in a running one (a test
+    # or the demo traffic calling from async code): sign in a thread then (a development helper).
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(sign).result()
 
 
 def sign_official_pdf(pdf: bytes, person: Issued, organization: Issued, ca: Issued) -> bytes:
