@@ -79,6 +79,67 @@ _LIST = {
 }
 _OBJECT = {"200": {"description": "OK", **_json(_JSON_OBJECT)}}
 _EDXML_BODY = {"required": True, **_binary("application/xml")}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+# One signature inside an attached PDF, as judged at receipt (exchange.trust.pdf_signatures).
+_PDF_SIGNATURE = {
+    "type": "object",
+    "required": [
+        "verdict",
+        "kind",
+        "signer",
+        "organization",
+        "organ_id",
+        "signed_at",
+        "covers_whole_document",
+        "reason",
+    ],
+    "properties": {
+        "verdict": {"type": "string", "enum": ["valid", "invalid", "untrusted", "unverifiable"]},
+        "kind": {"type": "string", "enum": ["person", "organization"], "nullable": True},
+        "signer": _NULLABLE_STRING,
+        "organization": _NULLABLE_STRING,
+        "organ_id": _NULLABLE_STRING,
+        "signed_at": {"type": "string", "format": "date-time", "nullable": True},
+        "signed_at_source": {"type": "string", "enum": ["timestamp", "signer"], "nullable": True},
+        "covers_whole_document": {"type": "boolean"},
+        "changes_after": {
+            "type": "string",
+            "enum": ["none", "timestamps", "signatures", "annotations", "other"],
+            "nullable": True,
+        },
+        "reason": {"type": "string"},
+    },
+}
+_ATTACHMENT = {
+    "type": "object",
+    "required": ["name", "content_type", "sha256", "official", "signatures"],
+    "properties": {
+        "name": {"type": "string"},
+        "content_type": _NULLABLE_STRING,
+        "sha256": {"type": "string"},
+        "size": {"type": "integer"},
+        "signable": {"type": "boolean", "description": "false: not a PDF, not signable here"},
+        "official": {"type": "boolean"},
+        "official_reason": {"type": "string"},
+        "main": {"type": "boolean"},
+        "signatures": {"type": "array", "items": _PDF_SIGNATURE},
+    },
+}
+_MESSAGE = {
+    "200": {
+        "description": "The message, each recipient's state, and the judged attachments",
+        **_json(
+            {
+                "type": "object",
+                "additionalProperties": True,
+                "properties": {
+                    "attachments": {"type": "array", "items": _ATTACHMENT},
+                    "official_document": {"type": "object", "nullable": True, "additionalProperties": True},
+                },
+            }
+        ),
+    }
+}
 _AGENCY = {
     "type": "object",
     "required": ["organ_id", "name"],
@@ -210,7 +271,7 @@ def build_spec() -> dict[str, Any]:
             "/v1/messages/{message_id}": {
                 "get": _operation(
                     "A message with each recipient's state",
-                    _OBJECT,
+                    _MESSAGE,
                     404,
                     parameters=[_path("message_id", _UUID)],
                 )

@@ -4,6 +4,7 @@ verdicts show (message JSON, trace, metrics)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,16 +13,19 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from cryptography import x509
 
 from exchange import cert_registry, registry
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.model import Attachment, Reference
+from exchange.evidence import canonical_zip, verify_bundle
 from exchange.model import Role
 from exchange.trust import devca
 from tests.edxml_factories import small_edoc
 from tests.integration.conftest import bearer, count
 from tests.integration.test_cli_registry import cli
 from tests.integration.test_cli_registry import count as count_rows
+from tests.integration.test_evidence import unzip
 from tests.pdf_factories import SENDER, DocumentPki
 
 RECIPIENT = "000.00.00.G22"
@@ -196,3 +200,48 @@ def test_cli_registers_document_cas_crls_and_the_agency_policy(
         "maybe",
     )
     assert status == 2
+
+
+async def test_the_evidence_bundle_carries_a_validation_report_checked_offline(
+    client: TestClient, conn: asyncpg.Connection, pki: DocumentPki, dev_pki: dict[str, Path]
+) -> None:
+    sender, auditor = await setup(conn, pki, "official-required")
+    accepted = await client.post("/v1/packages", data=package(pki.official()), headers=bearer(sender))
+    message_id = (await accepted.json())["message_id"]
+    response = await client.get(f"/v1/messages/{message_id}/evidence", headers=bearer(auditor))
+    assert response.status == 200
+    bundle = await response.read()
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    report = verify_bundle(bundle, axis)
+    assert report.valid, report.problems
+    assert report.checked[-1] == "attachments"
+    files = unzip(bundle)
+    validation = json.loads(files["attachment-validation.json"])
+    assert validation["report"]["official"] is True
+    assert [s["verdict"] for s in validation["report"]["attachments"][0]["signatures"]] == ["valid", "valid"]
+
+    # A forger who rewrites the report and the manifest consistently is caught by the chain.
+    validation["report"]["attachments"][0]["signatures"][1]["signer"] = "Người khác"
+    forged = dict(files)
+    forged["attachment-validation.json"] = json.dumps(validation).encode()
+    manifest = json.loads(forged.pop("manifest.json"))
+    manifest["files"]["attachment-validation.json"] = hashlib.sha256(
+        forged["attachment-validation.json"]
+    ).hexdigest()
+    forged["manifest.json"] = json.dumps(manifest, indent=2).encode()
+    problems = verify_bundle(canonical_zip(list(forged.items())), axis).problems
+    assert problems == ["attachment-validation.json is not the report the audit chain recorded at receipt"]
+
+    # Trusting a different document CA offline gives other verdicts, and says so.
+    validation = json.loads(files["attachment-validation.json"])
+    validation["trust"]["roots"] = [base64.b64encode(devca.make_ca("Other CA").cert_der()).decode()]
+    forged["attachment-validation.json"] = json.dumps(validation).encode()
+    manifest["files"]["attachment-validation.json"] = hashlib.sha256(
+        forged["attachment-validation.json"]
+    ).hexdigest()
+    forged["manifest.json"] = json.dumps(manifest, indent=2).encode()
+    problems = verify_bundle(canonical_zip(list(forged.items())), axis).problems
+    assert problems[0].startswith(
+        "quyet-dinh.pdf: the report says [('NguoiKy', 'valid'), ('CoQuan', 'valid')]"
+    )
+    assert "untrusted" in problems[0]
