@@ -17,8 +17,6 @@ from typing import Any
 from uuid import UUID
 
 from exchange.cert_registry import document_trust_for_sender, pdf_limits
-from exchange.edxml.attachments import decode_attachment
-from exchange.edxml.errors import EdxmlError
 from exchange.edxml.model import Edoc, Status
 from exchange.errors import DocumentNotOfficial, ErrorDetail
 from exchange.model import AttachmentSignaturePolicy
@@ -27,7 +25,7 @@ from exchange.store import attachment_reports
 from exchange.store.audit import Event
 from exchange.store.db import Connection, Pool
 from exchange.trust.pdf_bounded import validate_attachments
-from exchange.trust.pdf_signatures import AttachmentReport, AttachmentResult, Item, looks_like_pdf
+from exchange.trust.pdf_signatures import AttachmentReport, AttachmentResult, Item, items_of, looks_like_pdf
 
 _ATTACHMENT_PATH = "/edXML/Attachments/Attachment"
 # Decoding larger attachments than this runs in a worker thread.
@@ -44,7 +42,7 @@ async def check_attachments(
     async with pool.acquire() as conn:
         policy, trust = await document_trust_for_sender(conn, sender, settings)
     size = sum(len(a.content) for a in model.attachments or ())
-    items = await asyncio.to_thread(decode_items, model) if size > _OFF_LOOP_BYTES else decode_items(model)
+    items = await asyncio.to_thread(items_of, model) if size > _OFF_LOOP_BYTES else items_of(model)
     now = datetime.now(UTC)
     if policy is AttachmentSignaturePolicy.OFF:
         return unchecked(items, sender, now)
@@ -56,20 +54,6 @@ async def check_attachments(
             [ErrorDetail(report.reason, path=_ATTACHMENT_PATH)],
         )
     return report
-
-
-def decode_items(edoc: Edoc) -> list[Item]:
-    """Every attachment as bytes; one that cannot be decoded is kept, empty, so it is still listed."""
-    items = []
-    for attachment in edoc.attachments or ():
-        try:
-            decoded = decode_attachment(attachment)
-        except EdxmlError:
-            name = (attachment.attachment_name or attachment.description or attachment.content_id).strip()
-            items.append(Item(name, attachment.content_type, b""))
-            continue
-        items.append(Item(decoded.name, decoded.content_type, decoded.data))
-    return items
 
 
 def unchecked(items: list[Item], sender: str, at: datetime) -> AttachmentReport:

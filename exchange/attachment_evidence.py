@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from exchange.attachment_check import audit_summary, decode_items
+from exchange.attachment_check import audit_summary
 from exchange.edxml.errors import EdxmlError
 from exchange.edxml.model import Edoc
 from exchange.edxml.package import parse_package
@@ -29,7 +29,7 @@ from exchange.store import certificates as certificate_store
 from exchange.store import revocation_lists as crl_store
 from exchange.store.db import Connection
 from exchange.trust.pdf_bounded import validate_attachments
-from exchange.trust.pdf_signatures import AttachmentReport, DocumentTrust, PdfLimits
+from exchange.trust.pdf_signatures import AttachmentReport, DocumentTrust, PdfLimits, items_of
 
 MEMBER = "attachment-validation.json"
 
@@ -60,7 +60,7 @@ def check_member(files: dict[str, bytes], package_removed: bool) -> list[str]:
         return [*problems, f"package.edxml cannot be read to re-check its attachments: {error.message}"]
     if not isinstance(parsed.model, Edoc):
         return [*problems, f"{MEMBER} describes attachments but package.edxml is a status package"]
-    items = decode_items(parsed.model)
+    items = items_of(parsed.model)
     listed = [(a.name, a.sha256) for a in report.attachments]
     again = _revalidate(items, member, report)
     found = [(a.name, a.sha256) for a in again.attachments]

@@ -37,7 +37,10 @@ from typing import Any, BinaryIO
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from exchange.edxml.attachments import decode_attachment
+from exchange.edxml.errors import EdxmlError
 from exchange.edxml.ids import is_organ_id
+from exchange.edxml.model import Edoc
 from exchange.trust.certificates import describe, fingerprint, is_signing_certificate, organ_id_of
 
 # Certificate policies the development document CA writes. A production CA's own policy OIDs for
@@ -198,6 +201,21 @@ class Item:
     name: str
     content_type: str | None
     data: bytes = field(repr=False)
+
+
+def items_of(edoc: Edoc) -> list[Item]:
+    """Every attachment of a package as bytes (base64 and the VNPT zip undone); one that cannot be
+    decoded is kept, empty, so that it is still listed."""
+    items = []
+    for attachment in edoc.attachments or ():
+        try:
+            decoded = decode_attachment(attachment)
+        except EdxmlError:
+            name = (attachment.attachment_name or attachment.description or attachment.content_id).strip()
+            items.append(Item(name, attachment.content_type, b""))
+            continue
+        items.append(Item(decoded.name, decoded.content_type, decoded.data))
+    return items
 
 
 # --- which certificate is a person's, which an organisation's -----------------------------------
