@@ -198,6 +198,7 @@ def _issue(
     usage: x509.KeyUsage,
     extensions: Iterable[x509.ExtensionType],
     validity: tuple[datetime, datetime],
+    critical_extensions: Iterable[x509.ExtensionType] = (),
 ) -> Issued:
     """Build and sign one certificate; ``issuer=None`` makes it self-signed."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
@@ -220,6 +221,8 @@ def _issue(
         )
     for extension in extensions:
         builder = builder.add_extension(extension, critical=False)
+    for extension in critical_extensions:
+        builder = builder.add_extension(extension, critical=True)
     return Issued(builder.sign(signer, hashes.SHA256()), key)
 
 
@@ -382,11 +385,37 @@ def make_pdf(text: str = "Văn bản thử nghiệm", *, pages: int = 1, padding
     return out.getvalue()
 
 
-def sign_pdf(pdf: bytes, signer: Issued, *, field_name: str, chain: Sequence[Issued] = ()) -> bytes:
+def issue_tsa_cert(ca: Issued, *, common_name: str = "Exchange Development TSA") -> Issued:
+    """A time-stamping authority certificate (critical extended key usage timeStamping)."""
+    builder_extensions: list[x509.ExtensionType] = [
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING])
+    ]
+    issued = _issue(
+        ca,
+        subject=_name(common_name),
+        key_size=2048,
+        basic=x509.BasicConstraints(ca=False, path_length=None),
+        usage=_key_usage(digital_signature=True, content_commitment=True),
+        extensions=(),
+        validity=_validity(None, None, _LEAF_LIFETIME),
+        critical_extensions=builder_extensions,
+    )
+    return issued
+
+
+def sign_pdf(
+    pdf: bytes,
+    signer: Issued,
+    *,
+    field_name: str,
+    chain: Sequence[Issued] = (),
+    timestamp_by: Issued | None = None,
+) -> bytes:
     """``pdf`` with a new signature by ``signer`` in field ``field_name``, as an incremental update.
 
     Sign with the person's certificate first and the organisation's second, as a document is
-    signed then sealed. ``chain`` holds the CA certificates to embed beside the signer's.
+    signed then sealed. ``chain`` holds the CA certificates to embed beside the signer's;
+    ``timestamp_by`` a TSA certificate (``issue_tsa_cert``) whose token then dates the signature.
     """
     from asn1crypto import keys as asn1_keys
     from asn1crypto import x509 as asn1_x509
@@ -406,10 +435,27 @@ def sign_pdf(pdf: bytes, signer: Issued, *, field_name: str, chain: Sequence[Iss
             [asn1_x509.Certificate.load(ca.cert_der()) for ca in chain]
         ),
     )
+    timestamper = None
+    if timestamp_by is not None:
+        from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+        timestamper = DummyTimeStamper(
+            tsa_cert=asn1_x509.Certificate.load(timestamp_by.cert_der()),
+            tsa_key=asn1_keys.PrivateKeyInfo.load(
+                timestamp_by.key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            ),
+        )
+
     def sign() -> bytes:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         metadata = signers.PdfSignatureMetadata(field_name=field_name)
-        data: bytes = signers.sign_pdf(writer, metadata, signer=pdf_signer).getvalue()
+        data: bytes = signers.sign_pdf(
+            writer, metadata, signer=pdf_signer, timestamper=timestamper
+        ).getvalue()
         return data
 
     try:

@@ -75,6 +75,21 @@ def test_person_and_organisation_signatures_make_an_official_document(
     )
 
 
+def test_a_timestamp_token_dates_the_signature(pki: DocumentPki) -> None:
+    tsa = devca.issue_tsa_cert(pki.ca)
+    pdf = devca.sign_pdf(devca.make_pdf(), pki.seal(), field_name="CoQuan", chain=(pki.ca,), timestamp_by=tsa)
+    [seal] = judge(pki, pdf)
+    assert (seal.verdict, seal.signed_at_source) == ("valid", "timestamp")
+    assert "signing time from a timestamp" in seal.reason
+    # A timestamp from an authority nobody trusts dates nothing: the signer's own claim is used.
+    stranger = devca.issue_tsa_cert(devca.make_ca("Other TSA CA"))
+    pdf = devca.sign_pdf(
+        devca.make_pdf(), pki.seal(), field_name="CoQuan", chain=(pki.ca,), timestamp_by=stranger
+    )
+    [seal] = judge(pki, pdf)
+    assert seal.signed_at_source == "signer"
+
+
 def test_signer_kind_is_decided_by_the_certificate(pki: DocumentPki) -> None:
     assert signer_kind(pki.person().certificate).value == "person"
     assert signer_kind(pki.seal().certificate).value == "organization"
