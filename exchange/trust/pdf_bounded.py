@@ -2,19 +2,29 @@
 
 A crafted PDF (deep object graphs, thousands of revisions, compression bombs) can cost
 unbounded time or memory inside a PDF library, and a thread cannot be stopped. So the
-PDFs of a package are judged in a child process (``python -m exchange.trust.pdf_signatures``)
-that caps its own address space, under one deadline for the package: a child that runs
-past it is killed, and the PDFs it had not answered for are ``unverifiable``. Cheap checks
-(not a PDF, over the size limit, no signature dictionary at all) are made here first so
-that most packages never start a child.
+PDFs of a package are judged in a child process that caps its own address space, under
+one deadline for the package: a child that runs past it is killed, and the PDFs it had
+not answered for are ``unverifiable``. Children are forked by a zygote
+(``exchange.trust.pdf_zygote``, one per process, started on first use) that has pyHanko
+loaded, so a child costs milliseconds to start. Cheap checks (not a PDF, over the size
+limit, no signature dictionary at all) are made here first, so that most packages need
+no child at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
+import os
+import select
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -33,6 +43,7 @@ from exchange.trust.pdf_signatures import (
 
 # A child answers with one short line per PDF; anything longer is not an answer.
 _MAX_LINE = 4 * 1024 * 1024
+_ZYGOTE_START_S = 120.0
 
 
 async def validate_attachments(
@@ -57,6 +68,63 @@ async def validate_attachments(
     return describe_items(items, results, sender, at)
 
 
+class _Zygote:
+    """The zygote of this process: started on first use, again if it died, stopped at exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._directory: str | None = None
+        self._registered = False
+
+    def socket_path(self) -> str:
+        """Where the running zygote listens (blocking: starts it when needed)."""
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._start()
+            assert self._directory is not None
+            return os.path.join(self._directory, "zygote.sock")
+
+    def _start(self) -> None:
+        self._stop()
+        self._directory = tempfile.mkdtemp(prefix="exchange-pdf-")
+        path = os.path.join(self._directory, "zygote.sock")
+        self._process = subprocess.Popen(  # noqa: S603 (our own module, by sys.executable)
+            [sys.executable, "-m", "exchange.trust.pdf_zygote", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        assert self._process.stdout is not None
+        ready, _, _ = select.select([self._process.stdout], [], [], _ZYGOTE_START_S)
+        if not ready or self._process.stdout.readline() != b"ready\n":
+            self._stop()
+            raise RuntimeError("the PDF validation zygote did not start")
+        if not self._registered:
+            atexit.register(self.stop)
+            self._registered = True
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
+
+
+_ZYGOTE = _Zygote()
+
+
 async def _in_child(
     items: Sequence[Item], pending: list[int], trust: DocumentTrust, at: datetime, limits: PdfLimits
 ) -> dict[int, list[PdfSignature] | str]:
@@ -66,44 +134,43 @@ async def _in_child(
         "at": at.isoformat(),
         "sizes": [[index, len(items[index].data)] for index in pending],
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "exchange.trust.pdf_signatures",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-        limit=_MAX_LINE,
-    )
+    path = await asyncio.to_thread(_ZYGOTE.socket_path)
+    reader, writer = await asyncio.open_unix_connection(path, limit=_MAX_LINE)
     answers: dict[int, list[PdfSignature] | str] = {}
+    child: list[int] = []
     try:
-        await asyncio.wait_for(_converse(process, header, items, pending, answers), limits.timeout_s)
+        await asyncio.wait_for(
+            _converse(reader, writer, header, items, pending, answers, child), limits.timeout_s
+        )
     except TimeoutError:
         late = f"validation took longer than {limits.timeout_s:g} s (the limit); stopped"
         answers.update({index: late for index in pending if index not in answers})
     finally:
-        if process.returncode is None:
+        if child and len(answers) < len(pending):
             with contextlib.suppress(ProcessLookupError):
-                process.kill()
-        await process.wait()
-    died = f"the validating process ended without an answer (exit status {process.returncode})"
+                os.kill(child[0], signal.SIGKILL)
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+    died = "the validating process ended without an answer"
     answers.update({index: died for index in pending if index not in answers})
     return answers
 
 
 async def _converse(
-    process: asyncio.subprocess.Process,
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
     header: dict[str, Any],
     items: Sequence[Item],
     pending: list[int],
     answers: dict[int, list[PdfSignature] | str],
+    child: list[int],
 ) -> None:
-    assert process.stdin is not None
-    assert process.stdout is not None
-    feeder = asyncio.create_task(_feed(process.stdin, header, items, pending))
+    child.append(int(await reader.readline()))
+    feeder = asyncio.create_task(_feed(writer, header, items, pending))
     try:
         while len(answers) < len(pending):
-            line = await process.stdout.readline()
+            line = await reader.readline()
             if not line:
                 break
             answer = json.loads(line)
@@ -119,12 +186,11 @@ async def _converse(
 
 
 async def _feed(
-    stdin: asyncio.StreamWriter, header: dict[str, Any], items: Sequence[Item], pending: list[int]
+    writer: asyncio.StreamWriter, header: dict[str, Any], items: Sequence[Item], pending: list[int]
 ) -> None:
-    try:
-        stdin.write(json.dumps(header).encode() + b"\n")
-        for index in pending:
-            stdin.write(items[index].data)
-            await stdin.drain()
-    finally:
-        stdin.close()
+    writer.write(json.dumps(header).encode() + b"\n")
+    for index in pending:
+        writer.write(items[index].data)
+        await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()

@@ -25,11 +25,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import enum
+import functools
 import hashlib
 import io
 import json
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -663,55 +663,47 @@ def describe_items(
     )
 
 
-# --- the worker process (run by exchange.trust.pdf_bounded) -------------------------------------
+# --- the worker (a child of exchange.trust.pdf_zygote, started by exchange.trust.pdf_bounded) ----
 
 
-def _read_request(stream: BinaryIO) -> tuple[dict[str, Any], Iterator[tuple[int, bytes]]]:
-    header = json.loads(stream.readline())
-
-    def bodies() -> Iterator[tuple[int, bytes]]:
-        for index, size in header["sizes"]:
-            yield index, stream.read(size)
-
-    return header, bodies()
-
-
-def _limit_memory(megabytes: int) -> None:
-    import resource
-
-    limit = megabytes * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-def main() -> None:
-    """Read one request on stdin, write one JSON line per PDF on stdout as soon as it is judged."""
-    header, bodies = _read_request(sys.stdin.buffer)
+def judge_request(reading: BinaryIO, writing: BinaryIO) -> None:
+    """Read one request (a JSON header line, then the PDFs' bytes), cap this process's address space,
+    and write one JSON line per PDF as soon as it is judged. JSON, not pickle: a process subverted by
+    a crafted PDF cannot make the server run code."""
+    header = json.loads(reading.readline())
     limits = PdfLimits(**header["limits"])
-    _limit_memory(limits.max_memory_mb)
+    _limit_resources(limits)
     trust = DocumentTrust.from_dict(header["trust"])
     at = datetime.fromisoformat(header["at"])
-    out = sys.stdout
-    for index, data in bodies:
-        try:
-            line: dict[str, Any] = {
-                "index": index,
-                "signatures": [s.as_dict() for s in validate_pdf(data, trust, at, limits)],
-            }
-        except Unverifiable as exc:
-            line = {"index": index, "unverifiable": str(exc)}
-        except MemoryError:
-            line = {"index": index, "unverifiable": f"validation needs more than {limits.max_memory_mb} MB"}
-        except RecursionError:
-            line = {"index": index, "unverifiable": "the PDF's object graph is nested too deeply"}
-        except Exception as exc:  # a hostile file must not take the others down with it
-            line = {
-                "index": index,
-                "unverifiable": f"the PDF cannot be processed: {type(exc).__name__}: {exc}",
-            }
-        del data
-        out.write(json.dumps(line) + "\n")
-        out.flush()
+    for index, size in header["sizes"]:
+        line = _judge_body(index, functools.partial(reading.read, size), trust, at, limits)
+        writing.write(json.dumps(line).encode() + b"\n")
+        writing.flush()
 
 
-if __name__ == "__main__":
-    main()
+def _judge_body(
+    index: int, read: Callable[[], bytes], trust: DocumentTrust, at: datetime, limits: PdfLimits
+) -> dict[str, Any]:
+    try:
+        data = read()  # inside: holding the PDF itself counts against the memory cap
+        return {"index": index, "signatures": [s.as_dict() for s in validate_pdf(data, trust, at, limits)]}
+    except Unverifiable as exc:
+        return {"index": index, "unverifiable": str(exc)}
+    except MemoryError:
+        return {"index": index, "unverifiable": f"validation needs more than {limits.max_memory_mb} MB"}
+    except RecursionError:
+        return {"index": index, "unverifiable": "the PDF's object graph is nested too deeply"}
+    except Exception as exc:  # a hostile file must not take the others down with it
+        return {"index": index, "unverifiable": f"the PDF cannot be processed: {type(exc).__name__}: {exc}"}
+
+
+def _limit_resources(limits: PdfLimits) -> None:
+    """Cap this process's address space, and its CPU time as a backstop: the parent kills it at the
+    deadline, but a parent that died meanwhile cannot."""
+    import math
+    import resource
+
+    memory = limits.max_memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    seconds = math.ceil(limits.timeout_s) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))

@@ -310,8 +310,9 @@ def test_a_compression_bomb_is_unverifiable(pki: DocumentPki, official: bytes) -
 
 
 def test_the_validating_process_cannot_grow_past_its_memory_cap(pki: DocumentPki, official: bytes) -> None:
-    # 64 MB of address space is not enough to validate: the child runs out, says so, and the
-    # package is answered with the PDF unverifiable.
-    result = report([Item("a.pdf", "application/pdf", official)], pki.trust(), PdfLimits(max_memory_mb=64))
+    # 64 MB of address space cannot even hold this 40 MB PDF next to the PDF library: the child
+    # runs out, says so, and the package is answered with the PDF unverifiable.
+    big = official + b"%" + b"0" * (40 * 1024 * 1024) + b"\n"
+    result = report([Item("a.pdf", "application/pdf", big)], pki.trust(), PdfLimits(max_memory_mb=64))
     [signature] = result.attachments[0].signatures
     assert (signature.verdict, signature.reason) == ("unverifiable", "validation needs more than 64 MB")
