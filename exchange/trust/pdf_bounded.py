@@ -138,15 +138,17 @@ async def _in_child(
     reader, writer = await asyncio.open_unix_connection(path, limit=_MAX_LINE)
     answers: dict[int, list[PdfSignature] | str] = {}
     child: list[int] = []
+    finished = False
     try:
         await asyncio.wait_for(
             _converse(reader, writer, header, items, pending, answers, child), limits.timeout_s
         )
+        finished = True  # every answer, or the child is gone (its end of the socket closed)
     except TimeoutError:
         late = f"validation took longer than {limits.timeout_s:g} s (the limit); stopped"
         answers.update({index: late for index in pending if index not in answers})
     finally:
-        if child and len(answers) < len(pending):
+        if child and not finished:  # past the deadline, or the request was cancelled: stop it
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child[0], signal.SIGKILL)
         writer.close()

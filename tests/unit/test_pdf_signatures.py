@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 
 from exchange.edxml.attachments import decode_attachment
 from exchange.edxml.model import Attachment
-from exchange.trust import devca
+from exchange.trust import devca, pdf_bounded
 from exchange.trust.pdf_bounded import validate_attachments
 from exchange.trust.pdf_signatures import (
     DocumentTrust,
@@ -286,6 +288,24 @@ def test_a_slow_pdf_is_stopped_at_the_deadline(pki: DocumentPki, official: bytes
     for attachment in result.attachments:
         assert attachment.signatures[0].verdict == "unverifiable"
         assert attachment.signatures[0].reason == "validation took longer than 0.2 s (the limit); stopped"
+
+
+def test_a_child_past_the_deadline_does_not_outlive_the_request(
+    pki: DocumentPki, official: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A child that never gets its PDF waits for it, past the deadline: it is stopped (killed, and its
+    # connection closed), not left waiting.
+    async def header_only(writer, header, items, pending):  # type: ignore[no-untyped-def]
+        writer.write(json.dumps(header).encode() + b"\n")
+        await writer.drain()
+
+    monkeypatch.setattr(pdf_bounded, "_feed", header_only)
+    result = report([Item("a.pdf", "application/pdf", official)], pki.trust(), PdfLimits(timeout_s=0.5))
+    assert result.attachments[0].signatures[0].reason.startswith("validation took longer than 0.5 s")
+    zygote = pdf_bounded._ZYGOTE._process
+    assert zygote is not None
+    _, alive = psutil.wait_procs(psutil.Process(zygote.pid).children(), timeout=10)
+    assert alive == []
 
 
 def test_a_compression_bomb_is_unverifiable(pki: DocumentPki, official: bytes) -> None:
