@@ -86,16 +86,6 @@ class Accepted:
                 for d in self.deliveries
             ],
             "receipt": self.receipt,
-            **(
-                {}
-                if self.attachments is None
-                else {
-                    "official_document": {
-                        "official": self.attachments.official,
-                        "reason": self.attachments.reason,
-                    }
-                }
-            ),
         }
 
 
