@@ -1,4 +1,5 @@
-"""Make a development PKI: a CA, the axis's certificates and one signing certificate per demo agency.
+"""Make a development PKI: a CA, the axis's certificates and one signing certificate per demo agency,
+and a document CA with a person's and the agency's PDF-signing certificates per demo agency.
 
 For development and tests only; see certs/README.md. Usage: python certs/make_dev_ca.py [--out DIR]
 """
@@ -9,7 +10,7 @@ import argparse
 from pathlib import Path
 
 from exchange.demo import AGENCIES
-from exchange.trust.devca import write_dev_pki
+from exchange.trust.devca import write_dev_document_pki, write_dev_pki
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,7 +23,9 @@ def main(argv: list[str] | None = None) -> None:
         help="directory to write into (default: var/dev-pki); existing files are overwritten",
     )
     args = parser.parse_args(argv)
-    written = write_dev_pki(args.out, [(organ_id, name) for organ_id, name, _, _ in AGENCIES])
+    agencies = [(organ_id, name) for organ_id, name, _, _ in AGENCIES]
+    written = write_dev_pki(args.out, agencies)
+    written.update(write_dev_document_pki(args.out / "documents", agencies))
     for label, path in written.items():
         print(f"{label:<28} {path}")
 

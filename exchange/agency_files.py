@@ -1,7 +1,8 @@
 """Reading agency lists from CSV or JSON files, keeping each entry's line number.
 
 CSV: a header row naming the columns (``organ_id,name,parent,system,mode,endpoint,
-signature_policy,active,allow_sha1,max_attempts,max_age_s,foreign_document_ids``; only
+signature_policy,active,allow_sha1,max_attempts,max_age_s,pending,foreign_document_ids,
+attachment_signature_policy``; only
 ``organ_id`` and ``name`` are required). JSON: an array of objects with the same keys, or
 ``{"agencies": [...]}``.
 """

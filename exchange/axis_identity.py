@@ -1,4 +1,4 @@
-"""The axis's own identity: the certificate and key it signs receipts and status packages with.
+"""The axis's own identity: the certificate and key it signs receipts, checkpoints and pushes with.
 
 Production configures ``trust.axis_certificate`` and ``trust.axis_key``. Without them a
 development certificate (from a development CA) is made once in ``<data_dir>/axis/`` and

@@ -3,7 +3,8 @@
 A bundle is a zip of the original package, the receipt the axis signed when it accepted
 it, the trace (JSON and a readable HTML page), the segment of the audit hash chain that
 holds the document's entries up to a checkpoint signed by the axis, the axis
-certificate, and a manifest of SHA-256 hashes. ``verify_bundle`` checks all of it with
+certificate, the validation report of the signatures inside its attachments
+(``exchange.attachment_evidence``), and a manifest of SHA-256 hashes. ``verify_bundle`` checks all of it with
 nothing but the bundle (and, better, a copy of the axis certificate obtained separately).
 """
 
@@ -24,7 +25,7 @@ import jinja2
 import jwt
 from cryptography import x509
 
-from exchange import timeline, visibility
+from exchange import attachment_evidence, timeline, visibility
 from exchange.audit_chain import ChainChecker, ChainReport, checkpoint_claims, seal_pending
 from exchange.charts import readable_json
 from exchange.errors import Conflict
@@ -65,6 +66,8 @@ async def build_bundle(conn: Connection, caller: System | None, message_id: UUID
         "chain.json": json.dumps(chain, ensure_ascii=False, indent=2).encode(),
         "axis-certificate.pem": pem(signer.certificate),
     }
+    if (validation := await attachment_evidence.build_member(conn, message_id)) is not None:
+        files[attachment_evidence.MEMBER] = validation
     manifest = {
         "message_id": str(message_id),
         "created_at": datetime.now(UTC).isoformat(),
@@ -166,6 +169,10 @@ def verify_bundle(data: bytes, certificate: x509.Certificate | None = None) -> B
     try:
         _check_receipt(report, files, axis, manifest)
         _check_chain(report, files, axis)
+        if attachment_evidence.MEMBER in files:
+            removed = bool(manifest.get("package_removed_by_retention"))
+            report.problems += attachment_evidence.check_member(files, removed)
+            report.checked.append("attachments")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a part that no longer parses
         report.problems.append(f"the bundle's contents are malformed: {exc!r}")
     return report

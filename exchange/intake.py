@@ -1,6 +1,7 @@
 """The submission pipeline: bytes in, an accepted message with its deliveries out.
 
-parse (hardened) -> schema -> signature under the sender's policy -> policy checks
+parse (hardened) -> schema -> signature under the sender's policy -> the signatures inside the
+attached PDFs under the sender's attachment policy (exchange.attachment_check) -> policy checks
 (the caller acts for the sender, recipients are known, statuses and business types
 name documents that exist) -> one transaction: message, original bytes, one delivery
 per recipient, business effects, audit entries. The answer (and its signed receipt)
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from exchange import bounds, standing
+from exchange.attachment_check import check_attachments, record_attachments
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
 from exchange.edxml.hidden import refuse_hidden_markup
@@ -50,6 +52,7 @@ from exchange.store.audit import Event
 from exchange.store.db import Connection, Pool, UniqueViolation
 from exchange.store.deliveries import DeliveryRow, NewDelivery
 from exchange.store.messages import MessageRow, NewMessage
+from exchange.trust.pdf_signatures import AttachmentReport
 from exchange.trust.policy import Decision, check_signature
 from exchange.trust.signing import Signer
 
@@ -66,6 +69,7 @@ class Accepted:
     message: MessageRow
     deliveries: list[DeliveryRow]
     receipt: str
+    attachments: AttachmentReport | None = None  # judged now (None when the package was known already)
 
     def as_dict(self) -> dict[str, Any]:
         signature = self.message.signature
@@ -177,12 +181,13 @@ class Intake:
             refuse_hidden_markup(parsed.root)
         decision = await self._check_signature(parsed, sender, len(data))
         model = _signed_model(parsed, decision)
+        attachments = await check_attachments(self._pool, self._settings.trust, model)
         sha256 = hashlib.sha256(data).digest()
         try:
-            return await self._store(caller, model, data, sha256, decision, scope)
+            return await self._store(caller, model, data, sha256, decision, scope, attachments)
         except UniqueViolation:
             # The same package raced in through another request; that one won.
-            return await self._store(caller, model, data, sha256, decision, scope)
+            return await self._store(caller, model, data, sha256, decision, scope, attachments)
 
     async def _check_sender_in_service(self, organ_id: str) -> None:
         async with self._pool.acquire() as conn:
@@ -217,6 +222,7 @@ class Intake:
         sha256: bytes,
         decision: Decision,
         scope: Scope,
+        attachments: AttachmentReport | None = None,
     ) -> Accepted:
         async with self._pool.acquire() as conn, conn.transaction():
             existing = await _existing(conn, model, sha256)
@@ -255,6 +261,7 @@ class Intake:
                         },
                     ),
                     Event("signature.checked", message_id, details=decision.verdict.as_dict()),
+                    *await record_attachments(conn, message_id, attachments),
                     *[
                         Event(
                             "delivery.created", message_id, d.id, {"recipient": d.recipient, "mode": d.mode}
@@ -268,7 +275,7 @@ class Intake:
             # The receipt is signed and kept before COMMIT: evidence never lacks it.
             receipt = sign_receipt(self._signer, message, deliveries)
             await message_store.set_receipt(conn, message_id, receipt)
-        return Accepted(True, message, deliveries, receipt)
+        return Accepted(True, message, deliveries, receipt, attachments)
 
     async def _resubmitted(
         self, conn: Connection, caller: System, model: Edoc | Status, existing: MessageRow, scope: Scope

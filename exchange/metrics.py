@@ -32,6 +32,18 @@ class Metrics:
             ["verdict"],
             registry=r,
         )
+        self.attachment_verdicts = Counter(
+            "exchange_attachment_signature_verdicts_total",
+            "Verdicts of the signatures inside attached PDFs of accepted packages",
+            ["verdict"],
+            registry=r,
+        )
+        self.official_documents = Counter(
+            "exchange_official_documents_total",
+            "Accepted documents whose main PDF is official (person and agency signatures valid), or not",
+            ["official"],
+            registry=r,
+        )
         self.attempts = Counter(
             "exchange_delivery_attempts_total", "Push attempts by outcome", ["outcome"], registry=r
         )

@@ -30,6 +30,13 @@ class AgencyState(enum.StrEnum):
     ACTIVE = "active"  # in service
     PENDING = "pending"  # registered through the VXP facade, not yet approved by an admin
     DISABLED = "disabled"  # disabled or deleted, or its serving system is disabled: deliveries are held
+class AttachmentSignaturePolicy(enum.StrEnum):
+    """What the axis does with the signatures inside a sender's attachments
+    (mirrored by ``attachment_signature_policy``)."""
+
+    OFF = "off"  # not looked at
+    RECORD = "record"  # judged and shown, nothing refused
+    OFFICIAL_REQUIRED = "official-required"  # the main document must be official, or 422
 
 
 class SignaturePolicy(enum.StrEnum):
@@ -84,6 +91,7 @@ class Agency:
     pending: bool = False  # registered through the VXP facade, waiting for an admin's approval
     system_active: bool = True  # its serving system (if any) is not disabled
     foreign_document_ids: bool = False  # tolerate DocumentIds naming another agency (legacy producers)
+    attachment_signature_policy: AttachmentSignaturePolicy | None = None  # None: the global default
 
     @property
     def state(self) -> AgencyState:
@@ -114,6 +122,9 @@ class Agency:
             "pending": self.pending,
             "state": self.state.value,
             "foreign_document_ids": self.foreign_document_ids,
+            "attachment_signature_policy": None
+            if self.attachment_signature_policy is None
+            else self.attachment_signature_policy.value,
         }
 
 
@@ -134,3 +145,4 @@ class AgencySpec:
     max_age_s: int | None = None
     pending: bool = False
     foreign_document_ids: bool = False  # accept its DocumentIds that name another agency
+    attachment_signature_policy: AttachmentSignaturePolicy | None = None  # None: the global setting

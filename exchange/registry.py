@@ -19,7 +19,7 @@ from exchange.credentials import hash_api_key, new_api_key
 from exchange.edxml.ids import organ_id_problem
 from exchange.endpoints import endpoint_refusal
 from exchange.errors import DuplicateAgency, ErrorDetail, InvalidInput
-from exchange.model import AgencySpec, DeliveryMode, Role, SignaturePolicy, System
+from exchange.model import AgencySpec, AttachmentSignaturePolicy, DeliveryMode, Role, SignaturePolicy, System
 from exchange.store import agencies as agency_store
 from exchange.store import sessions as session_store
 from exchange.store import systems as system_store
@@ -39,6 +39,7 @@ AGENCY_FIELDS = (
     "max_age_s",
     "pending",
     "foreign_document_ids",
+    "attachment_signature_policy",
 )
 # Shown by `agency list --json` but derived, not set: ignored when such a listing is imported.
 _DERIVED_FIELDS = ("state",)
@@ -237,6 +238,13 @@ def _agency_spec(
     foreign = text["foreign_document_ids"] is not None and _flag(
         text["foreign_document_ids"], "foreign_document_ids", problems
     )
+    attachment_policy = _choice(
+        AttachmentSignaturePolicy,
+        text["attachment_signature_policy"],
+        None,
+        "attachment_signature_policy",
+        problems,
+    )
     if problems:
         return None, problems
     assert mode is not None
@@ -255,6 +263,7 @@ def _agency_spec(
             max_age_s,
             pending,
             foreign,
+            attachment_policy,
         ),
         [],
     )
@@ -268,7 +277,7 @@ def _text(value: object) -> str | None:
     return cleaned or None
 
 
-_Choice = TypeVar("_Choice", DeliveryMode, SignaturePolicy)
+_Choice = TypeVar("_Choice", DeliveryMode, SignaturePolicy, AttachmentSignaturePolicy)
 
 
 def _choice(

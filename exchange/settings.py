@@ -55,6 +55,13 @@ class TrustSettings(_Section):
     allow_legacy_sha1: bool = False
     axis_certificate: str = ""
     axis_key: str = ""
+    default_attachment_signature_policy: Literal["off", "record", "official-required"] = "record"
+    fetch_revocation: bool = False
+    pdf_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    pdf_max_signatures: int = Field(default=8, ge=1)
+    pdf_max_revisions: int = Field(default=64, ge=1)
+    pdf_timeout_s: float = Field(default=30.0, gt=0)
+    pdf_max_memory_mb: int = Field(default=1024, ge=64)
 
 
 class DeliverySettings(_Section):

@@ -9,11 +9,12 @@ from typing import Any
 from uuid import UUID
 
 from exchange import visibility
+from exchange.attachment_check import api_view, official_view
 from exchange.clock import today_in_vietnam
 from exchange.edxml.codes import StatusCode
 from exchange.errors import NotFound
 from exchange.model import System
-from exchange.store import audit
+from exchange.store import attachment_reports, audit
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
 from exchange.store import statuses as status_store
@@ -57,8 +58,13 @@ async def _view(
     return {
         **message.as_dict(),
         "overdue": overdue,
+        **_attachments(await attachment_reports.report_of(conn, message.id)),
         "deliveries": [{**d.as_dict(), "business_status_label": _label(d.business_status)} for d in shown],
     }
+
+
+def _attachments(report: dict[str, Any] | None) -> dict[str, Any]:
+    return {"attachments": api_view(report), "official_document": official_view(report)}
 
 
 async def trace(conn: Connection, caller: System | None, message_id: UUID) -> dict[str, Any]:

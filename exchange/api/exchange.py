@@ -33,6 +33,10 @@ async def submit_package(request: web.Request) -> web.Response:
     if accepted.created:
         metrics.accepted.labels(accepted.message.kind).inc()
         metrics.verdicts.labels(accepted.message.signature["verdict"]).inc()
+        if accepted.attachments is not None and accepted.attachments.checked:
+            for verdict, count in accepted.attachments.verdict_counts().items():
+                metrics.attachment_verdicts.labels(verdict).inc(count)
+            metrics.official_documents.labels(str(accepted.attachments.official).lower()).inc()
     return web.json_response(accepted.as_dict(), status=201 if accepted.created else 200)
 
 

@@ -141,7 +141,57 @@ SCHEMAS: dict[str, Any] = {
         }
     ),
 }
-_VIEW_FIELDS = {"overdue": {"type": "boolean"}}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+# One signature inside an attached PDF, as judged at receipt (exchange.trust.pdf_signatures).
+_PDF_SIGNATURE = {
+    "type": "object",
+    "required": [
+        "verdict",
+        "kind",
+        "signer",
+        "organization",
+        "organ_id",
+        "signed_at",
+        "covers_whole_document",
+        "reason",
+    ],
+    "properties": {
+        "verdict": {"type": "string", "enum": ["valid", "invalid", "untrusted", "unverifiable"]},
+        "kind": {"type": "string", "enum": ["person", "organization"], "nullable": True},
+        "signer": _NULLABLE_STRING,
+        "organization": _NULLABLE_STRING,
+        "organ_id": _NULLABLE_STRING,
+        "signed_at": {"type": "string", "format": "date-time", "nullable": True},
+        "signed_at_source": {"type": "string", "enum": ["timestamp", "signer"], "nullable": True},
+        "covers_whole_document": {"type": "boolean"},
+        "changes_after": {
+            "type": "string",
+            "enum": ["none", "timestamps", "signatures", "annotations", "other"],
+            "nullable": True,
+        },
+        "reason": {"type": "string"},
+    },
+}
+_ATTACHMENT = {
+    "type": "object",
+    "required": ["name", "content_type", "sha256", "official", "signatures"],
+    "properties": {
+        "name": {"type": "string"},
+        "content_type": _NULLABLE_STRING,
+        "sha256": {"type": "string"},
+        "size": {"type": "integer"},
+        "signable": {"type": "boolean", "description": "false: not a PDF, not signable here"},
+        "official": {"type": "boolean"},
+        "official_reason": {"type": "string"},
+        "main": {"type": "boolean"},
+        "signatures": {"type": "array", "items": _PDF_SIGNATURE},
+    },
+}
+_VIEW_FIELDS = {
+    "overdue": {"type": "boolean"},
+    "attachments": {"type": "array", "items": _ATTACHMENT},
+    "official_document": {"type": "object", "nullable": True, "additionalProperties": True},
+}
 SCHEMAS["MessageView"] = {
     "allOf": [
         _ref("Message"),
@@ -260,6 +310,7 @@ _AGENCY = {
         "allow_sha1": {"type": "boolean"},
         "pending": {"type": "boolean"},
         "foreign_document_ids": {"type": "boolean"},
+        "attachment_signature_policy": {"type": "string", "enum": ["off", "record", "official-required"]},
     },
 }
 

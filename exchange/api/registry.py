@@ -37,7 +37,7 @@ async def list_agencies(request: web.Request) -> web.Response:
 
 @allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
 async def axis_certificate(request: web.Request) -> web.Response:
-    """The certificate the axis signs receipts and status packages with (PEM), to verify them."""
+    """The certificate the axis signs receipts, audit checkpoints and pushes with (PEM), to verify them."""
     return web.Response(body=pem(request.app[SIGNER].certificate), content_type="application/x-pem-file")
 
 

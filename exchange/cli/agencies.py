@@ -43,6 +43,12 @@ def agency() -> None:
     default=None,
     help="Accept its RSA-SHA1 signatures (default: the global trust.allow_legacy_sha1).",
 )
+@click.option(
+    "--attachment-signature-policy",
+    type=click.Choice(["off", "record", "official-required"]),
+    help="What to do with the signatures inside its PDF attachments (default: the global "
+    "trust.default_attachment_signature_policy).",
+)
 @click.option("--max-attempts", type=click.IntRange(1), help="Its own limit of push attempts.")
 @click.option(
     "--max-age",
@@ -70,6 +76,7 @@ def add(
     endpoint: str | None,
     signature_policy: str | None,
     allow_sha1: bool | None,
+    attachment_signature_policy: str | None,
     max_attempts: int | None,
     max_age_s: int | None,
     foreign_document_ids: bool,
@@ -88,6 +95,7 @@ def add(
         "max_attempts": max_attempts,
         "max_age_s": max_age_s,
         "foreign_document_ids": foreign_document_ids,
+        "attachment_signature_policy": attachment_signature_policy,
     }
 
     async def work(conn: Connection) -> list[AgencySpec]:
@@ -172,7 +180,8 @@ def import_(settings: Settings, file: Path, as_json: bool) -> None:
     """Register every agency in a CSV or JSON file, or none if any entry is wrong.
 
     CSV: a header row with organ_id and name, and any of parent, system, mode, endpoint,
-    signature_policy, active, allow_sha1, max_attempts, max_age_s, foreign_document_ids. JSON: an
+    signature_policy, active, allow_sha1, max_attempts, max_age_s, pending, foreign_document_ids,
+    attachment_signature_policy. JSON: an
     array of objects with those keys, or {"agencies": [...]}.
     """
     inputs = read_agency_file(file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exchange.model import Agency, AgencySpec, DeliveryMode, SignaturePolicy
+from exchange.model import Agency, AgencySpec, AttachmentSignaturePolicy, DeliveryMode, SignaturePolicy
 from exchange.store import deliveries
 from exchange.store.db import Connection, Record
 
@@ -13,7 +13,8 @@ from exchange.store.db import Connection, Record
 _LIST = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
        a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
-       a.pending, coalesce(s.active, true) AS system_active, a.foreign_document_ids
+       a.pending, coalesce(s.active, true) AS system_active, a.foreign_document_ids,
+       a.attachment_signature_policy
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 ORDER BY a.organ_id
 """
@@ -25,10 +26,10 @@ _SYSTEM_IDS = "SELECT name, id FROM systems WHERE name = ANY($1::text[])"
 _INSERT = """
 INSERT INTO agencies (organ_id, name, parent_organ_id, system_id, delivery_mode, push_endpoint,
                       signature_policy, active, allow_sha1, max_attempts, max_age_s, pending,
-                      foreign_document_ids)
+                      foreign_document_ids, attachment_signature_policy)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::delivery_mode[], $6::text[],
                      $7::signature_policy[], $8::boolean[], $9::boolean[], $10::integer[], $11::integer[],
-                     $12::boolean[], $13::boolean[])
+                     $12::boolean[], $13::boolean[], $14::attachment_signature_policy[])
 """
 
 
@@ -49,6 +50,9 @@ def _agency(row: Record) -> Agency:
         pending=row["pending"],
         system_active=row["system_active"],
         foreign_document_ids=row["foreign_document_ids"],
+        attachment_signature_policy=None
+        if row["attachment_signature_policy"] is None
+        else AttachmentSignaturePolicy(row["attachment_signature_policy"]),
     )
 
 
@@ -81,6 +85,10 @@ async def insert_agencies(conn: Connection, specs: Sequence[AgencySpec], system_
         [spec.max_age_s for spec in specs],
         [spec.pending for spec in specs],
         [spec.foreign_document_ids for spec in specs],
+        [
+            None if spec.attachment_signature_policy is None else spec.attachment_signature_policy.value
+            for spec in specs
+        ],
     )
 
 
@@ -106,7 +114,7 @@ _BY_IDS = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
        a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
        a.pending, coalesce(s.active, true) AS system_active,
-       a.foreign_document_ids
+       a.foreign_document_ids, a.attachment_signature_policy
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
 WHERE a.organ_id = ANY($1::text[])
 """

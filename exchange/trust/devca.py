@@ -5,12 +5,16 @@ Nothing here is for production: keys are written unencrypted and the root trusts
 
 from __future__ import annotations
 
+import asyncio
+import io
 import ipaddress
 import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -194,6 +198,7 @@ def _issue(
     usage: x509.KeyUsage,
     extensions: Iterable[x509.ExtensionType],
     validity: tuple[datetime, datetime],
+    critical_extensions: Iterable[x509.ExtensionType] = (),
 ) -> Issued:
     """Build and sign one certificate; ``issuer=None`` makes it self-signed."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
@@ -216,6 +221,8 @@ def _issue(
         )
     for extension in extensions:
         builder = builder.add_extension(extension, critical=False)
+    for extension in critical_extensions:
+        builder = builder.add_extension(extension, critical=True)
     return Issued(builder.sign(signer, hashes.SHA256()), key)
 
 
@@ -280,3 +287,256 @@ def _write(path: Path, data: bytes, *, private: bool) -> Path:
         os.fchmod(file.fileno(), mode)
         file.write(data)
     return path
+
+
+# --- document signing (PDF): a document CA, person and organisation certificates, signed PDFs ----
+
+
+def issue_document_cert(
+    ca: Issued,
+    *,
+    kind: str,
+    common_name: str,
+    organization: str,
+    organ_id: str | None,
+    not_before: datetime | None = None,
+    not_after: datetime | None = None,
+    key_size: int = 2048,
+    key_usage: str = "signing",
+) -> Issued:
+    """A PDF-signing certificate for a person ("person") or an agency's seal ("organization").
+
+    Shaped so that ``exchange.trust.pdf_signatures.signer_kind`` can tell them apart (a policy OID,
+    and CN = O for an organisation) and ``organ_id_in`` finds the OrganId (subjectAltName URI).
+    """
+    from exchange.trust.pdf_signatures import ORGANIZATION_POLICY_OID, PERSON_POLICY_OID
+
+    if kind not in ("person", "organization"):
+        raise ValueError(f"kind must be person or organization, not {kind!r}")
+    usage = _LEAF_USAGES.get(key_usage)
+    if usage is None:
+        raise ValueError(f"unknown key usage {key_usage!r}; known: {', '.join(_LEAF_USAGES)}")
+    policy = PERSON_POLICY_OID if kind == "person" else ORGANIZATION_POLICY_OID
+    extensions: list[x509.ExtensionType] = [
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, DOCUMENT_SIGNING_OID]),
+        x509.CertificatePolicies([x509.PolicyInformation(policy, None)]),
+    ]
+    if organ_id is not None:
+        extensions.append(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(ORGAN_URI_PREFIX + organ_id)])
+        )
+    attributes = [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+    ]
+    if organ_id is not None:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, organ_id))
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return _issue(
+        ca,
+        subject=x509.Name(attributes),
+        key_size=key_size,
+        basic=x509.BasicConstraints(ca=False, path_length=None),
+        usage=usage,
+        extensions=extensions,
+        validity=_validity(not_before, not_after, _LEAF_LIFETIME),
+    )
+
+
+def make_crl(
+    ca: Issued, revoked: Iterable[tuple[x509.Certificate, datetime]], *, next_update_days: int = 7
+) -> bytes:
+    """A DER certificate revocation list by ``ca`` naming each (certificate, revocation time)."""
+    now = datetime.now(UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca.certificate.subject)
+        .last_update(now - timedelta(minutes=5))
+        .next_update(now + timedelta(days=next_update_days))
+        .add_extension(x509.CRLNumber(1), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False
+        )
+    )
+    for certificate, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(certificate.serial_number)
+            .revocation_date(when)
+            .build()
+        )
+    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def make_pdf(text: str = "Văn bản thử nghiệm", *, pages: int = 1, padding: int = 0) -> bytes:
+    """A small valid PDF with ``pages`` pages of one line of text; ``padding`` adds that many bytes
+    (an uncompressed, unused stream) so benchmarks can have PDFs of a given size."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    writer = PdfFileWriter()
+    for number in range(pages):
+        writer.insert_page(_page(writer, f"{text} - {number + 1}"))
+    if padding > 0:
+        filler = generic.StreamObject(stream_data=os.urandom(padding))
+        writer.root[generic.pdf_name("/ExchangePadding")] = writer.add_object(filler)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def issue_tsa_cert(ca: Issued, *, common_name: str = "Exchange Development TSA") -> Issued:
+    """A time-stamping authority certificate (critical extended key usage timeStamping)."""
+    builder_extensions: list[x509.ExtensionType] = [
+        x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING])
+    ]
+    issued = _issue(
+        ca,
+        subject=_name(common_name),
+        key_size=2048,
+        basic=x509.BasicConstraints(ca=False, path_length=None),
+        usage=_key_usage(digital_signature=True, content_commitment=True),
+        extensions=(),
+        validity=_validity(None, None, _LEAF_LIFETIME),
+        critical_extensions=builder_extensions,
+    )
+    return issued
+
+
+def sign_pdf(
+    pdf: bytes,
+    signer: Issued,
+    *,
+    field_name: str,
+    chain: Sequence[Issued] = (),
+    timestamp_by: Issued | None = None,
+) -> bytes:
+    """``pdf`` with a new signature by ``signer`` in field ``field_name``, as an incremental update.
+
+    Sign with the person's certificate first and the organisation's second, as a document is
+    signed then sealed. ``chain`` holds the CA certificates to embed beside the signer's;
+    ``timestamp_by`` a TSA certificate (``issue_tsa_cert``) whose token then dates the signature.
+    """
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    key = asn1_keys.PrivateKeyInfo.load(
+        signer.key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    pdf_signer = signers.SimpleSigner(
+        signing_cert=asn1_x509.Certificate.load(signer.cert_der()),
+        signing_key=key,
+        cert_registry=SimpleCertificateStore.from_certs(
+            [asn1_x509.Certificate.load(ca.cert_der()) for ca in chain]
+        ),
+    )
+    timestamper = None
+    if timestamp_by is not None:
+        from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+        timestamper = DummyTimeStamper(
+            tsa_cert=asn1_x509.Certificate.load(timestamp_by.cert_der()),
+            tsa_key=asn1_keys.PrivateKeyInfo.load(
+                timestamp_by.key.private_bytes(
+                    serialization.Encoding.DER,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            ),
+        )
+
+    def sign() -> bytes:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        metadata = signers.PdfSignatureMetadata(field_name=field_name)
+        data: bytes = signers.sign_pdf(
+            writer, metadata, signer=pdf_signer, timestamper=timestamper
+        ).getvalue()
+        return data
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return sign()
+    # pyHanko's synchronous API runs its own event loop, which cannot nest in a running one (a test
+    # or the demo traffic calling from async code): sign in a thread then (a development helper).
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(sign).result()
+
+
+def sign_official_pdf(pdf: bytes, person: Issued, organization: Issued, ca: Issued) -> bytes:
+    """A PDF signed by a person and then sealed by the agency: what the official-document rule wants."""
+    signed = sign_pdf(pdf, person, field_name="NguoiKy", chain=(ca,))
+    return sign_pdf(signed, organization, field_name="CoQuan", chain=(ca,))
+
+
+def write_dev_document_pki(directory: Path, agencies: Iterable[tuple[str, str]]) -> dict[str, Path]:
+    """Write a document CA and, per agency, a person's and the agency's PDF-signing certificates."""
+    agencies = list(agencies)
+    for organ_id, _ in agencies:
+        if not is_organ_id(organ_id):
+            raise ValueError(f"{organ_id!r} is not a QCVN 102 OrganId")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = make_ca("Exchange Development Document CA")
+    written: dict[str, Path] = {}
+
+    def save(label: str, stem: str, issued: Issued) -> None:
+        written[label] = _write(directory / f"{stem}.pem", issued.cert_pem(), private=False)
+        written[_key_label(label)] = _write(directory / f"{stem}.key.pem", issued.key_pem(), private=True)
+
+    save("document_ca", "document-ca", ca)
+    for organ_id, name in agencies:
+        save(
+            f"document_person:{organ_id}",
+            f"document-person-{organ_id}",
+            issue_document_cert(
+                ca, kind="person", common_name=f"Lãnh đạo {name}", organization=name, organ_id=organ_id
+            ),
+        )
+        save(
+            f"document_organization:{organ_id}",
+            f"document-organization-{organ_id}",
+            issue_document_cert(
+                ca, kind="organization", common_name=name, organization=name, organ_id=organ_id
+            ),
+        )
+    written["document_crl"] = _write(directory / "document-ca.crl", make_crl(ca, []), private=False)
+    return written
+
+
+def load_issued(certificate: Path, key: Path) -> Issued:
+    """A certificate and its unencrypted PEM key, as written above."""
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey):
+        raise ValueError(f"{key} does not hold an RSA private key")
+    return Issued(x509.load_pem_x509_certificate(certificate.read_bytes()), loaded)
+
+
+def _page(writer: Any, text: str) -> Any:
+    from pyhanko.pdf_utils import generic
+
+    name = generic.pdf_name
+    # Helvetica has no Vietnamese glyphs; the text is written in ASCII so the page stays readable.
+    safe = text.encode("ascii", "replace").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+    content = generic.StreamObject(stream_data=b"BT /F1 14 Tf 72 760 Td (" + safe + b") Tj ET")
+    font = generic.DictionaryObject(
+        {
+            name("/Type"): name("/Font"),
+            name("/Subtype"): name("/Type1"),
+            name("/BaseFont"): name("/Helvetica"),
+        }
+    )
+    return generic.DictionaryObject(
+        {
+            name("/Type"): name("/Page"),
+            name("/MediaBox"): generic.ArrayObject([generic.NumberObject(n) for n in (0, 0, 595, 842)]),
+            name("/Contents"): writer.add_object(content),
+            name("/Resources"): generic.DictionaryObject(
+                {name("/Font"): generic.DictionaryObject({name("/F1"): writer.add_object(font)})}
+            ),
+        }
+    )

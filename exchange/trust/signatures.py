@@ -11,6 +11,14 @@ stand last in ``edXMLHeader``. The SDK writes them in the edXML namespace rather
 the XML-DSig one (the legacy layout): such a signature is moved into the XML-DSig
 namespace on a copy of the document before checking, which is what the signer
 computed it over.
+
+The transit rule: every axis a package passes through appends its own TraceHeader at
+the end of ``TraceHeaderList`` (``exchange.edxml.trace``), a newline and indentation
+followed by the element, changing no other byte. A signature made by the sender is
+therefore checked first as is and, when the digest no longer matches, again with the
+last TraceHeader and exactly the whitespace inserted before it removed, newest hop
+first, while at least the sender's own TraceHeader remains. A match after ``n``
+removals is reported as "signed before n transit hops"; any other change still fails.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import base64
 import binascii
 import copy
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +60,9 @@ _MODERN_METHODS = frozenset(
 )
 _MODERN_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512})
 _MAX_CHAIN = 5
+# More hops than any chain of axes has; each undo costs a copy and a verification.
+MAX_TRANSIT_HOPS = 8
+_DIGEST_MISMATCH = "the signed content was changed after signing (digest mismatch)"
 
 
 class Verdict(enum.StrEnum):
@@ -73,6 +84,7 @@ class SignatureVerdict:
     organ_id: str | None = None
     fingerprint: str | None = None
     algorithm: str | None = None
+    transit_hops: int = 0  # TraceHeaders appended by axes after the sender signed
     # The document as the signature covers it; what intake reads after a valid verdict.
     signed_root: etree._Element | None = field(default=None, compare=False, repr=False)
 
@@ -85,6 +97,7 @@ class SignatureVerdict:
             "organ_id": self.organ_id,
             "fingerprint": self.fingerprint,
             "algorithm": self.algorithm,
+            "transit_hops": self.transit_hops,
         }
 
 
@@ -101,7 +114,54 @@ class TrustMaterial:
 def verify_signature(
     root: etree._Element, sender_organ_id: str, trust: TrustMaterial, at: datetime
 ) -> SignatureVerdict:
-    """Check the signature of a parsed package from ``sender_organ_id``, as of ``at`` (UTC)."""
+    """Check the signature of a parsed package from ``sender_organ_id``, as of ``at`` (UTC), undoing
+    the TraceHeaders axes appended in transit when the package as it stands does not match."""
+    verdict = _verify_as_received(root, sender_organ_id, trust, at)
+    document = root
+    for hops in range(1, MAX_TRANSIT_HOPS + 1):
+        if verdict.verdict is not Verdict.INVALID or verdict.reason != _DIGEST_MISMATCH:
+            return verdict
+        undone = without_last_hop(document)
+        if undone is None:
+            break
+        document = undone
+        again = _verify_as_received(document, sender_organ_id, trust, at)
+        if again.verdict is not Verdict.INVALID or again.reason != _DIGEST_MISMATCH:
+            plural = "hop" if hops == 1 else "hops"
+            return replace(
+                again, reason=f"{again.reason}; signed before {hops} transit {plural}", transit_hops=hops
+            )
+    return verdict
+
+
+def without_last_hop(root: etree._Element) -> etree._Element | None:
+    """A copy of the document without what the newest hop inserted: its TraceHeader and the newline
+    and indentation before it. None when nothing can be undone (one TraceHeader left: the sender's)."""
+    traces = root.findall(
+        f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/{{{NS}}}TraceHeaderList/{{{NS}}}TraceHeader"
+    )
+    if len(traces) < 2:
+        return None
+    last, previous = traces[-1], traces[-2]
+    # An axis inserts right after the previous TraceHeader, so that is its immediate sibling and the
+    # text between them is exactly the newline and indentation it wrote.
+    gap = previous.tail or ""
+    if last.getprevious() is not previous or not gap.startswith("\n") or gap.strip():
+        return None
+    document = copy.deepcopy(root)
+    copies = document.findall(
+        f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader/{{{NS}}}TraceHeaderList/{{{NS}}}TraceHeader"
+    )
+    last, previous = copies[-1], copies[-2]
+    tail = last.tail
+    last.getparent().remove(last)
+    previous.tail = tail
+    return document
+
+
+def _verify_as_received(
+    root: etree._Element, sender_organ_id: str, trust: TrustMaterial, at: datetime
+) -> SignatureVerdict:
     header = root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader")
     misplaced = [
         node for node in _signature_elements(root) if header is None or node.getparent() is not header
@@ -166,7 +226,7 @@ def _verify_xmldsig(
             ),
         )
     except InvalidDigest:
-        return _invalid("the signed content was changed after signing (digest mismatch)", layout, algorithm)
+        return _invalid(_DIGEST_MISMATCH, layout, algorithm)
     except InvalidSignature as exc:
         return _invalid(f"the signature value does not match: {exc}", layout, algorithm)
     except SignXMLException as exc:
@@ -198,7 +258,7 @@ def _judge(
             organ_id,
             digest.hex(),
             algorithm,
-            signed_root if kind is Verdict.VALID else None,
+            signed_root=signed_root if kind is Verdict.VALID else None,
         )
 
     if not is_signing_certificate(certificate):

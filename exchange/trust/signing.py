@@ -1,7 +1,9 @@
 """Signing by the axis: enveloped XML-DSig (RSA-SHA256) over a whole edXML document.
 
-Used for what the axis itself emits (receipts, status packages), so anyone holding
-the axis certificate can verify them, with this code or any XML-DSig tool (xmlsec1).
+What a DMS does before sending: the axis itself signs no XML (its receipts and
+checkpoints are JWS, its pushes carry a header signature), so this serves tests,
+benchmarks and the demo, which sign packages as a sender would. Anyone holding the
+certificate can verify the result with this code or any XML-DSig tool (xmlsec1).
 The signature is placed last in ``edXMLHeader``, where edXML puts it.
 """
 

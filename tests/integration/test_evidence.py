@@ -47,6 +47,7 @@ async def test_a_bundle_holds_everything_and_verifies(bundle: bytes, dev_pki: di
         "trace.html",
         "chain.json",
         "axis-certificate.pem",
+        "attachment-validation.json",
         "manifest.json",
     }
     trace = json.loads(files["trace.json"])
@@ -57,7 +58,7 @@ async def test_a_bundle_holds_everything_and_verifies(bundle: bytes, dev_pki: di
     axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
     report = verify_bundle(bundle, axis)
     assert report.valid, report.problems
-    assert report.checked == ["manifest", "receipt", "chain"]
+    assert report.checked == ["manifest", "receipt", "chain", "attachments"]
 
 
 async def test_changing_any_byte_fails_with_a_reason(bundle: bytes, dev_pki: dict[str, Path]) -> None:

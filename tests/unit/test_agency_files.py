@@ -20,7 +20,8 @@ def test_csv_header_and_row_shape_problems_name_the_line() -> None:
     assert (
         1,
         "unknown column 'title'; known: organ_id, name, parent, system, mode, endpoint, "
-        "signature_policy, active, allow_sha1, max_attempts, max_age_s, pending, foreign_document_ids",
+        "signature_policy, active, allow_sha1, max_attempts, max_age_s, pending, foreign_document_ids, "
+        "attachment_signature_policy",
     ) in reasons
     assert (1, "required column 'name' is missing") in reasons
 

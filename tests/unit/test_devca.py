@@ -19,9 +19,13 @@ from exchange.trust.devca import (
     issue_signing_cert,
     issue_tls_client_cert,
     issue_tls_server_cert,
+    load_issued,
     make_ca,
+    make_pdf,
+    sign_official_pdf,
     write_dev_pki,
 )
+from exchange.trust.pdf_signatures import DocumentTrust, PdfLimits, validate_pdf
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T", bound=x509.ExtensionType)
@@ -205,4 +209,21 @@ def test_make_dev_ca_script(tmp_path: Path) -> None:
     assert agency.is_file()
     assert organ_id_of(x509.load_pem_x509_certificate(agency.read_bytes())) == "000.00.00.G22"
     assert str(agency) in result.stdout
-    assert len(result.stdout.splitlines()) == len(list(tmp_path.iterdir()))
+    assert len(result.stdout.splitlines()) == len([p for p in tmp_path.rglob("*") if p.is_file()])
+    # The document PKI: a person's and the agency's PDF-signing certificates, which sign official PDFs.
+    documents = tmp_path / "documents"
+    ca = load_issued(documents / "document-ca.pem", documents / "document-ca.key.pem")
+    person, seal = (
+        load_issued(
+            documents / f"document-{kind}-000.00.01.H26.pem",
+            documents / f"document-{kind}-000.00.01.H26.key.pem",
+        )
+        for kind in ("person", "organization")
+    )
+    pdf = sign_official_pdf(make_pdf(), person, seal, ca)
+    signatures = validate_pdf(pdf, DocumentTrust((ca.cert_der(),)), datetime.now(UTC), PdfLimits())
+    assert [(s.verdict, s.kind, s.organ_id) for s in signatures] == [
+        ("valid", "person", "000.00.01.H26"),
+        ("valid", "organization", "000.00.01.H26"),
+    ]
+    assert (documents / "document-ca.crl").is_file()

@@ -1,0 +1,165 @@
+"""Judging the signatures inside a package's attachments at intake, under the sender's policy.
+
+The attachments are decoded as ``exchange.edxml.attachments`` does (base64, the VNPT zip), the
+PDFs judged in a bounded child process (``exchange.trust.pdf_bounded``) against the document
+trust store, and the sender's ``attachment_signature_policy`` applied: ``off`` looks at nothing,
+``record`` keeps the report and refuses nothing, ``official-required`` refuses a package whose
+main document is not official (422 ``document_not_official``, nothing stored). The report is
+stored with the message, in the same transaction, with an ``attachments.checked`` audit entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from exchange.cert_registry import document_trust_for_sender, pdf_limits
+from exchange.edxml.model import Edoc, Status
+from exchange.errors import DocumentNotOfficial, ErrorDetail
+from exchange.model import AttachmentSignaturePolicy
+from exchange.settings import TrustSettings
+from exchange.store import attachment_reports
+from exchange.store.audit import Event
+from exchange.store.db import Connection, Pool
+from exchange.trust.pdf_bounded import validate_attachments
+from exchange.trust.pdf_signatures import AttachmentReport, AttachmentResult, Item, items_of, looks_like_pdf
+
+_ATTACHMENT_PATH = "/edXML/Attachments/Attachment"
+# Decoding larger attachments than this runs in a worker thread.
+_OFF_LOOP_BYTES = 256 * 1024
+
+
+async def check_attachments(
+    pool: Pool, settings: TrustSettings, model: Edoc | Status
+) -> AttachmentReport | None:
+    """The report on ``model``'s attachments (None for a status package); raises when the policy refuses."""
+    if not isinstance(model, Edoc):
+        return None
+    sender = model.sender.organ_id
+    async with pool.acquire() as conn:
+        policy, trust = await document_trust_for_sender(conn, sender, settings)
+    size = sum(len(a.content) for a in model.attachments or ())
+    items = await asyncio.to_thread(items_of, model) if size > _OFF_LOOP_BYTES else items_of(model)
+    now = datetime.now(UTC)
+    if policy is AttachmentSignaturePolicy.OFF:
+        return unchecked(items, sender, now)
+    report = await validate_attachments(items, trust, sender, now, pdf_limits(settings))
+    if policy is AttachmentSignaturePolicy.OFFICIAL_REQUIRED and not report.official:
+        raise DocumentNotOfficial(
+            f"the main document is not official and {sender}'s attachment signature policy is "
+            "official-required",
+            [ErrorDetail(report.reason, path=_ATTACHMENT_PATH)],
+        )
+    return report
+
+
+def unchecked(items: list[Item], sender: str, at: datetime) -> AttachmentReport:
+    """The attachments listed but not judged (the sender's policy is off)."""
+    reason = "not checked: the sender's attachment signature policy is off"
+    return AttachmentReport(
+        tuple(
+            AttachmentResult(
+                item.name,
+                item.content_type,
+                hashlib.sha256(item.data).hexdigest(),
+                len(item.data),
+                looks_like_pdf(item),
+                official_reason=reason,
+            )
+            for item in items
+        ),
+        False,
+        reason,
+        None,
+        at.isoformat(),
+        sender,
+        checked=False,
+    )
+
+
+async def record_attachments(
+    conn: Connection, message_id: UUID, report: AttachmentReport | None
+) -> list[Event]:
+    """Store the report with the message and name the audit entry that tells it."""
+    if report is None:
+        return []
+    await attachment_reports.insert_report(conn, message_id, report.official, report.as_dict())
+    return [Event("attachments.checked", message_id, details=audit_summary(report))]
+
+
+def audit_summary(report: AttachmentReport) -> dict[str, Any]:
+    """What the trace shows: per attachment, who signed, for whom, and the verdict with its reason."""
+    return {
+        "checked": report.checked,
+        "official": report.official,
+        "reason": report.reason,
+        "main": report.main,
+        "attachments": [
+            {
+                "name": a.name,
+                "sha256": a.sha256,
+                "official": a.official,
+                "signatures": [
+                    {
+                        "verdict": s.verdict,
+                        "kind": s.kind,
+                        "signer": s.signer,
+                        "organ_id": s.organ_id,
+                        "signed_at": s.signed_at,
+                        "reason": s.reason,
+                    }
+                    for s in a.signatures
+                ],
+            }
+            for a in report.attachments
+        ],
+    }
+
+
+def api_view(report: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The ``attachments`` of ``GET /v1/messages/{id}``, from a stored report."""
+    if report is None:
+        return []
+    return [
+        {
+            "name": a["name"],
+            "content_type": a["content_type"],
+            "sha256": a["sha256"],
+            "size": a["size"],
+            "signable": a["signable"],
+            "official": a["official"],
+            "official_reason": a["official_reason"],
+            "main": a["name"] == report.get("main"),
+            "signatures": [
+                {
+                    "verdict": s["verdict"],
+                    "kind": s["kind"],
+                    "signer": s["signer"],
+                    "organization": s["organization"],
+                    "organ_id": s["organ_id"],
+                    "signed_at": s["signed_at"],
+                    "signed_at_source": s["signed_at_source"],
+                    "covers_whole_document": s["covers_whole_document"],
+                    "changes_after": s["changes_after"],
+                    "reason": s["reason"],
+                }
+                for s in a["signatures"]
+            ],
+        }
+        for a in report.get("attachments", [])
+    ]
+
+
+def official_view(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Whether the main document is official, and why (None when the package had no report)."""
+    if report is None:
+        return None
+    return {
+        "checked": report.get("checked", True),
+        "official": report["official"],
+        "reason": report["reason"],
+        "main": report.get("main"),
+    }
