@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 import jinja2
@@ -47,28 +47,54 @@ FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json
 
 
 async def build_bundle(conn: Connection, caller: System | None, message_id: UUID, signer: Signer) -> bytes:
+    """The bundle in memory (small packages, tests); ``write_bundle`` writes it to a file."""
+    buffer = io.BytesIO()
+    await write_bundle(conn, caller, message_id, signer, buffer)
+    return buffer.getvalue()
+
+
+async def write_bundle(
+    conn: Connection, caller: System | None, message_id: UUID, signer: Signer, target: IO[bytes]
+) -> None:
+    """Write the bundle to ``target`` (seekable): the package goes in as it is read from the
+    database, a chunk at a time, so a bundle costs no more memory for a large package."""
     trace = await timeline.trace(conn, caller, message_id)
     message = await message_store.message_by_id(conn, message_id)
     assert message is not None  # trace() found it
-    body = await message_store.body(conn, message_id)
+    chunks = await message_store.body_chunks(conn, message_id)
     # Seal what is pending and sign the head, so the bundle's entries are anchored now.
     await seal_pending(conn, signer, force_checkpoint=True)
     chain = await _chain_proof(conn, message_id)
     files = {
-        "package.edxml": body if body is not None else b"",
         "receipt.jws": (message.receipt or "").encode(),
         "trace.json": json.dumps(trace, ensure_ascii=False, indent=2).encode(),
         "trace.html": _TEMPLATES.get_template("evidence_trace.html").render(trace=trace).encode(),
         "chain.json": json.dumps(chain, ensure_ascii=False, indent=2).encode(),
         "axis-certificate.pem": pem(signer.certificate),
     }
-    manifest = {
-        "message_id": str(message_id),
-        "created_at": datetime.now(UTC).isoformat(),
-        "package_removed_by_retention": body is None,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
-    }
-    return canonical_zip([*files.items(), ("manifest.json", json.dumps(manifest, indent=2).encode())])
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as bundle:
+        package = _member("package.edxml")
+        package.file_size = message.size_bytes if chunks is not None else 0
+        digest = hashlib.sha256()
+        with bundle.open(package, "w") as member:
+            for seq in range(chunks or 0):
+                data = await message_store.body_chunk(conn, message_id, seq)
+                if data is None:
+                    raise Conflict("the package was removed while the bundle was made; ask again")
+                member.write(data)
+                digest.update(data)
+        for name, data in files.items():
+            bundle.writestr(_member(name), data)
+        manifest = {
+            "message_id": str(message_id),
+            "created_at": datetime.now(UTC).isoformat(),
+            "package_removed_by_retention": chunks is None,
+            "files": {
+                "package.edxml": digest.hexdigest(),
+                **{name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+            },
+        }
+        bundle.writestr(_member("manifest.json"), json.dumps(manifest, indent=2).encode())
 
 
 def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
@@ -78,11 +104,17 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
         for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            bundle.writestr(info, data)
+            bundle.writestr(_member(name), data)
     return buffer.getvalue()
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    # write_bundle streams the package into a member with its size set beforehand, which gives
+    # the same bytes as writestr: both layouts are this one.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    info.create_system = 3
+    return info
 
 
 async def _chain_proof(conn: Connection, message_id: UUID) -> dict[str, Any]:

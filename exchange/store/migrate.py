@@ -54,8 +54,10 @@ def available_migrations() -> tuple[Migration, ...]:
             raise RuntimeError(f"migration file name not of the form NNNN_name.sql: {path.name}")
         found.append(Migration(int(match["version"]), match["name"], path.read_text("utf-8")))
     versions = [migration.version for migration in found]
-    if versions != list(range(1, len(found) + 1)):
-        raise RuntimeError(f"migration versions must run 1, 2, 3… without gaps: {versions}")
+    # Numbers are handed out ahead to work done in parallel, so a branch may lack some; the order
+    # is what matters (and that no number is used twice).
+    if len(set(versions)) != len(versions) or versions[:1] != [1]:
+        raise RuntimeError(f"migration versions must start at 1 and be unique: {versions}")
     return tuple(found)
 
 
