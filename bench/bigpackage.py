@@ -160,7 +160,8 @@ async def exchange(
     pushed = await endpoint.wait_for(by_recipient[PUSH[0]], within_s=900)
     pulled = await download(session, server.url, world.keys[PULL[0]], by_recipient[PULL[0]])
     # Both got the original bytes plus the axis's TraceHeader: the same bytes, a little longer.
-    assert pushed == pulled and pulled[1] > len(package), (pushed, pulled, len(package))
+    assert pushed == pulled, (pushed, pulled)
+    assert pulled[1] > len(package), (pulled, len(package))
     return {"pushed_bytes": pushed[1], "downloaded_bytes": pulled[1], "identical": pushed == pulled}
 
 
