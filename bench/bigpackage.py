@@ -22,6 +22,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 import asyncpg
 from aiohttp import web
+from lxml import etree
 
-from bench.common import PULL, PUSH, SENDERS, World, database, make_packages, prepare
+from bench.common import PULL, PUSH, SENDERS, World, database, prepare
 from bench.load import start_servers
 from exchange.edxml.builder import build_edoc
+from exchange.edxml.parser import Limits, parse_xml
+from exchange.trust.signing import Signer, sign_xml
 from tests.e2e.harness import Server, serve_post
 from tests.edxml_factories import small_edoc
 
@@ -82,8 +86,19 @@ async def unsigned_senders(url: str) -> None:
         await conn.close()
 
 
+def signed_package(pki: Path, size: int, index: int) -> bytes:
+    """Signed by the sender's bench certificate (RSA-SHA256); parsed with room for 100 MB."""
+    room = Limits(max_bytes=2 * size + MB, max_text_chars=2 * size + MB)
+    data = unsigned_package(size - 3000, index)  # 3000: the signature
+    signer = Signer.from_files(pki / f"agency-{SENDERS[0]}.pem", pki / f"agency-{SENDERS[0]}.key.pem")
+    signed: bytes = etree.tostring(
+        sign_xml(parse_xml(data, room), signer), xml_declaration=True, encoding="UTF-8"
+    )
+    return signed
+
+
 def unsigned_package(size: int, index: int) -> bytes:
-    sender = SENDERS[index % len(SENDERS)]
+    sender = SENDERS[0]
     document_id = f"{sender},2026/11/21,{index}-big/BENCH"
     recipients = (PULL[0], PUSH[0])
     header = len(
@@ -176,16 +191,8 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
                 await unsigned_senders(url)
             results = []
             for index, name in enumerate(args.sizes.split(",")):
-                if args.unsigned:
-                    package, warmup = (
-                        unsigned_package(SIZES[name], index),
-                        unsigned_package(20 * 1024, 100 + index),
-                    )
-                else:
-                    (_, package), (_, warmup) = (
-                        make_packages(scratch_dir / "pki", size, 1, 2, with_push=True)[0]
-                        for size in (SIZES[name], 20 * 1024)
-                    )
+                make = unsigned_package if args.unsigned else partial(signed_package, scratch_dir / "pki")
+                package, warmup = make(SIZES[name], index), make(20 * 1024, 100 + index)
                 results.append(await one_size(world, scratch_dir, endpoint, name, package, warmup))
                 del package
             return results

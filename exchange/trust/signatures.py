@@ -152,7 +152,7 @@ def _verify_xmldsig(
         return _invalid("KeyInfo holds no readable X.509 certificate (a placeholder signature?)", layout)
     algorithm = _algorithm(signature)
     try:
-        result = XMLVerifier().verify(
+        result = _Verifier().verify(
             root,
             parser=make_parser(),
             x509_cert=certificate,
@@ -175,6 +175,22 @@ def _verify_xmldsig(
         return _invalid(f"the signature cannot be processed: {exc}", layout, algorithm)
     assert not isinstance(result, list)
     return _judge(certificate, sender, trust, at, layout, algorithm, result.signed_xml)
+
+
+class _Verifier(XMLVerifier):
+    """signxml's verifier without its first copy of the whole document.
+
+    ``get_root`` serialises and re-parses the tree it is given, so that the verifier may change
+    it and so that no namespace leaks in from a parent. Here the tree is a document root (no
+    parent) that ``verify`` only reads: the enveloped-signature transform works on a copy of its
+    own. For a large package that copy (and the serialised bytes behind it) is a tree's worth of
+    memory saved; DTDs and entities, which the copy would refuse, our parser refused already.
+    """
+
+    def get_root(self, data: Any) -> Any:
+        if isinstance(data, etree._Element) and data.getparent() is None:
+            return data
+        return super().get_root(data)  # type: ignore[no-untyped-call]
 
 
 def _judge(

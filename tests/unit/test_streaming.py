@@ -1,4 +1,5 @@
-"""The pure pieces of streaming: the TraceHeader splice from a head, the spooled body, base64 JSON."""
+"""The pure pieces of streaming: the TraceHeader splice from a head, the spooled body, base64 JSON,
+signature checks on the intake's own tree."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
 from exchange.api.bodies import base64_json, base64_size
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.errors import PackageTooLarge, SchemaInvalid
+from exchange.edxml.package import parse_package
 from exchange.edxml.trace import append_trace_header, find_splice
 from exchange.package_body import SPOOL_IN_MEMORY_BYTES, PackageBody
+from exchange.trust import devca
+from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
+from exchange.trust.signing import Signer, sign_package
 from tests.edxml_factories import sample, small_edoc
 
 MOMENT = datetime(2026, 11, 30, 8, 0, 0)
@@ -101,3 +107,24 @@ def test_a_body_is_hashed_and_counted_as_it_comes_and_refused_past_its_limit() -
         assert small.size == 10  # the byte over the limit was not kept
     with pytest.raises(PackageTooLarge):
         PackageBody.of(b"x" * 11, 10)
+
+
+@pytest.mark.parametrize("legacy_layout", [False, True])
+def test_verifying_a_signature_leaves_the_parsed_tree_as_it_was(legacy_layout: bool) -> None:
+    """The verifier works on the intake's own tree (no copy of it first), so it must not change it;
+    and a change to the content after signing is still seen."""
+    ca = devca.make_ca()
+    issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
+    data = sign_package(
+        build_edoc(small_edoc()), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
+    )
+    trust = TrustMaterial(trusted_cas=(ca.certificate,))
+    root = parse_package(data).root
+    before = etree.tostring(root)
+    verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC))
+    assert verdict.verdict is Verdict.VALID, verdict.reason
+    assert etree.tostring(root) == before
+
+    assert b"JVBERi0xLjcgdGVzdA==" in data  # the attachment, "%PDF-1.7 test"
+    changed = parse_package(data.replace(b"JVBERi0xLjcgdGVzdA==", b"JVBERi0xLjcgdGVzdQ==")).root
+    assert verify_signature(changed, "000.00.01.H26", trust, datetime.now(UTC)).verdict is Verdict.INVALID
