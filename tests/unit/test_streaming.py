@@ -14,14 +14,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from signxml.exceptions import InvalidDigest
+from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from exchange.api.bodies import base64_json, base64_size
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.errors import PackageTooLarge, SchemaInvalid
 from exchange.edxml.package import parse_package
+from exchange.edxml.parser import NS
 from exchange.edxml.trace import append_trace_header, find_splice
 from exchange.package_body import SPOOL_IN_MEMORY_BYTES, PackageBody
-from exchange.trust import devca
+from exchange.trust import devca, signatures
 from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
 from exchange.trust.signing import Signer, sign_package
 from tests.edxml_factories import sample, small_edoc
@@ -128,3 +131,33 @@ def test_verifying_a_signature_leaves_the_parsed_tree_as_it_was(legacy_layout: b
     assert b"JVBERi0xLjcgdGVzdA==" in data  # the attachment, "%PDF-1.7 test"
     changed = parse_package(data.replace(b"JVBERi0xLjcgdGVzdA==", b"JVBERi0xLjcgdGVzdQ==")).root
     assert verify_signature(changed, "000.00.01.H26", trust, datetime.now(UTC)).verdict is Verdict.INVALID
+
+
+@pytest.mark.parametrize("legacy_layout", [False, True])
+def test_the_lean_reference_check_signs_off_exactly_what_signxml_does(legacy_layout: bool) -> None:
+    """What the verifier hands back as signed (the canonical bytes) equals signxml's own result,
+    and a digest mismatch is found alike, while the tree is left unchanged."""
+    ca = devca.make_ca()
+    issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
+    data = sign_package(
+        build_edoc(small_edoc()), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
+    )
+    root = parse_package(data).root
+    if legacy_layout:  # as the trust layer checks it: back in the XML-DSig namespace, as signed
+        root, _ = signatures._as_xmldsig(root, signatures._signature_elements(root)[0], "ds")
+    before = etree.tostring(root)
+    config = SignatureConfiguration(location=signatures.HEADER_PATH, expect_references=1)
+    ours = signatures._Verifier().verify(root, x509_cert=issued.certificate, expect_config=config)
+    theirs = XMLVerifier().verify(root, x509_cert=issued.certificate, expect_config=config)
+    assert not isinstance(ours, list)
+    assert not isinstance(theirs, list)
+    assert ours.signed_data == theirs.signed_data
+    assert etree.tostring(ours.signed_xml) == etree.tostring(theirs.signed_xml)
+    assert etree.tostring(root) == before
+
+    attachment = root.find(f".//{{{NS}}}ContentTransferEncoded")
+    assert attachment is not None
+    attachment.text = "JVBERi0xLjcgdGVzdQ=="
+    for verifier in (signatures._Verifier(), XMLVerifier()):
+        with pytest.raises(InvalidDigest):
+            verifier.verify(root, x509_cert=issued.certificate, expect_config=config)
