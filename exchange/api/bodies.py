@@ -98,6 +98,9 @@ async def send_stream(
         if request.transport is not None:
             request.transport.close()  # short of its Content-Length: the client sees the cut
         return response
+    except ConnectionError:  # the client went away mid-download: its business, not a failure here
+        log.info("http.client_gone", path=request.path)
+        return response
     await response.write_eof()
     return response
 

@@ -156,9 +156,17 @@ async def test_a_large_package_is_accepted_pushed_and_downloaded_byte_for_byte(
 
             await asyncio.wait_for(endpoint.arrived.wait(), 120)
             assert endpoint.received == [(deliveries[BUILDING], wanted, len(expected))]
+
+            # A recipient that goes away in the middle of a download is no failure of the server.
+            async with session.get(url, headers=headers) as response:
+                assert len(await response.content.readexactly(MiB)) == MiB
+                response.close()
     finally:
-        await server.stop()
+        await server.stop()  # finishes the requests in flight and reads the rest of its log
         await runner.cleanup()
+    events = [event.get("event") for event in server.events]
+    assert "http.client_gone" in events
+    assert "request.failed" not in events
 
 
 async def raw_request(url: str, head: str, body: bytes = b"") -> bytes:
