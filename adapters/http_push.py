@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 import aiohttp
@@ -29,9 +31,24 @@ class PushResult:
     remote_id: str | None = None  # the id the receiving side gave it, when it says (an upstream axis)
 
 
+class StreamedBody(Protocol):
+    """A body sent as it is read (a stored package), never held whole."""
+
+    @property
+    def size(self) -> int: ...
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def sha256(self) -> bytes: ...
+
+
 def signed_text(delivery_id: UUID, body: bytes) -> bytes:
     """What X-Exchange-Signature signs."""
-    return f"{delivery_id}\n{hashlib.sha256(body).hexdigest()}".encode()
+    return signed_digest_text(delivery_id, hashlib.sha256(body).digest())
+
+
+def signed_digest_text(delivery_id: UUID, sha256: bytes) -> bytes:
+    return f"{delivery_id}\n{sha256.hex()}".encode()
 
 
 class HttpPush:
@@ -52,11 +69,22 @@ class HttpPush:
         if self._session is not None:
             await self._session.close()
 
-    async def push(self, endpoint: str, delivery_id: UUID, message_id: UUID, body: bytes) -> PushResult:
+    async def push(
+        self, endpoint: str, delivery_id: UUID, message_id: UUID, body: bytes | StreamedBody
+    ) -> PushResult:
+        """POST ``body``; a StreamedBody is read twice (its SHA-256 for the signature, then the bytes
+        as they are sent with a Content-Length), so no copy of it is held."""
         assert self._session is not None, "start() first"
-        signature = self._signer.key.sign(signed_text(delivery_id, body), padding.PKCS1v15(), hashes.SHA256())
+        try:
+            digest = hashlib.sha256(body).digest() if isinstance(body, bytes) else await body.sha256()
+        except LookupError as exc:
+            return PushResult(False, f"the package cannot be read: {exc}")
+        signature = self._signer.key.sign(
+            signed_digest_text(delivery_id, digest), padding.PKCS1v15(), hashes.SHA256()
+        )
         headers = {
             "Content-Type": "application/xml",
+            "Content-Length": str(len(body) if isinstance(body, bytes) else body.size),
             "X-Exchange-Delivery-Id": str(delivery_id),
             "X-Exchange-Message-Id": str(message_id),
             "X-Exchange-Signature": "rsa-sha256;" + base64.b64encode(signature).decode(),
@@ -67,9 +95,10 @@ class HttpPush:
                 False, f"not pushed to {endpoint}: {refusal} (delivery.allow_private_endpoints)"
             )
         try:
+            data = body if isinstance(body, bytes) else body.chunks()
             # A redirect is an answer other than 2xx, not an invitation to push somewhere else.
             async with self._session.post(
-                endpoint, data=body, headers=headers, allow_redirects=False
+                endpoint, data=data, headers=headers, allow_redirects=False
             ) as response:
                 await response.read()
                 if 200 <= response.status < 300:
@@ -79,3 +108,5 @@ class HttpPush:
             return PushResult(False, f"no answer from {endpoint} within {self._timeout.total} s")
         except (aiohttp.ClientError, OSError) as exc:
             return PushResult(False, f"{type(exc).__name__} talking to {endpoint}: {exc}")
+        except LookupError as exc:  # the stored bytes went away while they were being sent
+            return PushResult(False, f"the package cannot be read: {exc}")

@@ -17,14 +17,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 
+from adapters.http_push import StreamedBody
 from exchange.vxp.hashmap import hashmap_order
-from exchange.vxp.protocol import hash_file
+from exchange.vxp.protocol import hash_file, java_hex
 
 USER_AGENT = "JAVASDKAgent/1.0.0 XRoad/VPCP"
 VERSION = "3.0.201608"
@@ -63,6 +64,12 @@ def _as_string(value: Any) -> str:
     if isinstance(value, (dict, list)):
         raise ValueError("the SDK cannot send an object or a multi-element array as a header")
     return str(value)
+
+
+async def _with_crlf(file: StreamedBody) -> AsyncIterator[bytes]:
+    async for chunk in file.chunks():
+        yield chunk
+    yield b"\r\n"
 
 
 class VxpClient:
@@ -123,11 +130,19 @@ class VxpClient:
             ("XroadVnpt-version", VERSION),
         ]
 
-    async def send_edoc(self, parameters: Mapping[str, Any], file: bytes) -> dict[str, Any]:
+    async def send_edoc(self, parameters: Mapping[str, Any], file: bytes | StreamedBody) -> dict[str, Any]:
+        """sendEdoc; a StreamedBody is read twice (hash-file, then the bytes as they are sent)."""
+        if isinstance(file, bytes):
+            headers = self.signed_headers(
+                "application/octet-stream", parameters, send_edoc=True, file_hash=hash_file(file)
+            )
+            return await self._post("sendEdoc", headers, file + b"\r\n")
+        digest = java_hex(await file.sha256())
         headers = self.signed_headers(
-            "application/octet-stream", parameters, send_edoc=True, file_hash=hash_file(file)
+            "application/octet-stream", parameters, send_edoc=True, file_hash=digest
         )
-        return await self._post("sendEdoc", headers, file + b"\r\n")
+        headers.append(("Content-Length", str(file.size + 2)))
+        return await self._post("sendEdoc", headers, _with_crlf(file))
 
     async def call(self, operation: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """Any JSON operation but sendEdoc and registerAgency."""
@@ -145,9 +160,11 @@ class VxpClient:
         async with self._session.get(f"{self._endpoint}/downloadEdoc", headers=headers) as response:
             return response.status, await response.read()
 
-    async def _post(self, operation: str, headers: list[tuple[str, str]], body: bytes) -> dict[str, Any]:
+    async def _post(
+        self, operation: str, headers: list[tuple[str, str]], body: bytes | AsyncIterator[bytes]
+    ) -> dict[str, Any]:
         async with self._session.post(
-            f"{self._endpoint}/{operation}", data=body, headers=headers, expect100=bool(body)
+            f"{self._endpoint}/{operation}", data=body, headers=headers, expect100=body != b""
         ) as response:
             text = await response.read()
         answer: dict[str, Any] = json.loads(text)

@@ -40,7 +40,7 @@ access_log = get_logger("exchange.access")
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
         middlewares=[timing_middleware, error_middleware, auth_middleware],
-        client_max_size=settings.server.max_body_bytes,
+        client_max_size=settings.limits.max_package_bytes,
     )
     app[SETTINGS] = settings
     app[DATABASE_URL] = database_url

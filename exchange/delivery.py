@@ -16,18 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
-from uuid import UUID
 
 from adapters.http_push import HttpPush, PushResult
-from exchange.clock import VIETNAM
-from exchange.edxml.trace import append_trace_header
 from exchange.logs import get_logger
+from exchange.outgoing import PackageStream, load_package
 from exchange.settings import DeliverySettings
 from exchange.store import audit
 from exchange.store import deliveries as delivery_store
-from exchange.store import messages as message_store
 from exchange.store.audit import Event
-from exchange.store.db import Connection, Pool
+from exchange.store.db import Pool
 from exchange.store.deliveries import Claimed
 from exchange.store.messages import MessageRow
 
@@ -77,26 +74,10 @@ class RetryPolicy:
         return Retry(at)
 
 
-def package_for_recipient(message: MessageRow, body: bytes, trace_organ_id: str) -> bytes:
-    """What a recipient receives: the original bytes plus this axis's TraceHeader (edoc only)."""
-    if message.kind != "edoc":
-        return body
-    hop = message.received_at.astimezone(VIETNAM).replace(tzinfo=None)
-    return append_trace_header(body, trace_organ_id or None, hop)
-
-
-async def load_package(conn: Connection, message_id: UUID, trace_organ_id: str) -> tuple[MessageRow, bytes]:
-    message = await message_store.message_by_id(conn, message_id)
-    body = await message_store.body(conn, message_id)
-    if message is None or body is None:
-        raise LookupError(f"message {message_id} or its body is missing")
-    return message, package_for_recipient(message, body, trace_organ_id)
-
-
 class Forwarder(Protocol):
     """Hands a package to another axis (see exchange.upstream)."""
 
-    async def forward(self, claim: Claimed, message: MessageRow, package: bytes) -> PushResult: ...
+    async def forward(self, claim: Claimed, message: MessageRow, package: PackageStream) -> PushResult: ...
 
 
 class DeliveryWorker:
@@ -178,10 +159,12 @@ class DeliveryWorker:
 
     async def _deliver(self, claim: Claimed) -> None:
         async with self._pool.acquire() as conn:
-            message, package = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
+            stored = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
+        # Read from the database as it is sent, never held whole.
+        package = stored.stream(self._pool)
         if claim.mode == "upstream":
             result = (
-                await self._forwarder.forward(claim, message, package)
+                await self._forwarder.forward(claim, stored.message, package)
                 if self._forwarder is not None
                 else PushResult(False, f"no upstream axis is configured for {claim.recipient}")
             )

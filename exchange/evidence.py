@@ -18,7 +18,7 @@ import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from uuid import UUID
 
 import jinja2
@@ -49,17 +49,27 @@ FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json
 
 
 async def build_bundle(conn: Connection, caller: System | None, message_id: UUID, signer: Signer) -> bytes:
-    """The bundle as ``caller`` may see it (``exchange.visibility``): the package only for a caller
-    who may read its body, the trace and chain entries of others left out or redacted."""
+    """The bundle in memory (small packages, tests); ``write_bundle`` writes it to a file."""
+    buffer = io.BytesIO()
+    await write_bundle(conn, caller, message_id, signer, buffer)
+    return buffer.getvalue()
+
+
+async def write_bundle(
+    conn: Connection, caller: System | None, message_id: UUID, signer: Signer, target: IO[bytes]
+) -> None:
+    """Write the bundle as ``caller`` may see it (``exchange.visibility``) to ``target`` (seekable):
+    the package only for a caller who may read its body, going in as it is read from the database a
+    chunk at a time (a bundle costs no more memory for a large package); the trace and the chain
+    entries of others left out or redacted."""
     message, deliveries = await timeline.visible_message(conn, caller, message_id)
     trace = await timeline.trace(conn, caller, message_id)
     readable = visibility.may_read_body(caller, message, deliveries)
-    body = await message_store.body(conn, message_id) if readable else None
+    chunks = await message_store.body_chunks(conn, message_id) if readable else None
     # Seal what is pending and sign the head, so the bundle's entries are anchored now.
     await seal_pending(conn, signer, force_checkpoint=True)
     chain = await _chain_proof(conn, message_id, visibility.event_filter(caller, message, deliveries))
     files = {
-        "package.edxml": body if body is not None else b"",
         "receipt.jws": (message.receipt or "").encode(),
         "trace.json": json.dumps(trace, ensure_ascii=False, indent=2).encode(),
         "trace.html": _TEMPLATES.get_template("evidence_trace.html").render(trace=trace).encode(),
@@ -68,15 +78,31 @@ async def build_bundle(conn: Connection, caller: System | None, message_id: UUID
     }
     if (validation := await attachment_evidence.build_member(conn, message_id)) is not None:
         files[attachment_evidence.MEMBER] = validation
-    manifest = {
-        "message_id": str(message_id),
-        "created_at": datetime.now(UTC).isoformat(),
-        "package_removed_by_retention": readable and body is None,
-        "files": {name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
-    }
-    if not readable:
-        manifest["package_withheld"] = "the caller's copy was withdrawn; its content is not readable"
-    return canonical_zip([*files.items(), ("manifest.json", json.dumps(manifest, indent=2).encode())])
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as bundle:
+        package = _member("package.edxml")
+        package.file_size = message.size_bytes if chunks is not None else 0
+        digest = hashlib.sha256()
+        with bundle.open(package, "w") as member:
+            for seq in range(chunks or 0):
+                data = await message_store.body_chunk(conn, message_id, seq)
+                if data is None:
+                    raise Conflict("the package was removed while the bundle was made; ask again")
+                member.write(data)
+                digest.update(data)
+        for name, data in files.items():
+            bundle.writestr(_member(name), data)
+        manifest = {
+            "message_id": str(message_id),
+            "created_at": datetime.now(UTC).isoformat(),
+            "package_removed_by_retention": readable and chunks is None,
+            "files": {
+                "package.edxml": digest.hexdigest(),
+                **{name: hashlib.sha256(data).hexdigest() for name, data in files.items()},
+            },
+        }
+        if not readable:
+            manifest["package_withheld"] = "the caller's copy was withdrawn; its content is not readable"
+        bundle.writestr(_member("manifest.json"), json.dumps(manifest, indent=2).encode())
 
 
 def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
@@ -86,11 +112,17 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
         for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            bundle.writestr(info, data)
+            bundle.writestr(_member(name), data)
     return buffer.getvalue()
+
+
+def _member(name: str) -> zipfile.ZipInfo:
+    # write_bundle streams the package into a member with its size set beforehand, which gives
+    # the same bytes as writestr: both layouts are this one.
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    info.create_system = 3
+    return info
 
 
 async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -> dict[str, Any]:

@@ -11,10 +11,9 @@ is built only after COMMIT. CPU-heavy steps of large packages run off the event 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,8 +39,9 @@ from exchange.errors import (
     UnknownRecipient,
 )
 from exchange.model import Agency, DeliveryMode, System
+from exchange.package_body import PackageBody
 from exchange.receipts import sign_receipt
-from exchange.settings import Settings
+from exchange.settings import LimitsSettings, Settings
 from exchange.statuses import route_status, transition_flag
 from exchange.store import agencies as agency_store
 from exchange.store import audit
@@ -132,33 +132,56 @@ class _Plan:
     events: list[Event] = field(default_factory=list)
 
 
+def package_limits(settings: LimitsSettings) -> Limits:
+    """The parser's limits for packages up to ``limits.max_package_bytes`` (an attachment is one
+    text node, so a text node may be as long as the largest package)."""
+    return replace(
+        DEFAULT_LIMITS,
+        max_bytes=settings.max_package_bytes,
+        max_text_chars=max(DEFAULT_LIMITS.max_text_chars, settings.max_package_bytes),
+    )
+
+
 class Intake:
-    def __init__(
-        self, pool: Pool, settings: Settings, signer: Signer, limits: Limits = DEFAULT_LIMITS
-    ) -> None:
+    def __init__(self, pool: Pool, settings: Settings, signer: Signer, limits: Limits | None = None) -> None:
         self._pool = pool
         self._settings = settings
         self._signer = signer
-        self._limits = limits
+        self._limits = limits or package_limits(settings.limits)
 
     async def submit(
         self,
         caller: System,
-        data: bytes,
+        data: bytes | PackageBody,
         *,
         expected_sender: str | None = None,
         expected_kind: str | None = None,
         scope: Scope | None = None,
     ) -> Accepted:
         """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype),
-        ``scope`` which of its recipients this submission is for."""
+        ``scope`` which of its recipients this submission is for. A PackageBody stays the caller's
+        to close."""
         scope = scope or Scope()
         if scope.only is not None and not scope.only:
             raise NoRecipients(
                 "the request names no recipient (an empty 'to'): nothing would be delivered",
                 [ErrorDetail("name at least one of the package's recipients, or leave 'to' out for all")],
             )
-        parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
+        if isinstance(data, PackageBody):
+            return await self._submit(caller, data, expected_sender, expected_kind, scope)
+        with PackageBody.of(data, self._limits.max_bytes) as body:
+            return await self._submit(caller, body, expected_sender, expected_kind, scope)
+
+    async def _submit(
+        self,
+        caller: System,
+        body: PackageBody,
+        expected_sender: str | None,
+        expected_kind: str | None,
+        scope: Scope,
+    ) -> Accepted:
+        # Parsed from the body's file a chunk at a time: the tree is held, the bytes are not.
+        parsed = await _maybe_off_loop(body.size, lambda: parse_package(body.reader(), self._limits))
         bounds.check_package(parsed.model)
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
@@ -179,15 +202,17 @@ class Intake:
         await self._check_sender_in_service(sender)
         if any(not slot.empty for slot in parsed.signatures):
             refuse_hidden_markup(parsed.root)
-        decision = await self._check_signature(parsed, sender, len(data))
+        decision = await self._check_signature(parsed, sender, body.size)
         model = _signed_model(parsed, decision)
+        # The trees are not needed to store the package: let them go before the bytes move.
+        del parsed
+        decision = replace(decision, verdict=replace(decision.verdict, signed_root=None))
         attachments = await check_attachments(self._pool, self._settings.trust, model)
-        sha256 = hashlib.sha256(data).digest()
         try:
-            return await self._store(caller, model, data, sha256, decision, scope, attachments)
+            return await self._store(caller, model, body, decision, scope, attachments)
         except UniqueViolation:
             # The same package raced in through another request; that one won.
-            return await self._store(caller, model, data, sha256, decision, scope, attachments)
+            return await self._store(caller, model, body, decision, scope, attachments)
 
     async def _check_sender_in_service(self, organ_id: str) -> None:
         async with self._pool.acquire() as conn:
@@ -218,12 +243,12 @@ class Intake:
         self,
         caller: System,
         model: Edoc | Status,
-        data: bytes,
-        sha256: bytes,
+        body: PackageBody,
         decision: Decision,
         scope: Scope,
         attachments: AttachmentReport | None = None,
     ) -> Accepted:
+        sha256 = body.sha256
         async with self._pool.acquire() as conn, conn.transaction():
             existing = await _existing(conn, model, sha256)
             if existing is not None:
@@ -233,9 +258,8 @@ class Intake:
             else:
                 plan = await _plan_status(conn, model)
             message_id = uuid.uuid4()
-            message = await message_store.insert_message(
-                conn, _new_message(message_id, caller, model, sha256, len(data), decision, plan), data
-            )
+            new_message = _new_message(message_id, caller, model, sha256, body.size, decision, plan)
+            message = await message_store.insert_message(conn, new_message, body.chunks())
             new = [
                 NewDelivery(
                     uuid.uuid4(), message_id, agency.organ_id, agency.mode.value, "queued", message.urgency
@@ -255,7 +279,7 @@ class Intake:
                             "kind": message.kind,
                             "document_id": message.document_id,
                             "sha256": sha256.hex(),
-                            "size_bytes": len(data),
+                            "size_bytes": body.size,
                             "business_type": message.business_type,
                             "status_code": message.status_code,
                         },

@@ -9,9 +9,9 @@ from __future__ import annotations
 from uuid import UUID
 
 from exchange import standing
-from exchange.delivery import load_package
 from exchange.errors import AckConflict, Conflict, Gone, NotFound
 from exchange.model import System
+from exchange.outgoing import OutgoingPackage, load_package
 from exchange.store import agencies as agency_store
 from exchange.store import audit
 from exchange.store import deliveries as delivery_store
@@ -35,15 +35,17 @@ async def own_delivery(conn: Connection, caller: System, delivery_id: UUID) -> D
 
 async def fetch(
     conn: Connection, caller: System, delivery_id: UUID, trace_organ_id: str
-) -> tuple[DeliveryRow, MessageRow, bytes]:
-    """The package for its recipient (original bytes plus the axis TraceHeader); records the download."""
+) -> tuple[DeliveryRow, MessageRow, OutgoingPackage]:
+    """The package for its recipient (original bytes plus the axis TraceHeader, to be streamed from
+    the database); records the download."""
     delivery = await own_delivery(conn, caller, delivery_id)
     try:
-        message, package = await load_package(conn, delivery.message_id, trace_organ_id)
+        package = await load_package(conn, delivery.message_id, trace_organ_id)
     except LookupError:
         raise Gone(
             "the package was removed under the retention policy; its record and evidence remain"
         ) from None
+    message = package.message
     if not may_read_body(caller, message, [delivery]):
         raise Gone("the sender withdrew this document; its content is no longer readable")
     async with conn.transaction():

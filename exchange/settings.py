@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,7 +31,6 @@ class _Section(BaseModel):
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    max_body_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=30.0, gt=0)
     tls_certificate: str = ""
     tls_key: str = ""
@@ -40,6 +39,13 @@ class ServerSettings(_Section):
     @property
     def tls(self) -> bool:
         return bool(self.tls_certificate)
+
+
+class LimitsSettings(_Section):
+    """What one request may cost the axis."""
+
+    # The largest package accepted (native and VXP intake): 413 before reading past it.
+    max_package_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
 
 
 class DatabaseSettings(_Section):
@@ -169,6 +175,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("var")
     server: ServerSettings = ServerSettings()
+    limits: LimitsSettings = LimitsSettings()
     database: DatabaseSettings = DatabaseSettings()
     trust: TrustSettings = TrustSettings()
     delivery: DeliverySettings = DeliverySettings()
@@ -180,6 +187,22 @@ class Settings(BaseSettings):
     upstreams: list[UpstreamSettings] = []
     public: PublicSettings = PublicSettings()
     log: LogSettings = LogSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_keys(cls, values: Any) -> Any:
+        """``server.max_body_bytes`` (before ``limits.max_package_bytes`` existed) still works:
+        it is read as ``limits.max_package_bytes`` unless that is given too."""
+        if not isinstance(values, dict) or not isinstance(values.get("server"), dict):
+            return values
+        server = dict(values["server"])
+        if "max_body_bytes" not in server:
+            return values
+        former = server.pop("max_body_bytes")
+        limits = values.get("limits")
+        limits = dict(limits) if isinstance(limits, dict) else {}
+        limits.setdefault("max_package_bytes", former)
+        return {**values, "server": server, "limits": limits}
 
     def upstream_for(self, organ_id: str) -> UpstreamSettings | None:
         return next((upstream for upstream in self.upstreams if upstream.routes(organ_id)), None)

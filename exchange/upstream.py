@@ -25,6 +25,7 @@ from exchange.errors import DatabaseUnavailable, ExchangeError
 from exchange.intake import Intake, Scope
 from exchange.logs import get_logger
 from exchange.model import System
+from exchange.outgoing import PackageStream
 from exchange.settings import Settings, UpstreamSettings
 from exchange.store import agencies as agency_store
 from exchange.store import deliveries as delivery_store
@@ -57,7 +58,7 @@ class Upstreams:
                     conn, upstream.relay_system, hash_api_key(new_api_key())
                 )
 
-    async def forward(self, claim: Claimed, message: MessageRow, package: bytes) -> PushResult:
+    async def forward(self, claim: Claimed, message: MessageRow, package: PackageStream) -> PushResult:
         upstream = self._settings.upstream_for(claim.recipient)
         if upstream is None:
             return PushResult(False, f"no upstream axis is configured for {claim.recipient}")
@@ -77,6 +78,8 @@ class Upstreams:
             )
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             return PushResult(False, f"{upstream.name} did not answer: {exc!r}")
+        except LookupError as exc:  # the stored bytes went away while they were being sent
+            return PushResult(False, f"the package cannot be read: {exc}")
         if answer.get("status") == "OK" and answer.get("ErrorCode") == "0":
             return PushResult(True, f"forwarded to {upstream.name}", str(answer.get("DocId") or ""))
         return PushResult(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 from aiohttp import web
 
 from exchange import bounds, pull, timeline
 from exchange.api.auth import allow
+from exchange.api.bodies import file_chunks, receive_package, send_stream
 from exchange.api.common import path_uuid, query_int, read_json
 from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.errors import BadRequest, ExchangeError, InvalidInput, NotFound
-from exchange.evidence import build_bundle
+from exchange.evidence import write_bundle
 from exchange.model import Role
 from exchange.store import deliveries as delivery_store
 
@@ -21,12 +23,12 @@ MAX_INBOX = 500
 @allow(Role.SYSTEM)
 async def submit_package(request: web.Request) -> web.Response:
     """Accept an edoc or status package: 201 when new, 200 when the identical one was accepted before."""
-    data = await request.read()
-    if not data:
-        raise BadRequest("the body must be an edXML package")
     metrics = request.app[METRICS]
     try:
-        accepted = await request.app[INTAKE].submit(request[CALLER], data)
+        with await receive_package(request) as body:
+            if body.size == 0:
+                raise BadRequest("the body must be an edXML package")
+            accepted = await request.app[INTAKE].submit(request[CALLER], body)
     except ExchangeError as error:
         metrics.rejected.labels(error.code).inc()
         raise
@@ -58,18 +60,21 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 @allow(Role.SYSTEM)
-async def download(request: web.Request) -> web.Response:
+async def download(request: web.Request) -> web.StreamResponse:
     """The package as this recipient receives it: the original bytes plus the axis's TraceHeader."""
-    async with request.app[POOL].acquire() as conn:
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
         delivery, message, package = await pull.fetch(
             conn,
             request[CALLER],
             path_uuid(request, "delivery_id", "delivery"),
             request.app[SETTINGS].delivery.trace_organ_id,
         )
-    return web.Response(
-        body=package,
-        content_type="application/xml",
+    return await send_stream(
+        request,
+        package.stream(pool).chunks(),
+        package.size,
+        "application/xml",
         headers={"X-Exchange-Delivery-Id": str(delivery.id), "X-Exchange-Message-Id": str(message.id)},
     )
 
@@ -123,20 +128,26 @@ async def get_trace(request: web.Request) -> web.Response:
 
 
 @allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
-async def get_evidence(request: web.Request) -> web.Response:
+async def get_evidence(request: web.Request) -> web.StreamResponse:
     return await evidence_download(request)
 
 
-async def evidence_download(request: web.Request) -> web.Response:
+async def evidence_download(request: web.Request) -> web.StreamResponse:
     """A zip an auditor can verify offline: package, receipt, trace, chain proof, axis certificate.
 
     Served here and by the auditor pages, each route with its own roles.
     """
     message_id = path_uuid(request, "message_id", "message")
-    async with request.app[POOL].acquire() as conn:
-        bundle = await build_bundle(conn, request[CALLER], message_id, request.app[SIGNER])
-    return web.Response(
-        body=bundle,
-        content_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="evidence-{message_id}.zip"'},
-    )
+    # Made in a temporary file and sent from it: the package inside may be large.
+    with tempfile.TemporaryFile() as bundle:
+        async with request.app[POOL].acquire() as conn:
+            await write_bundle(conn, request[CALLER], message_id, request.app[SIGNER], bundle)
+        size = bundle.tell()
+        bundle.seek(0)
+        return await send_stream(
+            request,
+            file_chunks(bundle),
+            size,
+            "application/zip",
+            headers={"Content-Disposition": f'attachment; filename="evidence-{message_id}.zip"'},
+        )

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from exchange.api import documents, exchange, health, openapi, public, registry, reports, ui, vxp
+from exchange.api import bodies, documents, exchange, health, openapi, public, registry, reports, ui, vxp
+from exchange.api.errors import error_response
+
+# Package uploads refuse a declared length over the limit before 100 Continue.
+_vxp_expect = {"sendEdoc": bodies.expect_package(vxp.send_edoc_refusal, vxp.SDK_TRAILER)}
 
 
 def setup_routes(app: web.Application) -> None:
@@ -13,7 +17,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", health.metrics)
 
     app.router.add_get("/v1/openapi.json", openapi.openapi)
-    app.router.add_post("/v1/packages", exchange.submit_package)
+    app.router.add_post(
+        "/v1/packages", exchange.submit_package, expect_handler=bodies.expect_package(error_response)
+    )
     app.router.add_get("/v1/inbox", exchange.inbox)
     app.router.add_get("/v1/deliveries/{delivery_id}/package", exchange.download)
     app.router.add_post("/v1/deliveries/{delivery_id}/ack", exchange.acknowledge)
@@ -40,7 +46,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/admin/deliveries", documents.list_deliveries)
     for prefix in ("", "/vxp"):  # the SDK calls <endpoint>/<name>; either endpoint form works
         for name, handler in vxp.OPERATIONS.items():
-            app.router.add_post(f"{prefix}/{name}", handler)
+            app.router.add_post(f"{prefix}/{name}", handler, expect_handler=_vxp_expect.get(name))
         app.router.add_get(f"{prefix}/downloadEdoc", vxp.download_edoc)
     app.router.add_get("/public/", public.progress_page)
     app.router.add_get("/public/progress.json", public.progress_json)

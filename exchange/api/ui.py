@@ -168,7 +168,7 @@ async def document(request: web.Request) -> dict[str, Any]:
 
 
 @allow(Role.AUDITOR, Role.ADMIN)
-async def evidence(request: web.Request) -> web.Response:
+async def evidence(request: web.Request) -> web.StreamResponse:
     return await evidence_download(request)
 
 

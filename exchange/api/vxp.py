@@ -9,7 +9,6 @@ ErrorCode and ErrorDesc, never a JSON null, and sendEdoc answers are ASCII with 
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from exchange import bounds, pull, registry_control
 from exchange.api.auth import vxp
+from exchange.api.bodies import base64_json, base64_size, receive_package, send_stream
 from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
 from exchange.edxml.codes import STATUS_LABELS, StatusCode
@@ -27,9 +27,11 @@ from exchange.errors import ExchangeError
 from exchange.intake import Scope
 from exchange.store import agencies as agency_store
 from exchange.store import deliveries as delivery_store
-from exchange.vxp.protocol import Operation, Use, VxpFailure, ok, parse_to_header
+from exchange.vxp.protocol import Operation, Use, VxpFailure, check_digest, ok, parse_to_header
 
 MAX_LIST = 500
+# What the SDK writes after the package in sendEdoc.
+SDK_TRAILER = b"\r\n"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The facade's own failures, by the native error's HTTP status.
 _CODES = {400: "400", 401: "401", 403: "403", 404: "404", 409: "409", 410: "410", 413: "413", 422: "422"}
@@ -40,6 +42,21 @@ def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.json_response(body, status=status, dumps=lambda data: json.dumps(data, ensure_ascii=True))
 
 
+def refusal(error: ExchangeError, *, with_doc_id: bool = False) -> web.Response:
+    """A native refusal said in VXP terms."""
+    details = "; ".join(str(detail) for detail in error.details[:3])
+    failure = VxpFailure(
+        error.status,
+        _CODES.get(error.status, "500"),
+        f"{error.code}: {error.message}" + (f" ({details})" if details else ""),
+    )
+    return _answer(failure.body(with_doc_id=with_doc_id), failure.http_status)
+
+
+def send_edoc_refusal(error: ExchangeError) -> web.Response:
+    return refusal(error, with_doc_id=True)
+
+
 def operation(name: str, use: Use = Use.READ, *, reads_body: bool = False) -> Callable[[Handler], Handler]:
     """A VXP operation: HMAC-authenticated and bound to ``name``; every native refusal said in VXP terms."""
 
@@ -48,13 +65,7 @@ def operation(name: str, use: Use = Use.READ, *, reads_body: bool = False) -> Ca
             try:
                 return await handler(request)
             except ExchangeError as error:
-                details = "; ".join(str(detail) for detail in error.details[:3])
-                failure = VxpFailure(
-                    error.status,
-                    _CODES.get(error.status, "500"),
-                    f"{error.code}: {error.message}" + (f" ({details})" if details else ""),
-                )
-                return _answer(failure.body(with_doc_id=handler.__name__ == "send_edoc"), failure.http_status)
+                return refusal(error, with_doc_id=handler.__name__ == "send_edoc")
 
         run.__name__ = handler.__name__
         run.__doc__ = handler.__doc__
@@ -101,11 +112,12 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
     sender = _required(request, "from")
     if sender not in caller.organ_ids:
         raise VxpFailure(403, "403", f"Don vi gui {sender} khong dung voi ma da dang ky cho {caller.name}")
-    body = (await request.read()).removesuffix(b"\r\n")  # hash-file was checked against it
-    scope = Scope(only=parse_to_header(_param(request, "to")))
-    accepted = await request.app[INTAKE].submit(
-        caller, body, expected_sender=sender, expected_kind=_message_type(request), scope=scope
-    )
+    with await receive_package(request, trailer=SDK_TRAILER) as body:
+        check_digest(_param(request, "hash-file"), body.sha256)  # required by the signature check
+        scope = Scope(only=parse_to_header(_param(request, "to")))
+        accepted = await request.app[INTAKE].submit(
+            caller, body, expected_sender=sender, expected_kind=_message_type(request), scope=scope
+        )
     return _answer(ok(DocId=str(accepted.message.id)))
 
 
@@ -137,24 +149,36 @@ async def get_received_edoc_list(request: web.Request) -> web.StreamResponse:
 @operation("getEdoc")
 async def get_edoc(request: web.Request) -> web.StreamResponse:
     """POST /getEdoc: the package, base64; the client's filePath is ignored."""
-    async with request.app[POOL].acquire() as conn:
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
         _, _, package = await pull.fetch(
             conn, request[CALLER], _doc_id(request), request.app[SETTINGS].delivery.trace_organ_id
         )
-    return _answer(ok(data=base64.b64encode(package).decode("ascii")))
+    # The answer _answer(ok(data=<base64>)) would give, written as the package streams.
+    head, tail = json.dumps(ok(data=""), ensure_ascii=True).encode("ascii").rsplit(b'""', 1)
+    return await send_stream(
+        request,
+        base64_json(head + b'"', package.stream(pool).chunks(), b'"' + tail),
+        len(head) + 2 + base64_size(package.size) + len(tail),
+        "application/json",
+        charset="utf-8",
+    )
 
 
 @operation("downloadEdoc")
 async def download_edoc(request: web.Request) -> web.StreamResponse:
     """GET /downloadEdoc: the package bytes themselves."""
     doc_id = _doc_id(request)
-    async with request.app[POOL].acquire() as conn:
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
         _, _, package = await pull.fetch(
             conn, request[CALLER], doc_id, request.app[SETTINGS].delivery.trace_organ_id
         )
-    return web.Response(
-        body=package,
-        content_type="application/octet-stream",
+    return await send_stream(
+        request,
+        package.stream(pool).chunks(),
+        package.size,
+        "application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="{doc_id}.edxml"'},
     )
 

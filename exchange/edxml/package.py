@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import IO, Literal
 
 from lxml import etree
 
 from exchange.edxml.errors import ErrorDetail, SchemaInvalid
 from exchange.edxml.model import Edoc, Package, Status
-from exchange.edxml.parser import DEFAULT_LIMITS, DSIG_NS, NS, Limits, element_path, parse_xml
+from exchange.edxml.parser import DEFAULT_LIMITS, DSIG_NS, NS, Limits, element_path, parse_xml, parse_xml_file
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.edxml.schema import Kind, package_kind, validate
 
@@ -43,9 +43,10 @@ class ParsedPackage:
         return self.model
 
 
-def parse_package(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedPackage:
-    """Parse, validate and read an edoc or status package, or raise an EdxmlError."""
-    root = parse_xml(data, limits)
+def parse_package(data: bytes | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> ParsedPackage:
+    """Parse, validate and read an edoc or status package (bytes, or a file of them read in
+    chunks), or raise an EdxmlError."""
+    root = parse_xml(data, limits) if isinstance(data, bytes) else parse_xml_file(data, limits)
     if root.tag != f"{{{NS}}}edXML":
         raise SchemaInvalid(
             "the root element must be edXML in the QCVN 102:2016 namespace",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import IO
 
 from lxml import etree
 
@@ -44,6 +45,36 @@ def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
         raise NotWellFormed(
             "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
         ) from None
+    return _checked(root, limits)
+
+
+# The prolog check reads this much of a package in a file; feeding goes on in chunks of this size.
+_FILE_CHUNK = 1024 * 1024
+
+
+def parse_xml_file(source: IO[bytes], limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """``parse_xml`` for a package in a file: the bytes are fed to the parser a chunk at a time,
+    so only the tree is ever held whole, never the bytes beside it."""
+    chunk = source.read(_FILE_CHUNK)
+    _check_prolog(chunk)
+    parser = make_parser()
+    size = 0
+    try:
+        while chunk:
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise PackageTooLarge(f"the package is over {limits.max_bytes} bytes, the limit")
+            parser.feed(chunk)
+            chunk = source.read(_FILE_CHUNK)
+        root = parser.close()
+    except etree.XMLSyntaxError as exc:
+        raise NotWellFormed(
+            "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
+        ) from None
+    return _checked(root, limits)
+
+
+def _checked(root: etree._Element, limits: Limits) -> etree._Element:
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:  # a second line, should the scan miss one
         raise HostileXml(

@@ -1,9 +1,10 @@
-"""Queries on ``messages`` and ``message_bodies``: the accepted packages."""
+"""Queries on ``messages`` and their bodies (``message_bodies``, ``message_body_chunks``): the accepted
+packages."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -71,8 +72,12 @@ INSERT INTO messages (id, kind, sender, sender_system_id, document_id, business_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)
 RETURNING {_COLUMNS}
 """
-# Keeps the original bytes: $1 message id, $2 body.
-_INSERT_BODY = "INSERT INTO message_bodies (message_id, body) VALUES ($1, $2)"
+# The head of a message's original bytes, before its chunks: $1 message id.
+_INSERT_BODY = "INSERT INTO message_bodies (message_id, chunks) VALUES ($1, 1)"
+# One chunk of the original bytes: $1 message id, $2 its place (0, 1, ...), $3 the bytes.
+_INSERT_CHUNK = "INSERT INTO message_body_chunks (message_id, seq, data) VALUES ($1, $2, $3)"
+# How many chunks the body has, once they are all written: $1 message id, $2 count.
+_SET_CHUNKS = "UPDATE message_bodies SET chunks = $2 WHERE message_id = $1"
 # One message: $1 id.
 _BY_ID = f"SELECT {_COLUMNS} FROM messages WHERE id = $1"
 # The edoc a sender already sent under a DocumentId and business type: $1 sender, $2 DocumentId, $3 type.
@@ -97,8 +102,10 @@ ORDER BY m.business_type, m.received_at
 """
 # Keeps the receipt given for a message: $1 message id, $2 receipt.
 _SET_RECEIPT = "UPDATE messages SET receipt = $2 WHERE id = $1"
-# The original bytes: $1 message id.
-_BODY = "SELECT body FROM message_bodies WHERE message_id = $1"
+# How many chunks the original bytes have (no row: removed by retention): $1 message id.
+_BODY_CHUNKS = "SELECT chunks FROM message_bodies WHERE message_id = $1"
+# One chunk of the original bytes: $1 message id, $2 its place.
+_BODY_CHUNK = "SELECT data FROM message_body_chunks WHERE message_id = $1 AND seq = $2"
 
 
 def _message(row: Record) -> MessageRow:
@@ -107,7 +114,9 @@ def _message(row: Record) -> MessageRow:
     return MessageRow(**values)
 
 
-async def insert_message(conn: Connection, message: NewMessage, body: bytes) -> MessageRow:
+async def insert_message(conn: Connection, message: NewMessage, body: Iterable[bytes]) -> MessageRow:
+    """Store a message and its original bytes, given as chunks (written one at a time, so a large
+    package never travels to the database in one piece); in the caller's transaction."""
     row = await conn.fetchrow(
         _INSERT,
         message.id,
@@ -126,7 +135,13 @@ async def insert_message(conn: Connection, message: NewMessage, body: bytes) -> 
         json.dumps(message.signature, ensure_ascii=False),
         message.related_message_id,
     )
-    await conn.execute(_INSERT_BODY, message.id, body)
+    await conn.execute(_INSERT_BODY, message.id)
+    count = 0
+    for chunk in body:
+        await conn.execute(_INSERT_CHUNK, message.id, count, chunk)
+        count += 1
+    if count != 1:
+        await conn.execute(_SET_CHUNKS, message.id, count)
     return _message(row)
 
 
@@ -163,9 +178,24 @@ async def edocs_received_by(
     return [_message(row) for row in rows]
 
 
-async def body(conn: Connection, message_id: UUID) -> bytes | None:
-    data: bytes | None = await conn.fetchval(_BODY, message_id)
+async def body_chunks(conn: Connection, message_id: UUID) -> int | None:
+    """How many chunks the original bytes have; None once retention removed them."""
+    count: int | None = await conn.fetchval(_BODY_CHUNKS, message_id)
+    return count
+
+
+async def body_chunk(conn: Connection, message_id: UUID, seq: int) -> bytes | None:
+    data: bytes | None = await conn.fetchval(_BODY_CHUNK, message_id, seq)
     return data
+
+
+async def body(conn: Connection, message_id: UUID) -> bytes | None:
+    """The original bytes whole: for small packages and tests; large ones are read chunk by chunk."""
+    count = await body_chunks(conn, message_id)
+    if count is None:
+        return None
+    parts = [await body_chunk(conn, message_id, seq) for seq in range(count)]
+    return b"".join(part or b"" for part in parts)
 
 
 @dataclass(frozen=True)

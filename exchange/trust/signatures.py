@@ -27,16 +27,26 @@ import base64
 import binascii
 import copy
 import enum
+from base64 import b64decode
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as InvalidSignatureError
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
-from signxml.algorithms import DigestAlgorithm, SignatureMethod
+from signxml.algorithms import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConstructionMethod,
+    SignatureMethod,
+)
 from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
-from signxml.verifier import SignatureConfiguration, XMLVerifier
+from signxml.util import _remove_sig
+from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
 from exchange.edxml.parser import DSIG_NS, NS, element_path, make_parser
 from exchange.trust.certificates import (
@@ -63,6 +73,8 @@ _MAX_CHAIN = 5
 # More hops than any chain of axes has; each undo costs a copy and a verification.
 MAX_TRANSIT_HOPS = 8
 _DIGEST_MISMATCH = "the signed content was changed after signing (digest mismatch)"
+_ENVELOPED = SignatureConstructionMethod.enveloped.value
+_C14N_ALGORITHMS = frozenset(method.value for method in CanonicalizationMethod)
 
 
 class Verdict(enum.StrEnum):
@@ -212,7 +224,7 @@ def _verify_xmldsig(
         return _invalid("KeyInfo holds no readable X.509 certificate (a placeholder signature?)", layout)
     algorithm = _algorithm(signature)
     try:
-        result = XMLVerifier().verify(
+        result = _Verifier().verify(
             root,
             parser=make_parser(),
             x509_cert=certificate,
@@ -235,6 +247,98 @@ def _verify_xmldsig(
         return _invalid(f"the signature cannot be processed: {exc}", layout, algorithm)
     assert not isinstance(result, list)
     return _judge(certificate, sender, trust, at, layout, algorithm, result.signed_xml)
+
+
+class _Verifier(XMLVerifier):
+    """signxml's verifier without its copies of the whole document.
+
+    ``get_root`` serialises and re-parses the tree it is given, so that the verifier may change
+    it and so that no namespace leaks in from a parent; the reference check makes two more
+    copies to apply the enveloped-signature transform and to canonicalise. Here the tree is a
+    document root (no parent) and the transform is applied to it and undone, so each copy (and
+    the serialised bytes behind it) is a tree's worth of memory saved for a large package. DTDs
+    and entities, which the copies would refuse, our parser refused already.
+    """
+
+    def get_root(self, data: Any) -> Any:
+        if isinstance(data, etree._Element) and data.getparent() is None:
+            return data
+        return super().get_root(data)  # type: ignore[no-untyped-call]
+
+    def _verify_reference(
+        self,
+        reference: etree._Element,
+        index: int,
+        root: etree._Element,
+        uri_resolver: Any,
+        c14n_algorithm: Any,
+        signature: etree._Element,
+        signature_key_used: Any,
+    ) -> VerifyResult:
+        """signxml's reference check without its two copies of the whole document, for the shape
+        edXML signs: the whole document (``URI=""``), the enveloped-signature transform, then at
+        most one canonicalisation. The signature is taken out of the tree for the
+        canonicalisation exactly as signxml takes it out of its copy, and put back as it was.
+        Any other shape goes to signxml's own check."""
+        transforms = reference.find(f"{{{DSIG_NS}}}Transforms")
+        steps = list(transforms.iterfind(f"{{{DSIG_NS}}}Transform")) if transforms is not None else []
+        algorithms = [step.get("Algorithm") for step in steps]
+        c14n = [a for a in algorithms[1:] if a in _C14N_ALGORITHMS]
+        if (
+            reference.get("URI") != ""
+            or root.getparent() is not None
+            or algorithms[:1] != [_ENVELOPED]
+            or len(algorithms) > 2
+            or len(c14n) != len(algorithms) - 1
+        ):
+            return super()._verify_reference(  # type: ignore[no-untyped-call,no-any-return]
+                reference, index, root, uri_resolver, c14n_algorithm, signature, signature_key_used
+            )
+        method = CanonicalizationMethod(c14n[0]) if c14n else self.config.default_reference_c14n_method
+        # signxml's helpers are untyped.
+        find: Any = self._find
+        prefixes = self._get_inclusive_ns_prefixes(steps[1]) if c14n else None  # type: ignore[no-untyped-call]
+        digest_value = find(reference, "DigestValue")
+        digest_method = DigestAlgorithm(find(reference, "DigestMethod").get("Algorithm"))
+        enveloped = self._get_signature(root)  # type: ignore[no-untyped-call]
+        canonical: Any = self._c14n
+        with _taken_out(enveloped):
+            payload_c14n: bytes = canonical(root, algorithm=method, inclusive_ns_prefixes=prefixes)
+        self.check_digest_alg_expected(digest_method)  # type: ignore[no-untyped-call]
+        if b64decode(digest_value.text) != self._get_digest(payload_c14n, digest_method):
+            raise InvalidDigest(f"Digest mismatch for reference {index} ({reference.get('URI')})")
+        try:
+            signed_xml = self._fromstring(payload_c14n)  # type: ignore[no-untyped-call]
+        except etree.XMLSyntaxError:
+            signed_xml = None
+        key = (
+            signature_key_used
+            if isinstance(signature_key_used, bytes)
+            else signature_key_used.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+        )
+        return VerifyResult(payload_c14n, signed_xml, signature, signature_key=key)
+
+
+@contextmanager
+def _taken_out(signature: etree._Element) -> Iterator[None]:
+    """The enveloped-signature transform applied to the tree itself (signxml's own removal, which
+    keeps the signature's tail text in the document), undone afterwards: the tree is as before."""
+    parent = signature.getparent()
+    if parent is None:
+        yield
+        return
+    position = parent.index(signature)
+    previous = signature.getprevious()
+    kept = previous.tail if previous is not None else parent.text
+    _remove_sig(signature, idempotent=True)  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        parent.insert(position, signature)  # its tail comes back with it
+        if previous is not None:
+            previous.tail = kept
+        else:
+            parent.text = kept
 
 
 def _judge(

@@ -137,13 +137,17 @@ def check_signed_for(signed: SignedHeaders, operation: Operation) -> None:
 
 def check_body(signed: SignedHeaders, operation: Operation, body: bytes) -> None:
     """The body must be the one the signed hash-file names."""
-    if not hash_matches((signed.get("hash-file") or "").strip().lower(), operation.payload(body)):
+    check_digest(signed.get("hash-file"), hashlib.sha256(operation.payload(body)).digest())
+
+
+def check_digest(signed_hash: str | None, digest: bytes) -> None:
+    """The SHA-256 of the body (taken while it streamed in, for sendEdoc) is the signed hash-file."""
+    if not hash_matches((signed_hash or "").strip().lower(), digest):
         raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
 
 
-def hash_matches(signed_hash: str, body: bytes) -> bool:
+def hash_matches(signed_hash: str, digest: bytes) -> bool:
     """The SDK's unpadded hex, or the ordinary padded one a caller may compute itself."""
-    digest = hashlib.sha256(body).digest()
     return any(hmac.compare_digest(signed_hash, form) for form in (java_hex(digest), digest.hex()))
 
 

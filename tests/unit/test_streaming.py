@@ -1,0 +1,163 @@
+"""The pure pieces of streaming: the TraceHeader splice from a head, the spooled body, base64 JSON,
+signature checks on the intake's own tree."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
+from signxml.exceptions import InvalidDigest
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from exchange.api.bodies import base64_json, base64_size
+from exchange.edxml.builder import build_edoc
+from exchange.edxml.errors import PackageTooLarge, SchemaInvalid
+from exchange.edxml.package import parse_package
+from exchange.edxml.parser import NS
+from exchange.edxml.trace import append_trace_header, find_splice
+from exchange.package_body import SPOOL_IN_MEMORY_BYTES, PackageBody
+from exchange.trust import devca, signatures
+from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
+from exchange.trust.signing import Signer, sign_package
+from tests.edxml_factories import sample, small_edoc
+
+MOMENT = datetime(2026, 11, 30, 8, 0, 0)
+# Lookalikes that only a careful scan tells from markup, put where the header is read.
+TRICKY = (
+    b"<edXML:TraceHeaderList><!-- </edXML:TraceHeader></edXML:edXMLHeader> --><?pi </edXML:TraceHeader> ?>"
+)
+
+
+def packages() -> list[bytes]:
+    built = build_edoc(small_edoc())
+    return [
+        sample("edoc_update.edxml"),
+        sample("edoc_new.edxml"),
+        built,
+        built.replace(b"<edXML:TraceHeaderList>", TRICKY),
+        built.replace(b"edXML:", b"").replace(b'xmlns:edXML="http://www.mic.gov.vn/TBT/QCVN_102_2016"', b""),
+    ]
+
+
+@pytest.mark.parametrize("data", packages())
+def test_every_head_either_waits_for_more_or_decides_as_the_whole_package_does(data: bytes) -> None:
+    whole = find_splice(data, "000.00.00.H26", MOMENT, complete=True)
+    assert whole is not None
+    header_end = data.index(b"edXMLHeader>", whole.offset) + len(b"edXMLHeader>")
+    # Every cut through the header (where it is decided), then a stride through the rest.
+    cuts = [*range(header_end + 64), *range(header_end + 64, len(data) + 1, 997), len(data)]
+    decided = [cut for cut in cuts if find_splice(data[:cut], "000.00.00.H26", MOMENT, complete=False)]
+    assert all(find_splice(data[:cut], "000.00.00.H26", MOMENT, complete=False) == whole for cut in decided)
+    # The header comes first: the place is known as soon as it ends, long before the attachments.
+    assert decided[0] == header_end
+    assert set(decided) == {cut for cut in cuts if cut >= header_end}
+
+
+def test_a_package_without_a_trace_header_is_refused_once_its_header_is_read() -> None:
+    status = sample("status.edxml")
+    header_end = status.index(b"</edXML:edXMLHeader>") + len(b"</edXML:edXMLHeader>")
+    assert find_splice(status[: header_end - 1], None, MOMENT, complete=False) is None
+    with pytest.raises(SchemaInvalid):
+        find_splice(status[:header_end], None, MOMENT, complete=False)
+    with pytest.raises(SchemaInvalid):
+        append_trace_header(status, None, MOMENT)
+
+
+async def _pieces(data: bytes, sizes: list[int]) -> AsyncIterator[bytes]:
+    position = 0
+    for size in sizes:
+        yield data[position : position + size]
+        position += size
+    yield data[position:]
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=400), sizes=st.lists(st.integers(min_value=0, max_value=50), max_size=12))
+def test_base64_json_is_the_answer_json_would_give_however_the_bytes_are_cut(
+    data: bytes, sizes: list[int]
+) -> None:
+    async def collect() -> bytes:
+        return b"".join([part async for part in base64_json(b'{"data": "', _pieces(data, sizes), b'"}')])
+
+    written = asyncio.run(collect())
+    assert written == json.dumps({"data": base64.b64encode(data).decode()}).encode()
+    assert len(written) == len(b'{"data": ""}') + base64_size(len(data))
+
+
+def test_a_body_is_hashed_and_counted_as_it_comes_and_refused_past_its_limit() -> None:
+    data = bytes(range(256)) * (SPOOL_IN_MEMORY_BYTES // 128)  # twice the in-memory size: on disk
+    with PackageBody(len(data)) as body:
+        for start in range(0, len(data), 4096):
+            body.write(data[start : start + 4096])
+        body.finish()
+        assert body.size == len(data)
+        assert body.sha256 == hashlib.sha256(data).digest()
+        assert b"".join(body.chunks(1000)) == data
+        assert body.reader().read() == data  # read again from the start
+    with PackageBody(10) as small:
+        small.write(b"0123456789")
+        with pytest.raises(PackageTooLarge) as refused:
+            small.write(b"!")
+        assert refused.value.status == 413
+        assert small.size == 10  # the byte over the limit was not kept
+    with pytest.raises(PackageTooLarge):
+        PackageBody.of(b"x" * 11, 10)
+
+
+@pytest.mark.parametrize("legacy_layout", [False, True])
+def test_verifying_a_signature_leaves_the_parsed_tree_as_it_was(legacy_layout: bool) -> None:
+    """The verifier works on the intake's own tree (no copy of it first), so it must not change it;
+    and a change to the content after signing is still seen."""
+    ca = devca.make_ca()
+    issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
+    data = sign_package(
+        build_edoc(small_edoc()), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
+    )
+    trust = TrustMaterial(trusted_cas=(ca.certificate,))
+    root = parse_package(data).root
+    before = etree.tostring(root)
+    verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC))
+    assert verdict.verdict is Verdict.VALID, verdict.reason
+    assert etree.tostring(root) == before
+
+    assert b"JVBERi0xLjcgdGVzdA==" in data  # the attachment, "%PDF-1.7 test"
+    changed = parse_package(data.replace(b"JVBERi0xLjcgdGVzdA==", b"JVBERi0xLjcgdGVzdQ==")).root
+    assert verify_signature(changed, "000.00.01.H26", trust, datetime.now(UTC)).verdict is Verdict.INVALID
+
+
+@pytest.mark.parametrize("legacy_layout", [False, True])
+def test_the_lean_reference_check_signs_off_exactly_what_signxml_does(legacy_layout: bool) -> None:
+    """What the verifier hands back as signed (the canonical bytes) equals signxml's own result,
+    and a digest mismatch is found alike, while the tree is left unchanged."""
+    ca = devca.make_ca()
+    issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
+    data = sign_package(
+        build_edoc(small_edoc()), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
+    )
+    root = parse_package(data).root
+    if legacy_layout:  # as the trust layer checks it: back in the XML-DSig namespace, as signed
+        root, _ = signatures._as_xmldsig(root, signatures._signature_elements(root)[0], "ds")
+    before = etree.tostring(root)
+    config = SignatureConfiguration(location=signatures.HEADER_PATH, expect_references=1)
+    ours = signatures._Verifier().verify(root, x509_cert=issued.certificate, expect_config=config)
+    theirs = XMLVerifier().verify(root, x509_cert=issued.certificate, expect_config=config)
+    assert not isinstance(ours, list)
+    assert not isinstance(theirs, list)
+    assert ours.signed_data == theirs.signed_data
+    assert etree.tostring(ours.signed_xml) == etree.tostring(theirs.signed_xml)
+    assert etree.tostring(root) == before
+
+    attachment = root.find(f".//{{{NS}}}ContentTransferEncoded")
+    assert attachment is not None
+    attachment.text = "JVBERi0xLjcgdGVzdQ=="
+    for verifier in (signatures._Verifier(), XMLVerifier()):
+        with pytest.raises(InvalidDigest):
+            verifier.verify(root, x509_cert=issued.certificate, expect_config=config)
