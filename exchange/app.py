@@ -17,7 +17,7 @@ from aiohttp.typedefs import Handler
 from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, METRICS, POOL, SETTINGS, SIGNER
-from exchange.api.routes import setup_routes
+from exchange.api.routes import setup_health_routes, setup_routes
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
 from exchange.intake import Intake
@@ -49,9 +49,14 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         filters={"details": readable_json},
     )
     app.cleanup_ctx.append(pool_context)
-    app.cleanup_ctx.append(scheduler_context)
-    app.cleanup_ctx.append(delivery_context)
-    setup_routes(app)
+    if settings.server.runs_work:
+        # Pushing, forwarding, sealing and the periodic sweeps: never in an API-only process.
+        app.cleanup_ctx.append(scheduler_context)
+        app.cleanup_ctx.append(delivery_context)
+    if settings.server.serves_api:
+        setup_routes(app)
+    else:
+        setup_health_routes(app)  # a worker answers its orchestrator and its scraper, nothing else
     return app
 
 
@@ -92,6 +97,7 @@ async def serve(settings: Settings, database_url: str) -> None:
             url=f"{scheme}://{host}:{port}",
             host=host,
             port=port,
+            role=settings.server.role,
             mutual_tls=bool(settings.server.tls_client_ca),
         )
         await stop.wait()

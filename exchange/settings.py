@@ -28,6 +28,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Role = Literal["api", "worker", "all"]
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -36,6 +39,17 @@ class ServerSettings(_Section):
     tls_certificate: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    # What this process does: "api" accepts and serves requests, "worker" pushes, forwards,
+    # seals and sweeps, "all" does both (see README, "Deployment").
+    role: Role = "all"
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role != "worker"
+
+    @property
+    def runs_work(self) -> bool:
+        return self.role != "api"
 
     @property
     def tls(self) -> bool:
