@@ -36,7 +36,7 @@ from exchange.audit_chain import seal_pending
 from exchange.delivery import DeliveryWorker
 from exchange.logs import get_logger
 from exchange.retention import remove_old_bodies
-from exchange.store.db import Connection, PostgresError, connect
+from exchange.store.db import DATABASE_AWAY, Connection, PostgresError, connect
 from exchange.store.deliveries import CHANNEL, Claimed
 from exchange.upstream import Upstreams
 
@@ -78,7 +78,7 @@ async def _duty(name: str, work: Callable[[], Awaitable[object]]) -> None:
     """A periodic job that must not die of a passing database problem."""
     try:
         await work()
-    except (OSError, PostgresError) as exc:
+    except (*DATABASE_AWAY, OSError, PostgresError) as exc:
         log.warning(f"{name}.failed", error=str(exc))
 
 
@@ -91,7 +91,7 @@ async def _seal(app: web.Application) -> None:
                 await seal_pending(conn, app[SIGNER], batch=SEAL_BATCH, checkpoint_every=every)
             ).sealed == SEAL_BATCH:
                 pass
-    except (OSError, PostgresError) as exc:
+    except (*DATABASE_AWAY, OSError, PostgresError) as exc:  # e.g. the primary is gone: next tick retries
         log.warning("audit.seal_failed", error=str(exc))
 
 
@@ -173,6 +173,7 @@ class _Listener:
         try:
             self._conn = await connect(self._dsn, self._app[SETTINGS].database)
             await self._conn.add_listener(CHANNEL, self._notified)
+            log.info("delivery.listening", worker=self._worker.name)
         except Exception as exc:  # the sweep keeps deliveries moving meanwhile
             log.warning("delivery.listen_failed", error=str(exc))
             self._conn = None

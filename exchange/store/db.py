@@ -25,7 +25,8 @@ DATABASE_AWAY: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.InterfaceError,
-    # What asyncpg raises on a connection that broke in the middle of an operation.
+    # What asyncpg raises on a connection that broke in the middle of an operation, and when no
+    # host of a multi-host URL matches target_session_attrs (no primary: a failover in progress).
     asyncpg.InternalClientError,
     ConnectionError,
     # The Unix socket file is gone while the server restarts.
@@ -41,7 +42,7 @@ async def connect(dsn: str, settings: DatabaseSettings) -> Connection:
         connection: Connection = await asyncpg.connect(
             dsn, timeout=settings.connect_timeout_s, command_timeout=settings.command_timeout_s
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except (*DATABASE_AWAY, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
     return connection
 
@@ -55,7 +56,7 @@ async def create_pool(dsn: str, settings: DatabaseSettings) -> Pool:
             timeout=settings.connect_timeout_s,
             command_timeout=settings.command_timeout_s,
         )
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+    except (*DATABASE_AWAY, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
     return pool
 
