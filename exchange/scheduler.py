@@ -33,10 +33,10 @@ from exchange.api.keys import (
     WORKER,
 )
 from exchange.audit_chain import seal_pending
-from exchange.delivery import DeliveryWorker
+from exchange.delivery import DeliveryWorker, expire_pull_deliveries
 from exchange.logs import get_logger
 from exchange.retention import remove_old_bodies
-from exchange.store.db import DATABASE_AWAY, Connection, PostgresError, connect
+from exchange.store.db import DATABASE_AWAY, Connection, PostgresError, connect, create_pool
 from exchange.store.deliveries import CHANNEL, Claimed
 from exchange.upstream import Upstreams
 
@@ -100,8 +100,15 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     if not settings.delivery.enabled:
         yield
         return
-    pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s)
+    pusher = HttpPush(app[SIGNER], settings.delivery.push_timeout_s, settings.delivery.concurrency)
     await pusher.start()
+    # The worker's own connections: pushes are claimed and recorded without queueing behind requests.
+    worker_pool = await create_pool(
+        app[DATABASE_URL],
+        settings.database.model_copy(
+            update={"pool_min_size": 1, "pool_max_size": settings.delivery.pool_size}
+        ),
+    )
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     attempts, alerter = app[METRICS].attempts, app[ALERTER]
     alerts: set[asyncio.Task[None]] = set()
@@ -134,13 +141,23 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
             next_run_time=datetime.now(UTC),
         )
     worker = DeliveryWorker(
-        app[POOL], settings.delivery, pusher, name, on_outcome=on_outcome, forwarder=upstreams
+        worker_pool, settings.delivery, pusher, name, on_outcome=on_outcome, forwarder=upstreams
     )
     app[WORKER] = worker
     listener = _Listener(app[DATABASE_URL], app, worker)
     await listener.ensure()
     app[SCHEDULER].add_job(
         listener.sweep, "interval", seconds=settings.delivery.sweep_interval_s, id="delivery-sweep"
+    )
+    app[SCHEDULER].add_job(
+        _duty,
+        "interval",
+        seconds=settings.delivery.sweep_interval_s,
+        id="pull-expiry",
+        args=[
+            "delivery.pull_expiry",
+            lambda: expire_pull_deliveries(worker_pool, settings.delivery, on_outcome),
+        ],
     )
     task = asyncio.create_task(worker.serve(), name="delivery-worker")
     worker.wake()  # whatever came due while no process was running
@@ -156,6 +173,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     await listener.close()
     await pusher.close()
     await session.close()
+    await worker_pool.close()
 
 
 class _Listener:

@@ -80,6 +80,8 @@ class DeliverySettings(_Section):
     lease_s: float = Field(default=120.0, gt=0)
     batch_size: int = Field(default=50, ge=1)
     concurrency: int = Field(default=16, ge=1)
+    per_endpoint_concurrency: int = Field(default=8, ge=1)
+    pool_size: int = Field(default=4, ge=1)
     sweep_interval_s: float = Field(default=5.0, gt=0)
     push_timeout_s: float = Field(default=30.0, gt=0)
     trace_organ_id: str = ""
