@@ -4,6 +4,11 @@
 
 Parse, schema, signature check, policy, and one commit per package with its deliveries,
 receipt and audit entries, through exchange.intake.Intake exactly as the server calls it.
+The same packages as bench/load.py (size, signed, the same mix of pull and push recipients)
+with as many in flight as load.py keeps (its --concurrency passes load.py's 64). What it does
+NOT do, unlike a load run: HTTP (parsing requests, authentication, access logs), pushing the
+push deliveries (they are created and announced, no worker runs), and recipients listing,
+downloading and acknowledging, with their status 01 answers.
 """
 
 from __future__ import annotations
@@ -60,15 +65,16 @@ def main() -> None:
     parser.add_argument("--size", choices=SIZES, default="20k")
     parser.add_argument("--recipients", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=64, help="packages in flight (load.py keeps 64)")
     parser.add_argument("--packages", type=int, default=0, help="how many to prepare (default: enough)")
     parser.add_argument("--database-url")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     count = args.packages or {"20k": 6000, "1m": 600, "20m": 20}[args.size]
     with tempfile.TemporaryDirectory() as pki, database(args.database_url) as url:
-        world = asyncio.run(prepare(url, Path(pki), None))
-        packages = make_packages(Path(pki), SIZES[args.size], count, args.recipients, with_push=False)
+        # Push agencies exist (as in a load run) but nothing listens there: no worker runs here.
+        world = asyncio.run(prepare(url, Path(pki), "http://127.0.0.1:9/push"))
+        packages = make_packages(Path(pki), SIZES[args.size], count, args.recipients, with_push=True)
         result = asyncio.run(run(world, packages, args.seconds, args.concurrency))
     result.update(size=args.size, recipients=args.recipients)
     print(
