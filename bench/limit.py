@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import SIZES, World, database, make_packages, prepare
 from exchange.intake import Intake
+from exchange.receipts import with_receipt_key
 from exchange.settings import load_settings
 from exchange.store import systems as system_store
 from exchange.store.db import create_pool
@@ -36,7 +37,11 @@ async def run(
 ) -> dict[str, float]:
     settings = load_settings(None, database={"url": world.database_url, "pool_max_size": concurrency + 2})
     pool = await create_pool(world.database_url, settings.database)
-    signer = Signer.from_files(world.pki / "axis-signing.pem", world.pki / "axis-signing.key.pem")
+    # The axis identity as a server loads it (receipts signed as configured: the same cuts).
+    signer = with_receipt_key(
+        Signer.from_files(world.pki / "axis-signing.pem", world.pki / "axis-signing.key.pem"),
+        settings.trust.receipt_algorithm,
+    )
     intake = Intake(pool, settings, signer)
     async with pool.acquire() as conn:
         callers = {organ: await system_store.system_by_name(conn, f"bench-{organ}") for organ in world.keys}

@@ -69,6 +69,7 @@ class TrustSettings(_Section):
     allow_legacy_sha1: bool = False
     axis_certificate: str = ""
     axis_key: str = ""
+    receipt_algorithm: Literal["ES256", "RS256"] = "ES256"
 
 
 class DeliverySettings(_Section):
