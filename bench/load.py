@@ -451,8 +451,12 @@ def find_max(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         else:
             high = rate
         if high is None:
-            rate *= 2
-        elif high - low <= max(5.0, 0.1 * low):
+            rate *= 2  # held: try twice as fast
+        elif low == 0:
+            if rate <= 1:
+                break  # not even one package per second holds
+            rate = max(1.0, round(rate / 2, 1))  # nothing held yet: halve
+        elif high - low <= max(2.0, 0.1 * low):
             break
         else:
             rate = round((low + high) / 2, 1)
