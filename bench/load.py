@@ -179,7 +179,7 @@ async def recipients_at_work(
                 record.error(f"inbox_{type(exc).__name__}")
                 continue
             if not items:
-                await asyncio.sleep(0.05)  # an idle recipient polls again shortly
+                await asyncio.sleep(0.1)  # an idle recipient polls again shortly (10 times a second)
                 continue
             now = time.perf_counter()
             for item in items:
