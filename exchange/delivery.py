@@ -156,14 +156,21 @@ class DeliveryWorker:
 
     async def _fill(self) -> None:
         while not self._stopping and (free := self._settings.concurrency - len(self._in_flight)) > 0:
+            full_before = self._full_endpoints()
             claimed = await self._claim(min(free, self._settings.batch_size))
             for claim in claimed:
                 self._per_endpoint[claim.endpoint] += 1
                 task = asyncio.create_task(self._deliver(claim))
                 self._in_flight.add(task)
                 task.add_done_callback(functools.partial(self._finished, claim.endpoint))
-            if len(claimed) < min(free, self._settings.batch_size):
-                return  # nothing more is due now (for an endpoint with room)
+            if len(claimed) < min(free, self._settings.batch_size) and self._full_endpoints() <= full_before:
+                # Nothing more is due now for an endpoint with room. (When this claim filled an
+                # endpoint, claim again: the next one passes over it and reaches the others.)
+                return
+
+    def _full_endpoints(self) -> set[str]:
+        cap = self._settings.per_endpoint_concurrency
+        return {endpoint for endpoint, n in self._per_endpoint.items() if n >= cap}
 
     def _finished(self, endpoint: str, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

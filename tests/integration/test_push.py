@@ -373,7 +373,8 @@ async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_anoth
     )
     key = (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
     # The hanging endpoint's deliveries are older: claimed oldest first, they would take every slot.
-    for index, recipient in enumerate([HANGING] * 6 + [FAST] * 3):
+    # More of them than one claim looks at (4 x its slots), so the fast ones lie beyond that window.
+    for index, recipient in enumerate([HANGING] * 20 + [FAST] * 3):
         edoc = small_edoc(sender=DEPT, recipients=(recipient,), document_id=f"{DEPT},2026/11/30,{index}/F")
         response = await push_client.post("/v1/packages", headers=bearer(key), data=build_edoc(edoc))
         assert response.status == 201
@@ -393,7 +394,7 @@ async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_anoth
         )
         by_recipient = {(row["recipient"], row["state"]): row["n"] for row in states}
         assert by_recipient[(HANGING, "sending")] == 2
-        assert by_recipient[(HANGING, "queued")] == 4
+        assert by_recipient[(HANGING, "queued")] == 18
         await _wait_state(conn, FAST, "delivered", 3)
     finally:
         release.set()
