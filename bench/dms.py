@@ -58,25 +58,33 @@ class Senders:
         package: bytes,
         recipients: tuple[str, ...],
         give_up_after_s: float = 120,
-        pause_s: float = 0.2,
+        pause_s: float = 0.5,
     ) -> None:
-        """Post until the axis answers definitely (2xx or a refusal), trying the servers in turn."""
+        """Post until the axis answers definitely (2xx or a refusal), trying the servers in turn.
+
+        Like a well-behaved DMS it waits as long as a 503's ``Retry-After`` asks, and backs off
+        (with jitter) after connection errors and timeouts, so an outage is not met with a storm.
+        """
         document_id = document_id_of(package)
         self.expected[document_id] = recipients
         headers = {"Authorization": f"Bearer {self.keys[sender]}"}
         deadline = time.monotonic() + give_up_after_s
         attempt = 0
+        backoff = pause_s
         while time.monotonic() < deadline:
             choices = urls()
             url = choices[(hash(document_id) + attempt) % len(choices)]
             attempt += 1
+            retry_after = None
             try:
                 async with session.post(f"{url}/v1/packages", data=package, headers=headers) as response:
                     body = await response.json()
                     status = response.status
+                    retry_after = response.headers.get("Retry-After")
             except UNCERTAIN as exc:
                 self._uncertain(type(exc).__name__)
-                await asyncio.sleep(pause_s)
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # spreading retries, not security
+                backoff = min(backoff * 2, 4.0)
                 continue
             if status in (200, 201):
                 self.success_times.append(time.monotonic())
@@ -86,7 +94,9 @@ class Senders:
                 return
             if status in (502, 503, 504):
                 self._uncertain(f"http_{status}")
-                await asyncio.sleep(pause_s)
+                wait = float(retry_after) if retry_after and retry_after.isdigit() else backoff
+                await asyncio.sleep(wait * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 4.0)
                 continue
             self.refused[f"http_{status}_{body.get('error', {}).get('code')}"] += 1
             return

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import tempfile
 import time
@@ -132,6 +133,7 @@ async def _run(
         1 for server in servers for event in server.events if event.get("event") == "request.failed"
     )
     result["server_warnings"] = _warnings(servers)
+    result["slowest_requests"] = _slowest(servers)
     result["ok"] = (
         result["lost"] == 0
         and result["duplicated"] == 0
@@ -153,8 +155,21 @@ def _warnings(servers: list[Server]) -> dict[str, int]:
                 event.get("level") in ("warning", "error", "critical")
                 or event.get("event") == "delivery.listening"
             ):
-                counts[str(event.get("event"))] = counts.get(str(event.get("event")), 0) + 1
+                name = re.sub(
+                    r"\(trigger.*\)", "(…)", str(event.get("event"))
+                )  # one line per job, not per run
+                counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def _slowest(servers: list[Server], count: int = 5) -> list[dict[str, Any]]:
+    """The slowest requests the servers answered: where the outage was felt."""
+    requests = [e for server in servers for e in server.events if e.get("event") == "http.request"]
+    requests.sort(key=lambda e: -float(e.get("duration_ms", 0)))
+    return [
+        {k: e.get(k) for k in ("timestamp", "method", "path", "status", "duration_ms")}
+        for e in requests[:count]
+    ]
 
 
 async def _sealed_by_the_axis(url: str, within_s: float = 20) -> bool:
