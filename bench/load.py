@@ -56,6 +56,7 @@ from tests.edxml_factories import small_status
 RESULTS = Path(__file__).resolve().parent / "results"
 IN_FLIGHT = 64  # submissions in flight at most: back-pressure, not an ever-growing queue
 SUBMIT_P99_MS, DELIVERED_P99_MS = 200.0, 1000.0
+IDLE_S = 3.0  # recipients polling with nothing to deliver, to measure what polling alone costs
 
 
 class Record:
@@ -72,6 +73,7 @@ class Record:
         self.errors: dict[str, int] = {}
         self.accepted = 0
         self.elapsed = 0.0  # how long submitting took: the run's duration
+        self.drained = 0.0  # until the last delivery was delivered (or given up on)
         self.progress = asyncio.Event()  # set whenever a delivery is delivered
 
     def delivered(self, moments: dict[str, float], delivery_id: str) -> None:
@@ -292,12 +294,20 @@ async def run_once(
     packages: list[tuple[str, bytes]],
     rate: float | None,
     record: Record,
-) -> None:
+    watch: ServerWatch | None,
+) -> float:
+    """Run the load; return the server CPU seconds per second that idle inbox polling alone costs."""
     async with aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=120), connector=aiohttp.TCPConnector(limit=200)
     ) as session:
         stop = asyncio.Event()
         workers = asyncio.create_task(recipients_at_work(session, urls, world, record, stop))
+        # The recipients poll before any document is sent: what polling alone costs the servers.
+        idle_cpu = watch.cpu_seconds() if watch else 0.0
+        await asyncio.sleep(IDLE_S)
+        idle_per_s = ((watch.cpu_seconds() if watch else 0.0) - idle_cpu) / IDLE_S
+        if watch:
+            watch.restart()
         record.started = time.perf_counter()
         await submit_all(session, urls, world, packages, record, args.duration, rate)
         record.elapsed = time.perf_counter() - record.started
@@ -309,9 +319,11 @@ async def run_once(
                 await asyncio.wait_for(record.progress.wait(), left)
         stop.set()
         await workers
+        record.drained = time.perf_counter() - record.started
+    return idle_per_s
 
 
-def summary(record: Record, rate: float | None, cpu_s: float) -> dict[str, Any]:
+def summary(record: Record, rate: float | None, cpu_s: float, idle_per_s: float = 0.0) -> dict[str, Any]:
     elapsed = record.elapsed or 1.0
     submit = [ms for _, ms in record.submit_ms]
     delivered = record.delivered_ms()
@@ -346,6 +358,14 @@ def summary(record: Record, rate: float | None, cpu_s: float) -> dict[str, Any]:
         "server_cpu_s": round(cpu_s, 1),
         "server_cpu_ms_per_document": round(cpu_s * 1000 / record.accepted, 2) if record.accepted else None,
         "server_cpu_ms_per_delivery": round(cpu_s * 1000 / deliveries, 2) if deliveries else None,
+        # Idle inbox polling (recipients asking ten times a second) is paid whatever the traffic:
+        # the same figure without it, as measured before the run.
+        "server_cpu_idle_polling_per_s": round(idle_per_s, 3),
+        "server_cpu_ms_per_document_without_polling": round(
+            max(0.0, cpu_s - idle_per_s * record.drained) * 1000 / record.accepted, 2
+        )
+        if record.accepted
+        else None,
     }
 
 
@@ -418,9 +438,11 @@ class Bench:
         record = self.current[0] = Record()
         if self.watch:
             self.watch.restart()
-        self.loop.run_until_complete(run_once(self.args, self.world, self.urls, packages, rate, record))
+        idle = self.loop.run_until_complete(
+            run_once(self.args, self.world, self.urls, packages, rate, record, self.watch)
+        )
         cpu = self.watch.cpu_seconds() if self.watch else 0.0
-        return summary(record, rate, cpu), record
+        return summary(record, rate, cpu, idle), record
 
     def close(self) -> float:
         peak = self.watch.peak_rss_mb() if self.watch else 0.0
