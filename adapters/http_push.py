@@ -52,17 +52,28 @@ def signed_digest_text(delivery_id: UUID, sha256: bytes) -> bytes:
 
 
 class HttpPush:
-    """One shared HTTP client for every push of a server process."""
+    """One shared HTTP client for every push of a server process.
 
-    def __init__(self, signer: Signer, timeout_s: float, allow_private_endpoints: bool = False) -> None:
+    Connections are kept alive and pooled per endpoint host (at most ``total`` in all: one per
+    push slot), so a busy endpoint is pushed to over a few reused connections instead of a new
+    TCP (and TLS) handshake per document. How many pushes one endpoint gets at once is capped
+    when they are claimed (``delivery.per_endpoint_concurrency``), not here: agencies on one host
+    with different URLs must not wait for each other's connections.
+    """
+
+    def __init__(
+        self, signer: Signer, timeout_s: float, total: int = 100, allow_private_endpoints: bool = False
+    ) -> None:
         self._signer = signer
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._total = total
         self._session: aiohttp.ClientSession | None = None
         self._allow_private = allow_private_endpoints
 
     async def start(self) -> None:
         # Names resolve to public addresses only, and the connection goes to those very addresses.
-        connector = None if self._allow_private else aiohttp.TCPConnector(resolver=PublicOnlyResolver())
+        resolver = None if self._allow_private else PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(limit=self._total, keepalive_timeout=60, resolver=resolver)
         self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
 
     async def close(self) -> None:

@@ -18,7 +18,7 @@ from exchange.api.auth import auth_middleware
 from exchange.api.errors import error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.api.public import setup_public
-from exchange.api.routes import setup_routes
+from exchange.api.routes import setup_health_routes, setup_routes
 from exchange.api.ui import security_headers
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
@@ -55,10 +55,15 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         filters={"details": readable_json, **FILTERS},
     )
     app.cleanup_ctx.append(pool_context)
-    app.cleanup_ctx.append(scheduler_context)
-    app.cleanup_ctx.append(delivery_context)
-    setup_routes(app)
-    setup_public(app)
+    if settings.server.runs_work:
+        # Pushing, forwarding, sealing and the periodic sweeps: never in an API-only process.
+        app.cleanup_ctx.append(scheduler_context)
+        app.cleanup_ctx.append(delivery_context)
+    if settings.server.serves_api:
+        setup_routes(app)
+        setup_public(app)
+    else:
+        setup_health_routes(app)  # a worker answers its orchestrator and its scraper, nothing else
     return app
 
 
@@ -99,6 +104,7 @@ async def serve(settings: Settings, database_url: str) -> None:
             url=f"{scheme}://{host}:{port}",
             host=host,
             port=port,
+            role=settings.server.role,
             mutual_tls=bool(settings.server.tls_client_ca),
         )
         await stop.wait()

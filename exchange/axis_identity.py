@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from exchange.errors import ConfigError
+from exchange.receipts import with_receipt_key
 from exchange.settings import Settings
 from exchange.trust import devca
 from exchange.trust.signing import Signer
@@ -22,6 +23,11 @@ _KEY = "axis-signing.key.pem"
 
 
 def load_axis_signer(settings: Settings) -> Signer:
+    """The axis identity, with the receipt key that ``trust.receipt_algorithm`` asks for."""
+    return with_receipt_key(_load_identity(settings), settings.trust.receipt_algorithm)
+
+
+def _load_identity(settings: Settings) -> Signer:
     trust = settings.trust
     if bool(trust.axis_certificate) != bool(trust.axis_key):
         raise ConfigError("trust.axis_certificate and trust.axis_key must be set together")

@@ -11,11 +11,14 @@ wakes the workers; a periodic sweep is the safety net.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from uuid import UUID
 
 from adapters.http_push import HttpPush, PushResult
 from exchange.logs import get_logger
@@ -25,7 +28,7 @@ from exchange.store import audit
 from exchange.store import deliveries as delivery_store
 from exchange.store.audit import Event
 from exchange.store.db import Pool
-from exchange.store.deliveries import Claimed
+from exchange.store.deliveries import Claimed, Outcome
 from exchange.store.messages import MessageRow
 
 log = get_logger(__name__)
@@ -101,6 +104,9 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 (retry jitter, not security)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._per_endpoint: Counter[str] = Counter()  # deliveries in flight to each endpoint
+        self._pending: list[tuple[Claimed, PushResult, asyncio.Future[bool]]] = []
+        self._writing: asyncio.Task[None] | None = None
         self._stopping = False
 
     def wake(self) -> None:
@@ -114,8 +120,9 @@ class DeliveryWorker:
     async def serve(self) -> None:
         """Deliver whenever woken (NOTIFY, sweep, a finished push) until stopped.
 
-        Claims only as many deliveries as there are free push slots, so one slow endpoint
-        holds its own slots and never stops the others from being served.
+        Claims only as many deliveries as there are free push slots, and at most
+        ``per_endpoint_concurrency`` in flight to one endpoint, so one slow or hanging endpoint
+        holds its own share of the slots and never stops the others from being served.
         """
         while not self._stopping:
             await self._wake.wait()
@@ -131,16 +138,27 @@ class DeliveryWorker:
 
     async def _fill(self) -> None:
         while not self._stopping and (free := self._settings.concurrency - len(self._in_flight)) > 0:
+            full_before = self._full_endpoints()
             claimed = await self._claim(min(free, self._settings.batch_size))
             for claim in claimed:
+                self._per_endpoint[claim.endpoint] += 1
                 task = asyncio.create_task(self._deliver(claim))
                 self._in_flight.add(task)
-                task.add_done_callback(self._finished)
-            if len(claimed) < free:
-                return  # nothing more is due now
+                task.add_done_callback(functools.partial(self._finished, claim.endpoint))
+            if len(claimed) < min(free, self._settings.batch_size) and self._full_endpoints() <= full_before:
+                # Nothing more is due now for an endpoint with room. (When this claim filled an
+                # endpoint, claim again: the next one passes over it and reaches the others.)
+                return
 
-    def _finished(self, task: asyncio.Task[None]) -> None:
+    def _full_endpoints(self) -> set[str]:
+        cap = self._settings.per_endpoint_concurrency
+        return {endpoint for endpoint, n in self._per_endpoint.items() if n >= cap}
+
+    def _finished(self, endpoint: str, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
+        self._per_endpoint[endpoint] -= 1
+        if self._per_endpoint[endpoint] <= 0:
+            del self._per_endpoint[endpoint]
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery.push_crashed", worker=self.name, error=repr(task.exception()))
         self._wake.set()  # a slot is free: claim more if any are due
@@ -155,7 +173,14 @@ class DeliveryWorker:
 
     async def _claim(self, limit: int) -> list[Claimed]:
         async with self._pool.acquire() as conn:
-            return await delivery_store.claim_due(conn, limit, self._settings.lease_s, self.name)
+            return await delivery_store.claim_due(
+                conn,
+                limit,
+                self._settings.lease_s,
+                self.name,
+                per_endpoint=self._settings.per_endpoint_concurrency,
+                in_flight=self._per_endpoint,
+            )
 
     async def _deliver(self, claim: Claimed) -> None:
         async with self._pool.acquire() as conn:
@@ -175,50 +200,43 @@ class DeliveryWorker:
         await self._record(claim, result)
 
     async def _record(self, claim: Claimed, result: PushResult) -> None:
-        ok, detail = result.ok, result.detail
+        """Hand the outcome to the writer; several outcomes share one transaction (group commit)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((claim, result, done))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_outcomes())
+        if not await asyncio.shield(done):
+            log.warning("delivery.lease_lost", delivery_id=str(claim.id), worker=self.name)
+
+    async def _write_outcomes(self) -> None:
+        # Whatever arrived while the previous batch was being written goes in the next one: no
+        # waiting when idle, one transaction for many outcomes when busy.
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                changed = await self._write_batch([(claim, result) for claim, result, _ in batch])
+            except Exception as exc:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+                continue
+            for claim, _, done in batch:
+                if not done.done():
+                    done.set_result(claim.id in changed)
+
+    async def _write_batch(self, batch: list[tuple[Claimed, PushResult]]) -> set[UUID]:
         now = datetime.now(UTC)
+        outcomes, events = [], {}
+        for claim, result in batch:
+            outcome, event = self._decide(claim, result, now)
+            outcomes.append(outcome)
+            events[claim.id] = (claim, event)
         async with self._pool.acquire() as conn, conn.transaction():
-            if ok:
-                changed = await delivery_store.record_pushed(conn, claim.id, self.name, result.remote_id)
-                forwarded = claim.mode == "upstream"
-                event = Event(
-                    "delivery.forwarded" if forwarded else "delivery.pushed",
-                    claim.message_id,
-                    claim.id,
-                    {
-                        "attempt": claim.attempts,
-                        "recipient": claim.recipient,
-                        "result": detail,
-                        **({"remote_id": result.remote_id} if result.remote_id else {}),
-                    },
-                )
-            else:
-                policy = RetryPolicy.for_agency(self._settings, claim.max_attempts, claim.max_age_s)
-                decision = policy.after_failure(claim.attempts, claim.created_at, now, self._rng)
-                details = {"attempt": claim.attempts, "recipient": claim.recipient, "error": detail}
-                if isinstance(decision, Retry):
-                    changed = await delivery_store.record_retry(
-                        conn, claim.id, self.name, decision.at, detail
-                    )
-                    event = Event(
-                        "delivery.retry_scheduled",
-                        claim.message_id,
-                        claim.id,
-                        {**details, "next_attempt_at": decision.at.isoformat()},
-                    )
-                else:
-                    changed = await delivery_store.record_given_up(
-                        conn, claim.id, self.name, decision.state, f"{detail}; {decision.reason}"
-                    )
-                    event = Event(
-                        f"delivery.{decision.state}",
-                        claim.message_id,
-                        claim.id,
-                        {**details, "reason": decision.reason},
-                    )
+            changed = await delivery_store.record_outcomes(conn, self.name, outcomes)
             if changed:
-                await audit.append(conn, "axis", [event])
-        if changed:
+                await audit.append(conn, "axis", [events[i][1] for i in changed])
+        for delivery_id in changed:
+            claim, event = events[delivery_id]
             self._on_outcome(event.action.removeprefix("delivery."), claim)
             log.info(
                 event.action,
@@ -227,5 +245,73 @@ class DeliveryWorker:
                 organ_id=claim.recipient,
                 attempt=claim.attempts,
             )
-        else:
-            log.warning("delivery.lease_lost", delivery_id=str(claim.id), worker=self.name)
+        return changed
+
+    def _decide(self, claim: Claimed, result: PushResult, now: datetime) -> tuple[Outcome, Event]:
+        """The delivery's next state after this attempt, and its audit entry."""
+        if result.ok:
+            event = Event(
+                "delivery.forwarded" if claim.mode == "upstream" else "delivery.pushed",
+                claim.message_id,
+                claim.id,
+                {
+                    "attempt": claim.attempts,
+                    "recipient": claim.recipient,
+                    "result": result.detail,
+                    **({"remote_id": result.remote_id} if result.remote_id else {}),
+                },
+            )
+            return Outcome(claim.id, "delivered", remote_id=result.remote_id), event
+        policy = RetryPolicy.for_agency(self._settings, claim.max_attempts, claim.max_age_s)
+        decision = policy.after_failure(claim.attempts, claim.created_at, now, self._rng)
+        details = {"attempt": claim.attempts, "recipient": claim.recipient, "error": result.detail}
+        if isinstance(decision, Retry):
+            event = Event(
+                "delivery.retry_scheduled",
+                claim.message_id,
+                claim.id,
+                {**details, "next_attempt_at": decision.at.isoformat()},
+            )
+            return Outcome(claim.id, "retry_wait", result.detail, next_attempt_at=decision.at), event
+        event = Event(
+            f"delivery.{decision.state}", claim.message_id, claim.id, {**details, "reason": decision.reason}
+        )
+        return Outcome(claim.id, decision.state, f"{result.detail}; {decision.reason}"), event
+
+
+PULL_EXPIRY_BATCH = 500
+
+
+async def expire_pull_deliveries(
+    pool: Pool, settings: DeliverySettings, on_outcome: Callable[[str, Claimed], None] | None = None
+) -> int:
+    """Expire pull deliveries nobody downloaded within their max age, as push ones expire; audited."""
+    total = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            reason = "not downloaded within its max age"
+            rows = await delivery_store.expire_pull(conn, settings.max_age_s, PULL_EXPIRY_BATCH, reason)
+            await audit.append(
+                conn,
+                "axis",
+                [
+                    Event(
+                        "delivery.expired",
+                        row["message_id"],
+                        row["id"],
+                        {"recipient": row["recipient"], "mode": "pull", "reason": reason},
+                    )
+                    for row in rows
+                ],
+            )
+        for row in rows:
+            log.info("delivery.expired", delivery_id=str(row["id"]), organ_id=row["recipient"], mode="pull")
+            if on_outcome is not None:
+                claim = Claimed(
+                    row["id"], row["message_id"], row["recipient"], "pull", "", row["attempts"],
+                    row["created_at"], None, None,
+                )  # fmt: skip
+                on_outcome("expired", claim)
+        total += len(rows)
+        if len(rows) < PULL_EXPIRY_BATCH:
+            return total

@@ -33,10 +33,10 @@ from exchange.api.keys import (
     WORKER,
 )
 from exchange.audit_chain import seal_pending
-from exchange.delivery import DeliveryWorker
+from exchange.delivery import DeliveryWorker, expire_pull_deliveries
 from exchange.logs import get_logger
 from exchange.retention import remove_old_bodies
-from exchange.store.db import Connection, PostgresError, connect
+from exchange.store.db import DATABASE_AWAY, Connection, PostgresError, connect, create_pool
 from exchange.store.deliveries import CHANNEL, Claimed
 from exchange.upstream import Upstreams
 
@@ -78,7 +78,7 @@ async def _duty(name: str, work: Callable[[], Awaitable[object]]) -> None:
     """A periodic job that must not die of a passing database problem."""
     try:
         await work()
-    except (OSError, PostgresError) as exc:
+    except (*DATABASE_AWAY, OSError, PostgresError) as exc:
         log.warning(f"{name}.failed", error=str(exc))
 
 
@@ -91,7 +91,7 @@ async def _seal(app: web.Application) -> None:
                 await seal_pending(conn, app[SIGNER], batch=SEAL_BATCH, checkpoint_every=every)
             ).sealed == SEAL_BATCH:
                 pass
-    except (OSError, PostgresError) as exc:
+    except (*DATABASE_AWAY, OSError, PostgresError) as exc:  # e.g. the primary is gone: next tick retries
         log.warning("audit.seal_failed", error=str(exc))
 
 
@@ -101,9 +101,19 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     pusher = HttpPush(
-        app[SIGNER], settings.delivery.push_timeout_s, settings.delivery.allow_private_endpoints
+        app[SIGNER],
+        settings.delivery.push_timeout_s,
+        settings.delivery.concurrency,
+        settings.delivery.allow_private_endpoints,
     )
     await pusher.start()
+    # The worker's own connections: pushes are claimed and recorded without queueing behind requests.
+    worker_pool = await create_pool(
+        app[DATABASE_URL],
+        settings.database.model_copy(
+            update={"pool_min_size": 1, "pool_max_size": settings.delivery.pool_size}
+        ),
+    )
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     attempts, alerter = app[METRICS].attempts, app[ALERTER]
     alerts: set[asyncio.Task[None]] = set()
@@ -136,13 +146,23 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
             next_run_time=datetime.now(UTC),
         )
     worker = DeliveryWorker(
-        app[POOL], settings.delivery, pusher, name, on_outcome=on_outcome, forwarder=upstreams
+        worker_pool, settings.delivery, pusher, name, on_outcome=on_outcome, forwarder=upstreams
     )
     app[WORKER] = worker
     listener = _Listener(app[DATABASE_URL], app, worker)
     await listener.ensure()
     app[SCHEDULER].add_job(
         listener.sweep, "interval", seconds=settings.delivery.sweep_interval_s, id="delivery-sweep"
+    )
+    app[SCHEDULER].add_job(
+        _duty,
+        "interval",
+        seconds=settings.delivery.sweep_interval_s,
+        id="pull-expiry",
+        args=[
+            "delivery.pull_expiry",
+            lambda: expire_pull_deliveries(worker_pool, settings.delivery, on_outcome),
+        ],
     )
     task = asyncio.create_task(worker.serve(), name="delivery-worker")
     worker.wake()  # whatever came due while no process was running
@@ -158,6 +178,7 @@ async def delivery_context(app: web.Application) -> AsyncIterator[None]:
     await listener.close()
     await pusher.close()
     await session.close()
+    await worker_pool.close()
 
 
 class _Listener:
@@ -175,6 +196,7 @@ class _Listener:
         try:
             self._conn = await connect(self._dsn, self._app[SETTINGS].database)
             await self._conn.add_listener(CHANNEL, self._notified)
+            log.info("delivery.listening", worker=self._worker.name)
         except Exception as exc:  # the sweep keeps deliveries moving meanwhile
             log.warning("delivery.listen_failed", error=str(exc))
             self._conn = None

@@ -28,6 +28,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Role = Literal["api", "worker", "all"]
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -35,6 +38,17 @@ class ServerSettings(_Section):
     tls_certificate: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""
+    # What this process does: "api" accepts and serves requests, "worker" pushes, forwards,
+    # seals and sweeps, "all" does both (see README, "Deployment").
+    role: Role = "all"
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role != "worker"
+
+    @property
+    def runs_work(self) -> bool:
+        return self.role != "api"
 
     @property
     def tls(self) -> bool:
@@ -68,6 +82,7 @@ class TrustSettings(_Section):
     pdf_max_revisions: int = Field(default=64, ge=1)
     pdf_timeout_s: float = Field(default=30.0, gt=0)
     pdf_max_memory_mb: int = Field(default=1024, ge=64)
+    receipt_algorithm: Literal["ES256", "RS256"] = "ES256"
 
 
 class DeliverySettings(_Section):
@@ -79,6 +94,8 @@ class DeliverySettings(_Section):
     lease_s: float = Field(default=120.0, gt=0)
     batch_size: int = Field(default=50, ge=1)
     concurrency: int = Field(default=16, ge=1)
+    per_endpoint_concurrency: int = Field(default=8, ge=1)
+    pool_size: int = Field(default=4, ge=1)
     sweep_interval_s: float = Field(default=5.0, gt=0)
     push_timeout_s: float = Field(default=30.0, gt=0)
     trace_organ_id: str = ""

@@ -8,7 +8,7 @@ from exchange.api.auth import allow, public
 from exchange.api.keys import METRICS, POOL
 from exchange.metrics import CONTENT_TYPE
 from exchange.model import Role
-from exchange.store.db import PostgresError
+from exchange.store.db import DATABASE_AWAY, PostgresError
 from exchange.store.migrate import current_version, latest_version
 
 
@@ -33,7 +33,8 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         async with request.app[POOL].acquire(timeout=5) as conn:
             version = await current_version(conn)
-    except (OSError, PostgresError, TimeoutError) as exc:
+    except (*DATABASE_AWAY, OSError, PostgresError) as exc:
+        # Also while no host of a multi-host URL accepts writes (a standby not yet promoted).
         return _not_ready("database_unreachable", f"the database does not answer: {exc}")
     if version != expected:
         return _not_ready("schema_outdated", f"schema version {version}, expected {expected}")

@@ -562,7 +562,7 @@ def build_spec() -> dict[str, Any]:
                     "The axis signing certificate",
                     {
                         "200": {
-                            "description": "PEM",
+                            "description": "PEM: the axis certificate, then its receipt certificate",
                             "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
                         }
                     },

@@ -37,8 +37,17 @@ async def list_agencies(request: web.Request) -> web.Response:
 
 @allow(Role.SYSTEM, Role.AUDITOR, Role.ADMIN)
 async def axis_certificate(request: web.Request) -> web.Response:
-    """The certificate the axis signs receipts, audit checkpoints and pushes with (PEM), to verify them."""
-    return web.Response(body=pem(request.app[SIGNER].certificate), content_type="application/x-pem-file")
+    """The axis certificate (PEM), to verify what the axis signs (receipts, audit checkpoints, pushes);
+    then its receipt certificate, if any.
+
+    The axis certificate comes first (a reader taking one certificate gets it); the receipt
+    certificate after it is issued by it (see exchange.receipts), so trusting the first suffices.
+    """
+    signer = request.app[SIGNER]
+    body = pem(signer.certificate)
+    if signer.receipt_key is not None:
+        body += pem(signer.receipt_key.certificate)
+    return web.Response(body=body, content_type="application/x-pem-file")
 
 
 @allow(Role.ADMIN)

@@ -11,10 +11,15 @@ from exchange.api.errors import error_response
 _vxp_expect = {"sendEdoc": bodies.expect_package(vxp.send_edoc_refusal, vxp.SDK_TRAILER)}
 
 
-def setup_routes(app: web.Application) -> None:
+def setup_health_routes(app: web.Application) -> None:
+    """What every process serves, a worker-only one included."""
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+
+
+def setup_routes(app: web.Application) -> None:
+    setup_health_routes(app)
 
     app.router.add_get("/v1/openapi.json", openapi.openapi)
     app.router.add_post(

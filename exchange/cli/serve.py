@@ -16,10 +16,15 @@ from exchange.store.embedded import database_url
 @click.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8080; 0 picks one).")
+@click.option(
+    "--role",
+    type=click.Choice(["api", "worker", "all"]),
+    help="api: accept and serve only; worker: push, forward, seal and sweep only; all (default): both.",
+)
 @settings_options
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, role: str | None) -> None:
     """Run the axis server until SIGINT or SIGTERM."""
-    settings = load_settings_with_server(settings, host, port)
+    settings = load_settings_with_server(settings, host, port, role)
     configure_logging(settings.log)
     log = get_logger("exchange.serve")
     if settings.embedded_database:
@@ -30,8 +35,9 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         log.info("db.embedded.stopped", pgdata=str(settings.embedded_pgdata))
 
 
-def load_settings_with_server(settings: Settings, host: str | None, port: int | None) -> Settings:
-    server = settings.server.model_copy(
-        update={key: value for key, value in (("host", host), ("port", port)) if value is not None}
-    )
+def load_settings_with_server(
+    settings: Settings, host: str | None, port: int | None, role: str | None = None
+) -> Settings:
+    flags = (("host", host), ("port", port), ("role", role))
+    server = settings.server.model_copy(update={key: value for key, value in flags if value is not None})
     return settings.model_copy(update={"server": server})

@@ -6,7 +6,7 @@ and another worker claimed the delivery again, the late worker's update changes 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -149,6 +149,10 @@ WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ac
 # all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
 # index in order and stops at the limit, however large the backlog. Deliveries to agencies not in
 # service are held (skipped, their state unchanged) until the agency is enabled again.
+# Fair share: $4 is how many deliveries one endpoint may have in flight, $5/$6 the endpoints this
+# worker already has deliveries in flight to and how many. Due deliveries to an endpoint that is
+# full are passed over, so one slow or hanging endpoint never takes every slot; among the first
+# $1 * 4 due candidates, each endpoint gets at most its remaining room.
 _CLAIM = """
 WITH stale AS (
     SELECT d.id FROM deliveries d
@@ -157,15 +161,30 @@ WITH stale AS (
     ORDER BY d.lease_until
     LIMIT $1
     FOR UPDATE SKIP LOCKED
+), busy AS (
+    SELECT endpoint, n FROM unnest($5::text[], $6::int[]) AS b (endpoint, n)
 ), due AS (
-    SELECT d.id FROM deliveries d
+    SELECT d.id, d.urgency, d.next_attempt_at, coalesce(a.push_endpoint, '') AS endpoint
+    FROM deliveries d JOIN agencies a ON a.organ_id = d.recipient
     WHERE d.mode IN ('push', 'upstream') AND d.state IN ('queued', 'retry_wait')
       AND d.next_attempt_at <= now() AND d.recipient IN (SELECT organ_id FROM agencies_in_service)
+      AND coalesce(a.push_endpoint, '') NOT IN (SELECT endpoint FROM busy WHERE n >= $4)
     ORDER BY d.urgency DESC, d.next_attempt_at
+    LIMIT greatest($1 - (SELECT count(*) FROM stale), 0) * 4
+    FOR UPDATE OF d SKIP LOCKED
+), fair AS (
+    SELECT r.id FROM (
+        SELECT due.id, due.urgency, due.next_attempt_at, due.endpoint,
+               row_number() OVER (
+                   PARTITION BY due.endpoint ORDER BY due.urgency DESC, due.next_attempt_at
+               ) AS n
+        FROM due
+    ) r LEFT JOIN busy b ON b.endpoint = r.endpoint
+    WHERE r.n <= $4 - coalesce(b.n, 0)
+    ORDER BY r.urgency DESC, r.next_attempt_at
     LIMIT greatest($1 - (SELECT count(*) FROM stale), 0)
-    FOR UPDATE SKIP LOCKED
 ), claimed AS (
-    SELECT id FROM stale UNION ALL SELECT id FROM due
+    SELECT id FROM stale UNION ALL SELECT id FROM fair
 )
 UPDATE deliveries d
 SET state = 'sending', lease_until = now() + make_interval(secs => $2), leased_by = $3,
@@ -276,8 +295,87 @@ async def acknowledge(conn: Connection, delivery_id: UUID, done: bool, reason: s
     return await conn.fetchval(_NACKED, delivery_id, reason) is not None
 
 
-async def claim_due(conn: Connection, limit: int, lease_s: float, worker: str) -> list[Claimed]:
-    return [Claimed(**dict(row)) for row in await conn.fetch(_CLAIM, limit, lease_s, worker)]
+async def claim_due(
+    conn: Connection,
+    limit: int,
+    lease_s: float,
+    worker: str,
+    per_endpoint: int | None = None,
+    in_flight: Mapping[str, int] | None = None,
+) -> list[Claimed]:
+    """Lease up to ``limit`` due push deliveries, at most ``per_endpoint`` in flight per endpoint
+    counting the ``in_flight`` ones this worker already holds (no cap when ``per_endpoint`` is None)."""
+    busy = dict(in_flight or {})
+    rows = await conn.fetch(
+        _CLAIM, limit, lease_s, worker, per_endpoint or limit, list(busy), list(busy.values())
+    )
+    return [Claimed(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one pushed delivery, to be written with others in one transaction."""
+
+    delivery_id: UUID
+    state: str  # delivered, retry_wait, failed or expired
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    remote_id: str | None = None
+
+
+# Records many outcomes at once, each only where this worker still holds the lease: $1 worker, then
+# parallel arrays $2 ids, $3 states, $4 next attempt times, $5 errors, $6 remote ids. Returns those changed.
+_OUTCOMES = """
+UPDATE deliveries d
+SET state = o.state,
+    delivered_at = CASE WHEN o.state = 'delivered' THEN now() ELSE d.delivered_at END,
+    next_attempt_at = CASE WHEN o.state = 'retry_wait' THEN o.next_attempt_at
+                           WHEN o.state = 'delivered' THEN d.next_attempt_at END,
+    lease_until = NULL, last_error = o.error,
+    remote_id = CASE WHEN o.state = 'delivered' THEN o.remote_id ELSE d.remote_id END,
+    updated_at = now()
+FROM unnest($2::uuid[], $3::delivery_state[], $4::timestamptz[], $5::text[], $6::text[])
+    AS o (id, state, next_attempt_at, error, remote_id)
+WHERE d.id = o.id AND d.state = 'sending' AND d.leased_by = $1
+RETURNING d.id
+"""
+
+
+async def record_outcomes(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> set[UUID]:
+    """Write the outcomes this worker still holds leases for; the ids whose state changed."""
+    rows = await conn.fetch(
+        _OUTCOMES,
+        worker,
+        [o.delivery_id for o in outcomes],
+        [o.state for o in outcomes],
+        [o.next_attempt_at for o in outcomes],
+        [o.error for o in outcomes],
+        [o.remote_id for o in outcomes],
+    )
+    return {row["id"] for row in rows}
+
+
+# Pull deliveries nobody downloaded within their agency's max age (or $1 seconds) since they were
+# queued or re-queued expire, like push ones: at most $2 of them. Walks the (state, updated_at)
+# index: an expired one was last changed before the shortest max age of any agency.
+_EXPIRE_PULL = """
+WITH old AS (
+    SELECT d.id FROM deliveries d JOIN agencies a ON a.organ_id = d.recipient
+    WHERE d.state = 'queued' AND d.mode = 'pull' AND d.downloaded_at IS NULL
+      AND d.updated_at < now() - make_interval(secs => (SELECT least($1, min(max_age_s)) FROM agencies))
+      AND greatest(d.created_at, d.updated_at) < now() - make_interval(secs => coalesce(a.max_age_s, $1))
+    ORDER BY d.updated_at
+    LIMIT $2
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE deliveries d SET state = 'expired', last_error = $3, updated_at = now()
+FROM old WHERE d.id = old.id
+RETURNING d.id, d.message_id, d.recipient, d.attempts, d.created_at
+"""
+
+
+async def expire_pull(conn: Connection, max_age_s: float, limit: int, reason: str) -> list[Record]:
+    return list(await conn.fetch(_EXPIRE_PULL, max_age_s, limit, reason))
 
 
 async def record_pushed(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, SignatureConstructionMethod
 from signxml.signer import XMLSigner
@@ -23,12 +23,24 @@ from exchange.edxml.parser import DSIG_NS, NS, make_parser, parse_xml
 
 
 @dataclass(frozen=True)
+class ReceiptKey:
+    """The axis's receipt key (ECDSA P-256, for ES256) and its certificate, issued by the axis certificate."""
+
+    key: ec.EllipticCurvePrivateKey
+    certificate: x509.Certificate
+
+
+@dataclass(frozen=True)
 class Signer:
-    """A private key with its certificate (and any intermediates to send along)."""
+    """A private key with its certificate (and any intermediates to send along).
+
+    ``receipt_key``: when set, receipts are signed with it (ES256) rather than with ``key`` (RS256).
+    """
 
     certificate: x509.Certificate
     key: rsa.RSAPrivateKey
     chain: tuple[x509.Certificate, ...] = ()
+    receipt_key: ReceiptKey | None = None
 
     @classmethod
     def from_files(cls, certificate_path: Path, key_path: Path) -> Signer:

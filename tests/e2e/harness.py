@@ -23,6 +23,7 @@ class Server:
         self.process = process
         self.url = url
         self.events = events
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Event]] = []
         self._drain = asyncio.create_task(self._read_rest())
 
     @classmethod
@@ -52,6 +53,14 @@ class Server:
         assert self.process.stderr is not None
         while line := await self.process.stderr.readline():
             self.events.append(_parse(line))
+            _check(self._waiters)
+
+    async def wait_for(self, condition: Callable[[], bool], within_s: float = 60) -> None:
+        """Until ``condition`` holds about the events this server logged (at most ``within_s`` seconds)."""
+        event = asyncio.Event()
+        self._waiters.append((condition, event))
+        _check(self._waiters)
+        await asyncio.wait_for(event.wait(), within_s)
 
     async def stop(self, signum: int = signal.SIGTERM) -> int:
         if self.process.returncode is None:
@@ -62,6 +71,12 @@ class Server:
 
     async def kill(self) -> None:
         await self.stop(signal.SIGKILL)
+
+
+def _check(waiters: list[tuple[Callable[[], bool], asyncio.Event]]) -> None:
+    for condition, event in waiters:
+        if condition():
+            event.set()
 
 
 def _parse(line: bytes) -> dict[str, Any]:

@@ -9,6 +9,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from exchange import cert_registry, registry
 from exchange.cli import run
@@ -174,4 +177,10 @@ async def test_the_axis_certificate_is_published(
 ) -> None:
     response = await client.get("/v1/axis/certificate", headers=bearer(await make_key(Role.SYSTEM)))
     assert response.status == 200
-    assert await response.read() == dev_pki["axis"].read_bytes()
+    published = await response.read()
+    # The axis certificate first, then the receipt certificate it issued (ES256 receipts, the default).
+    assert published.startswith(dev_pki["axis"].read_bytes())
+    axis, receipts = x509.load_pem_x509_certificates(published)
+    assert axis.public_bytes(serialization.Encoding.PEM) == dev_pki["axis"].read_bytes()
+    receipts.verify_directly_issued_by(axis)
+    assert isinstance(receipts.public_key(), ec.EllipticCurvePublicKey)

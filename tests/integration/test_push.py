@@ -3,6 +3,7 @@ urgent first, and a lost lease."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
 from dataclasses import replace
@@ -23,7 +24,7 @@ from adapters.http_push import HttpPush, signed_text
 from exchange import registry
 from exchange.api.keys import POOL, SETTINGS, SIGNER
 from exchange.app import create_app
-from exchange.delivery import DeliveryWorker, GiveUp, Retry, RetryPolicy
+from exchange.delivery import DeliveryWorker, GiveUp, Retry, RetryPolicy, expire_pull_deliveries
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.codes import Priority
 from exchange.edxml.model import OtherInfo
@@ -322,3 +323,165 @@ async def test_a_claim_takes_expired_leases_first_and_never_more_than_asked(
     assert len(claimed) == 2
     assert abandoned.id in {claim.id for claim in claimed}
     assert len(await delivery_store.claim_due(conn, 5, 60, "worker-c")) == 1  # the last one still due
+
+
+HANGING, FAST = "000.00.31.H26", "000.00.32.H26"
+
+
+async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_another(
+    push_client: TestClient, aiohttp_server: Any, conn: asyncpg.Connection
+) -> None:
+    release = asyncio.Event()
+    held: list[str] = []
+    fast = Receiver()
+    fast_got_all = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        held.append(request.headers["X-Exchange-Delivery-Id"])
+        await release.wait()  # an endpoint that accepts the connection and never answers
+        return web.Response(status=204)
+
+    async def quick(request: web.Response) -> web.Response:
+        answer = await fast.handle(request)  # type: ignore[arg-type]
+        if len(fast.requests) == 3:
+            fast_got_all.set()
+        return answer
+
+    hanging_app, fast_app = web.Application(), web.Application()
+    hanging_app.router.add_post("/edoc", hang)
+    fast_app.router.add_post("/edoc", quick)
+    hanging_server, fast_server = await aiohttp_server(hanging_app), await aiohttp_server(fast_app)
+    await registry.add_agencies(
+        conn,
+        [
+            registry.AgencyInput({"organ_id": DEPT, "name": "Sở"}),
+            registry.AgencyInput(
+                {
+                    "organ_id": HANGING,
+                    "name": "Treo",
+                    "mode": "push",
+                    "endpoint": str(hanging_server.make_url("/edoc")),
+                }
+            ),
+            registry.AgencyInput(
+                {
+                    "organ_id": FAST,
+                    "name": "Nhanh",
+                    "mode": "push",
+                    "endpoint": str(fast_server.make_url("/edoc")),
+                }
+            ),
+        ],
+    )
+    key = (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
+    # The hanging endpoint's deliveries are older: claimed oldest first, they would take every slot.
+    # More of them than one claim looks at (4 x its slots), so the fast ones lie beyond that window.
+    for index, recipient in enumerate([HANGING] * 20 + [FAST] * 3):
+        edoc = small_edoc(sender=DEPT, recipients=(recipient,), document_id=f"{DEPT},2026/11/30,{index}/F")
+        response = await push_client.post("/v1/packages", headers=bearer(key), data=build_edoc(edoc))
+        assert response.status == 201
+    app = push_client.server.app
+    settings = app[SETTINGS].delivery.model_copy(update={"concurrency": 4, "per_endpoint_concurrency": 2})
+    pusher = HttpPush(app[SIGNER], 60)
+    await pusher.start()
+    worker = DeliveryWorker(app[POOL], settings, pusher, "fair-worker")
+    serving = asyncio.create_task(worker.serve())
+    try:
+        worker.wake()
+        await asyncio.wait_for(fast_got_all.wait(), 20)
+        # Every fast delivery went through while the hanging endpoint held only its share.
+        assert len(held) == 2
+        states = await conn.fetch(
+            "SELECT recipient, state::text, count(*) AS n FROM deliveries GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+        by_recipient = {(row["recipient"], row["state"]): row["n"] for row in states}
+        assert by_recipient[(HANGING, "sending")] == 2
+        assert by_recipient[(HANGING, "queued")] == 18
+        await _wait_state(conn, FAST, "delivered", 3)
+    finally:
+        release.set()
+        worker.stop()
+        await asyncio.wait_for(serving, 30)
+        await pusher.close()
+
+
+async def _wait_state(conn: asyncpg.Connection, recipient: str, state: str, count: int) -> None:
+    """The outcome is committed just after the endpoint answers; poll the row, not the clock."""
+    for _ in range(200):
+        n = await conn.fetchval(
+            "SELECT count(*) FROM deliveries WHERE recipient = $1 AND state::text = $2", recipient, state
+        )
+        if n == count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{recipient}: not {count} deliveries {state}")
+
+
+async def test_a_claim_passes_over_an_endpoint_that_is_full(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    _, server = receiver
+    endpoint = str(server.make_url("/edoc"))
+    key = await setup_agencies(conn, endpoint)
+    for index in range(4):
+        edoc = small_edoc(sender=DEPT, recipients=(DISTRICT,), document_id=f"{DEPT},2026/11/30,{index}/P")
+        await push_client.post("/v1/packages", headers=bearer(key), data=build_edoc(edoc))
+
+    assert await delivery_store.claim_due(conn, 10, 60, "w", per_endpoint=2, in_flight={endpoint: 2}) == []
+    assert (
+        len(await delivery_store.claim_due(conn, 10, 60, "w", per_endpoint=2, in_flight={endpoint: 1})) == 1
+    )
+    assert len(await delivery_store.claim_due(conn, 10, 60, "w", per_endpoint=2)) == 2  # room for two
+    assert len(await delivery_store.claim_due(conn, 10, 60, "w")) == 1  # no cap: the rest
+
+
+async def test_pull_deliveries_nobody_downloads_expire_like_push_ones(
+    push_client: TestClient, conn: asyncpg.Connection
+) -> None:
+    outcomes: list[str] = []
+    await registry.add_agencies(
+        conn,
+        [
+            registry.AgencyInput({"organ_id": DEPT, "name": "Sở"}),
+            registry.AgencyInput({"organ_id": DISTRICT, "name": "Quận"}),
+        ],
+    )
+    sender = (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
+    reader = (await registry.add_system(conn, "district", Role.SYSTEM, [DISTRICT])).api_key
+    ids = []
+    for index in range(3):
+        edoc = small_edoc(sender=DEPT, recipients=(DISTRICT,), document_id=f"{DEPT},2026/11/30,{index}/E")
+        response = await push_client.post("/v1/packages", headers=bearer(sender), data=build_edoc(edoc))
+        ids.append(UUID((await response.json())["deliveries"][0]["delivery_id"]))
+    old, downloaded, fresh = ids
+    assert (
+        await push_client.get(f"/v1/deliveries/{downloaded}/package", headers=bearer(reader))
+    ).status == 200
+    # Two of them were queued longer ago than the maximum age (3 days by default).
+    await conn.execute(
+        "UPDATE deliveries SET created_at = now() - interval '4 days', "
+        "updated_at = now() - interval '4 days' "
+        "WHERE id = ANY($1::uuid[])",
+        [old, downloaded],
+    )
+    app = push_client.server.app
+
+    assert (
+        await expire_pull_deliveries(app[POOL], app[SETTINGS].delivery, lambda o, c: outcomes.append(o)) == 1
+    )
+
+    states = {row.id: row.state for row in await delivery_store.list_deliveries(conn, None, 10)}
+    assert states == {old: "expired", downloaded: "delivered", fresh: "queued"}
+    assert outcomes == ["expired"]
+    inbox = await (await push_client.get("/v1/inbox", headers=bearer(reader))).json()
+    assert {item["delivery_id"] for item in inbox["items"]} == {str(downloaded), str(fresh)}
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'delivery.expired' AND delivery_id = $1", old
+        )
+        == 1
+    )
+    # Re-queued, it has its full age again: the next sweep leaves it in the inbox.
+    assert await delivery_store.requeue(conn, [old]) == [old]
+    assert await expire_pull_deliveries(app[POOL], app[SETTINGS].delivery) == 0
+    assert (await delivery_store.delivery_by_id(conn, old)).state == "queued"  # type: ignore[union-attr]
