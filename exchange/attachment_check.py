@@ -11,7 +11,6 @@ stored with the message, in the same transaction, with an ``attachments.checked`
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -64,8 +63,8 @@ def unchecked(items: list[Item], sender: str, at: datetime) -> AttachmentReport:
             AttachmentResult(
                 item.name,
                 item.content_type,
-                hashlib.sha256(item.data).hexdigest(),
-                len(item.data),
+                item.sha256,
+                item.size,
                 looks_like_pdf(item),
                 official_reason=reason,
             )

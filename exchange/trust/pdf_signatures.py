@@ -30,7 +30,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -200,12 +200,20 @@ class Item:
 
     name: str
     content_type: str | None
-    data: bytes = field(repr=False)
+    data: bytes = field(repr=False)  # empty for an attachment that is not a PDF: it is listed, not read
+    sha256: str = ""  # of the decoded file; computed from data unless given
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
+            object.__setattr__(self, "size", len(self.data))
 
 
 def items_of(edoc: Edoc) -> list[Item]:
-    """Every attachment of a package as bytes (base64 and the VNPT zip undone); one that cannot be
-    decoded is kept, empty, so that it is still listed."""
+    """Every attachment of a package (base64 and the VNPT zip undone); one that cannot be decoded is
+    kept, empty, so that it is still listed. Only PDFs keep their bytes: a large scan or spreadsheet
+    is hashed and let go, so judging attachments holds no more than the PDFs it judges."""
     items = []
     for attachment in edoc.attachments or ():
         try:
@@ -214,7 +222,8 @@ def items_of(edoc: Edoc) -> list[Item]:
             name = (attachment.attachment_name or attachment.description or attachment.content_id).strip()
             items.append(Item(name, attachment.content_type, b""))
             continue
-        items.append(Item(decoded.name, decoded.content_type, decoded.data))
+        item = Item(decoded.name, decoded.content_type, decoded.data)
+        items.append(item if looks_like_pdf(item) else replace(item, data=b""))
     return items
 
 
@@ -620,9 +629,9 @@ def describe_items(
     """Assemble the report from per-attachment outcomes (signatures, or why the file is unverifiable)."""
     attachments = []
     for index, item in enumerate(items):
-        digest = hashlib.sha256(item.data).hexdigest()
+        digest = item.sha256
         if not looks_like_pdf(item):
-            attachments.append(AttachmentResult(item.name, item.content_type, digest, len(item.data), False))
+            attachments.append(AttachmentResult(item.name, item.content_type, digest, item.size, False))
             continue
         outcome = results.get(index, [])
         if isinstance(outcome, str):
@@ -631,7 +640,7 @@ def describe_items(
                     item.name,
                     item.content_type or PDF_CONTENT_TYPE,
                     digest,
-                    len(item.data),
+                    item.size,
                     True,
                     (PdfSignature(PdfVerdict.UNVERIFIABLE, outcome),),
                     False,
@@ -646,7 +655,7 @@ def describe_items(
                 item.name,
                 item.content_type or PDF_CONTENT_TYPE,
                 digest,
-                len(item.data),
+                item.size,
                 True,
                 tuple(outcome),
                 official,
