@@ -15,8 +15,17 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from exchange.api.auth import auth_middleware
+from exchange.api.connections import (
+    CONNECTION_GUARD,
+    ConnectionGuard,
+    GuardedAppRunner,
+    connection_middleware,
+    raise_descriptor_limit,
+    sweeping,
+)
 from exchange.api.errors import error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.limiting import LIMITER, Limiter, limits_middleware
 from exchange.api.routes import setup_routes
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
@@ -35,10 +44,17 @@ access_log = get_logger("exchange.access")
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[timing_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            timing_middleware,
+            error_middleware,
+            connection_middleware,
+            auth_middleware,
+            limits_middleware,
+        ],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings
+    app[LIMITER] = Limiter.from_settings(settings.limits)
     app[DATABASE_URL] = database_url
     app[SIGNER] = load_axis_signer(settings)
     app[METRICS] = Metrics()
@@ -71,11 +87,22 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
 async def serve(settings: Settings, database_url: str) -> None:
     """Serve until SIGINT or SIGTERM, then finish the requests in flight and close cleanly."""
     ssl_context = server_ssl_context(settings.server)
-    runner = web.AppRunner(
-        create_app(settings, database_url),
+    limits = settings.limits
+    # Room for every connection the limits allow, plus the pool, files and spare.
+    raise_descriptor_limit(limits.max_connections + 1024)
+    app = create_app(settings, database_url)
+    guard = ConnectionGuard(limits, on_close=lambda reason: app[METRICS].limited.labels(reason).inc())
+    app[CONNECTION_GUARD] = guard
+    runner = GuardedAppRunner(
+        app,
+        guard,
         handle_signals=False,
         access_log_class=AccessLogger,
         shutdown_timeout=settings.server.shutdown_timeout_s,
+        # aiohttp's own idle timer closes a connection waiting for headers; the guard's sweep too.
+        keepalive_timeout=limits.header_timeout_s,
+        # A refused body is read and discarded for at most this long, so its answer reaches the client.
+        lingering_time=5.0,
     )
     await runner.setup()
     stop = asyncio.Event()
@@ -94,7 +121,8 @@ async def serve(settings: Settings, database_url: str) -> None:
             port=port,
             mutual_tls=bool(settings.server.tls_client_ca),
         )
-        await stop.wait()
+        async with sweeping(guard):
+            await stop.wait()
         log.info("server.stopping")
     finally:
         await runner.cleanup()

@@ -17,13 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from lxml import etree
+
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.errors import SchemaInvalid
 from exchange.edxml.ids import is_organ_id
 from exchange.edxml.model import Edoc, Status
 from exchange.edxml.package import ParsedPackage, parse_package
 from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
+from exchange.edxml.schema import explain_invalid
 from exchange.errors import (
     DuplicateDocument,
     ErrorDetail,
@@ -133,11 +137,17 @@ class Intake:
         self._signer = signer
         self._limits = limits
 
+    @property
+    def limits(self) -> Limits:
+        """What the parser allows a package (the API parses bodies as they arrive with these)."""
+        return self._limits
+
     async def submit(
         self,
         caller: System,
         data: bytes,
         *,
+        root: etree._Element | None = None,
         expected_sender: str | None = None,
         expected_kind: str | None = None,
         scope: Scope | None = None,
@@ -145,7 +155,7 @@ class Intake:
         """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype),
         ``scope`` which of its recipients this submission is for."""
         scope = scope or Scope()
-        parsed = await _maybe_off_loop(len(data), lambda: parse_package(data, self._limits))
+        parsed = await _parsed(data, self._limits, root)
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
             raise SenderNotOwned(f"the request says it is from {expected_sender}, the package from {sender}")
@@ -252,6 +262,18 @@ class Intake:
             receipt = sign_receipt(self._signer, message, deliveries)
             await message_store.set_receipt(conn, message_id, receipt)
         return Accepted(True, message, deliveries, receipt)
+
+
+async def _parsed(data: bytes, limits: Limits, root: etree._Element | None) -> ParsedPackage:
+    """Parse and check a package; a schema refusal is explained (the slow part) off the loop."""
+    try:
+        return await _maybe_off_loop(
+            len(data), lambda: parse_package(data, limits, root=root, explain=len(data) > OFF_LOOP_BYTES)
+        )
+    except SchemaInvalid as invalid:
+        if invalid.unexplained is None:
+            raise
+        raise await asyncio.to_thread(explain_invalid, invalid) from None
 
 
 async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from exchange import pull, timeline
 from exchange.api.auth import allow
+from exchange.api.body import read_package
 from exchange.api.common import path_uuid, query_int, read_json
 from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.errors import BadRequest, ExchangeError, InvalidInput, NotFound
@@ -21,12 +22,13 @@ MAX_INBOX = 500
 @allow(Role.SYSTEM)
 async def submit_package(request: web.Request) -> web.Response:
     """Accept an edoc or status package: 201 when new, 200 when the identical one was accepted before."""
-    data = await request.read()
-    if not data:
-        raise BadRequest("the body must be an edXML package")
     metrics = request.app[METRICS]
+    intake = request.app[INTAKE]
     try:
-        accepted = await request.app[INTAKE].submit(request[CALLER], data)
+        received = await read_package(request, intake.limits)
+        if received.root is None:
+            raise BadRequest("the body must be an edXML package")
+        accepted = await intake.submit(request[CALLER], received.data, root=received.root)
     except ExchangeError as error:
         metrics.rejected.labels(error.code).inc()
         raise

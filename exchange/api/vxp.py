@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exchange import pull, registry
 from exchange.api.auth import vxp
+from exchange.api.body import read_package
 from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
 from exchange.edxml.codes import STATUS_LABELS, StatusCode
@@ -101,13 +102,19 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
     sender = _required(request, "from")
     if sender not in caller.organ_ids:
         raise VxpFailure(403, "403", f"Don vi gui {sender} khong dung voi ma da dang ky cho {caller.name}")
-    body = (await request.read()).removesuffix(b"\r\n")
+    received = await read_package(request, request.app[INTAKE].limits)
+    body = received.data.removesuffix(b"\r\n")
     signed_hash = _param(request, "hash-file")
     if signed_hash is not None and signed_hash.lower() != hash_file(body):
         raise VxpFailure(422, "422", "XroadVnpt-hash-file does not match the SHA-256 of the body")
     scope = Scope(only=parse_to_header(_param(request, "to")))
     accepted = await request.app[INTAKE].submit(
-        caller, body, expected_sender=sender, expected_kind=_message_type(request), scope=scope
+        caller,
+        body,
+        root=received.root,
+        expected_sender=sender,
+        expected_kind=_message_type(request),
+        scope=scope,
     )
     return _answer(ok(DocId=str(accepted.message.id)))
 

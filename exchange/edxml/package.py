@@ -43,16 +43,27 @@ class ParsedPackage:
         return self.model
 
 
-def parse_package(data: bytes, limits: Limits = DEFAULT_LIMITS) -> ParsedPackage:
-    """Parse, validate and read an edoc or status package, or raise an EdxmlError."""
-    root = parse_xml(data, limits)
+def parse_package(
+    data: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    root: etree._Element | None = None,
+    explain: bool = True,
+) -> ParsedPackage:
+    """Parse, validate and read an edoc or status package, or raise an EdxmlError.
+
+    ``root``: the package already parsed by the same hardened parser (as it was received).
+    ``explain=False``: a schema refusal gives lxml's reasons only (see schema.explain_invalid).
+    """
+    if root is None:
+        root = parse_xml(data, limits)
     if root.tag != f"{{{NS}}}edXML":
         raise SchemaInvalid(
             "the root element must be edXML in the QCVN 102:2016 namespace",
             [_detail(f"found {root.tag}", root)],
         )
     kind = package_kind(root)
-    validate(root, kind)
+    validate(root, kind, explain=explain)
     model: Package = read_status(root) if kind == "status" else read_edoc(root)
     return ParsedPackage(kind, model, root, _signature_slots(root))
 
