@@ -162,6 +162,8 @@ class AccessLogger(AbstractAccessLogger):
     """One structured record per request; headers (and so credentials) are never logged."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if getattr(request.protocol, "malformed", False):
+            return  # said once, as http.malformed
         caller = request.get(CALLER) if isinstance(request, web.Request) else None
         access_log.info(
             "http.request",

@@ -29,8 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 from aiohttp.web_server import Server
 
 from exchange.errors import TooManyConnections
@@ -157,6 +160,33 @@ class GuardedRequestHandler(RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.guard.closed(self)
         super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> StreamResponse:
+        """A request aiohttp could not parse: one line at info, not a traceback at error."""
+        if status >= 500 or not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        log.info(
+            "http.malformed",
+            status=status,
+            address=request.remote,
+            reason=str(exc.message or exc)[:200],
+        )
+        self.malformed = True  # the access log leaves it out: this line is the one
+        self._quiet = True
+        try:
+            return super().handle_error(request, status, exc, message)
+        finally:
+            self._quiet = False
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        if not getattr(self, "_quiet", False):
+            super().log_exception(*args, **kw)
 
 
 class GuardedServer(Server):
