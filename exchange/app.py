@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from dataclasses import replace
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from exchange.api.limiting import LIMITER, Limiter, limits_middleware
 from exchange.api.routes import setup_routes
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
+from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.intake import Intake
 from exchange.logs import get_logger
 from exchange.metrics import Metrics
@@ -79,9 +81,16 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
     if applied:
         log.info("db.migrated", versions=[m.version for m in applied])
     app[POOL] = pool
-    app[INTAKE] = Intake(pool, app[SETTINGS], app[SIGNER])
+    app[INTAKE] = Intake(pool, app[SETTINGS], app[SIGNER], parser_limits(app[SETTINGS]))
     yield
     await pool.close()
+
+
+def parser_limits(settings: Settings) -> Limits:
+    """The parser's limits for packages received here: a package (or its one attachment text)
+    may be as large as a body may be."""
+    largest = settings.server.max_body_bytes
+    return replace(DEFAULT_LIMITS, max_bytes=largest, max_text_chars=largest)
 
 
 async def serve(settings: Settings, database_url: str) -> None:

@@ -33,10 +33,12 @@ def _errors(*statuses: int) -> dict[str, Any]:
         410: "Withdrawn",
         413: "Too large",
         422: "Rule broken",
+        429: "Over a per-system or per-address limit; come back after Retry-After seconds",
         503: "Not ready",
     }
     return {
-        str(status): {"description": reasons[status], **_json(_ERROR)} for status in (401, 403, *statuses)
+        str(status): {"description": reasons[status], **_json(_ERROR)}
+        for status in (401, 403, 429, *statuses)
     }
 
 
