@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -119,7 +119,11 @@ async def serve(settings: Settings, database_url: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        site = web.TCPSite(runner, settings.server.host, settings.server.port, ssl_context=ssl_context)
+        # A deep accept queue: under a connection flood an honest client's SYN must not be dropped
+        # (a dropped SYN is retried after 1, 3, 7 s); the kernel caps it at net.core.somaxconn.
+        site = web.TCPSite(
+            runner, settings.server.host, settings.server.port, ssl_context=ssl_context, backlog=4096
+        )
         await site.start()
         host, port = _bound_address(runner)
         scheme = "https" if ssl_context else "http"

@@ -134,7 +134,7 @@ class LimitsSettings(_Section):
     system: SystemLimits = SystemLimits()
     systems: dict[str, SystemLimits] = {}
     intake_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
-    intake_max_bytes_per_system: int = Field(default=64 * 1024 * 1024, gt=0)
+    intake_max_bytes_per_system: int = Field(default=32 * 1024 * 1024, gt=0)
     intake_wait_s: float = Field(default=10.0, ge=0)
 
     def for_system(self, name: str) -> SystemLimits:
