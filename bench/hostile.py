@@ -189,15 +189,17 @@ async def slow_phase(url: str, connections: int, seconds: float) -> dict[str, An
 
 async def honest_submits(
     session: aiohttp.ClientSession, url: str, world: World, packages: list[bytes], seconds: float
-) -> list[float]:
-    """Submit at 10/s for ``seconds``; latencies of accepted submissions (ms)."""
+) -> tuple[list[float], Counter[int]]:
+    """Submit at 10/s for ``seconds``: latencies of accepted submissions (ms), and every answer."""
     latencies: list[float] = []
+    answers: Counter[int] = Counter()
     headers = {"Authorization": f"Bearer {world.keys[HONEST]}"}
 
     async def one(data: bytes) -> None:
         started = time.perf_counter()
         async with session.post(f"{url}/v1/packages", data=data, headers=headers) as response:
             await response.read()
+            answers[response.status] += 1
             if response.status == 201:
                 latencies.append((time.perf_counter() - started) * 1000)
 
@@ -207,13 +209,13 @@ async def honest_submits(
         await asyncio.sleep(max(0.0, begun + index / 10 - time.perf_counter()))
         pending.append(asyncio.create_task(one(packages.pop())))
     await asyncio.gather(*pending)
-    return latencies
+    return latencies, answers
 
 
 async def flood_phase(
     session: aiohttp.ClientSession, url: str, world: World, packages: list[bytes], seconds: float
 ) -> dict[str, Any]:
-    baseline = await honest_submits(session, url, world, packages, seconds)
+    baseline, baseline_answers = await honest_submits(session, url, world, packages, seconds)
     invalid = build_edoc(small_edoc(sender=FLOODER, recipients=(PULL[0],), body=b"%PDF" * (6 * MB // 4)))
     invalid = invalid.replace(b"<edXML:Code>", b"<edXML:Surprise/><edXML:Code>", 1)
     stop = asyncio.Event()
@@ -229,7 +231,7 @@ async def flood_phase(
                 answers[response.status] += 1
 
     flooders = [asyncio.create_task(flooder()) for _ in range(8)]
-    flooded = await honest_submits(session, url, world, packages, seconds)
+    flooded, flooded_answers = await honest_submits(session, url, world, packages, seconds)
     stop.set()
     await asyncio.gather(*flooders)
     return {
@@ -237,7 +239,8 @@ async def flood_phase(
         "baseline_submit_p99_ms": round(percentile(baseline, 0.99), 1),
         "invalid_flood_submit_p50_ms": round(percentile(flooded, 0.5), 1),
         "invalid_flood_submit_p99_ms": round(percentile(flooded, 0.99), 1),
-        "invalid_flood_honest_accepted": len(flooded),
+        "baseline_honest_answers": {str(status): count for status, count in baseline_answers.items()},
+        "invalid_flood_honest_answers": {str(status): count for status, count in flooded_answers.items()},
         "invalid_flood_answers": {str(status): count for status, count in answers.items()},
     }
 
