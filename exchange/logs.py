@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,11 @@ class RepeatFilter(logging.Filter):
     (``repeats_suppressed``), so nothing disappears without a trace.
     """
 
-    def __init__(self, burst: int = 10, window_s: float = 60.0) -> None:
+    def __init__(
+        self, burst: int = 10, window_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
-        self.burst, self.window_s = burst, window_s
+        self.burst, self.window_s, self._clock = burst, window_s, clock
         self._windows: dict[tuple[str, int, str], _Window] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -61,7 +64,7 @@ class RepeatFilter(logging.Filter):
         if record.levelno < logging.WARNING and event not in RATE_LIMITED_EVENTS:
             return True
         key = (record.name, record.levelno, event)
-        now = time.monotonic()
+        now = self._clock()
         window = self._windows.get(key)
         if window is None or now - window.started > self.window_s:
             suppressed = window.suppressed if window is not None else 0

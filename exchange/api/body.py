@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from lxml import etree
 
+from exchange.api.connections import drop_unread_body
+from exchange.edxml.errors import EdxmlError
 from exchange.edxml.parser import FeedParser, Limits
 
 
@@ -28,7 +30,11 @@ async def read_package(request: web.Request, limits: Limits) -> ReceivedPackage:
     parser = FeedParser(limits)
     pieces = []
     async for piece in request.content.iter_any():
-        parser.feed(piece)
+        try:
+            parser.feed(piece)
+        except EdxmlError:
+            drop_unread_body(request)  # refused: the rest of the body is not even read
+            raise
         pieces.append(piece)
     data = b"".join(pieces)
     del pieces

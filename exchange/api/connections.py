@@ -161,6 +161,10 @@ class GuardedRequestHandler(RequestHandler):
         self.guard.closed(self)
         super().connection_lost(exc)
 
+    def skip_lingering(self) -> None:
+        """After this request's answer, close instead of reading and discarding the rest of its body."""
+        self._lingering_time = 0.0
+
     def handle_error(
         self,
         request: BaseRequest,
@@ -266,4 +270,16 @@ async def connection_middleware(request: web.Request, handler: Handler) -> web.S
     )
     response = web.json_response(refusal.as_dict(), status=refusal.status, headers=refusal.headers())
     response.force_close()  # the answer ends this connection, freeing the address's slot
+    drop_unread_body(request)
     return response
+
+
+def drop_unread_body(request: web.BaseRequest) -> None:
+    """A refused request's body is not read: the answer is sent, then the connection closed.
+
+    aiohttp otherwise reads and discards the rest (for up to its lingering time), which is
+    what a client refused for sending too much would like the server to spend. HTTP clients
+    read the answer before they notice the closed connection.
+    """
+    if not request.content.is_eof() and isinstance(request.protocol, GuardedRequestHandler):
+        request.protocol.skip_lingering()

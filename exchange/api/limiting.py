@@ -29,6 +29,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from exchange.api.auth import is_vxp
+from exchange.api.connections import drop_unread_body
 from exchange.api.keys import CALLER, METRICS, SETTINGS
 from exchange.errors import Busy, TooManyRequests
 from exchange.settings import LimitsSettings, SystemLimits
@@ -188,6 +189,7 @@ def _body_size(request: web.Request) -> int:
 def _refused(request: web.Request, refusal: TooManyRequests) -> web.Response:
     """The structured error, in the shape of the protocol the caller speaks."""
     request.app[METRICS].limited.labels(refusal.code).inc()
+    drop_unread_body(request)
     if is_vxp(request.match_info.route.handler):
         failure = VxpFailure(refusal.status, str(refusal.status), f"{refusal.code}: {refusal.message}")
         return web.json_response(

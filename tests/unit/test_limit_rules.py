@@ -1,0 +1,94 @@
+"""The rules behind the limits, without a server: log repeats, token buckets, the byte budget."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from exchange.api.limiting import ByteBudget, SystemLimiter
+from exchange.errors import Busy, TooManyRequests
+from exchange.logs import RepeatFilter
+from exchange.settings import LimitsSettings, SystemLimits
+
+
+def record(event: str, level: int = logging.WARNING) -> logging.LogRecord:
+    return logging.LogRecord("exchange.x", level, __file__, 1, {"event": event}, None, None)
+
+
+def test_repeated_warnings_are_rate_limited_and_the_drop_is_counted() -> None:
+    now = [0.0]
+    repeats = RepeatFilter(burst=3, window_s=60, clock=lambda: now[0])
+    passed = [repeats.filter(record("db.away")) for _ in range(10)]
+    assert passed == [True] * 3 + [False] * 7
+    assert repeats.filter(record("other.warning"))  # another kind has its own allowance
+    assert all(repeats.filter(record("http.request", logging.INFO)) for _ in range(10))  # info is not
+    assert not repeats.filter(record("db.away"))
+    now[0] = 61.0
+    first = record("db.away")
+    assert repeats.filter(first)
+    assert isinstance(first.msg, dict)
+    assert first.msg["repeats_suppressed"] == 8
+
+
+def test_malformed_requests_are_rate_limited_even_at_info() -> None:
+    repeats = RepeatFilter(burst=2)
+    assert [repeats.filter(record("http.malformed", logging.INFO)) for _ in range(4)] == [
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_a_system_gets_its_burst_then_429_with_when_to_come_back() -> None:
+    limits = LimitsSettings(systems={"busy": SystemLimits(max_in_flight=10, rate_per_s=2.0, burst=3)})
+    limiter = SystemLimiter(limits)
+    for _ in range(3):
+        limiter.enter("busy", now=100.0)
+        limiter.leave("busy")
+    with pytest.raises(TooManyRequests) as refused:
+        limiter.enter("busy", now=100.0)
+    assert refused.value.status == 429
+    assert refused.value.headers() == {"Retry-After": "1"}  # half a second, rounded up
+    limiter.enter("busy", now=100.5)  # a token came back
+    limiter.enter("other", now=100.5)  # others use the defaults, untouched
+
+
+def test_a_system_past_its_requests_in_flight_is_refused_until_one_ends() -> None:
+    limiter = SystemLimiter(LimitsSettings(system=SystemLimits(max_in_flight=2)))
+    limiter.enter("dms", now=0.0)
+    limiter.enter("dms", now=0.0)
+    with pytest.raises(TooManyRequests, match="2 requests in progress"):
+        limiter.enter("dms", now=0.0)
+    limiter.leave("dms")
+    limiter.enter("dms", now=0.0)
+
+
+async def test_the_byte_budget_queues_in_order_and_gives_up_with_busy() -> None:
+    budget = ByteBudget(total=100, per_owner=80)
+    await budget.acquire("a", 70, wait_s=1)
+    with pytest.raises(TooManyRequests):  # past a's own share: at once, no waiting
+        await budget.acquire("a", 20, wait_s=1)
+    with pytest.raises(Busy) as busy:
+        await budget.acquire("b", 50, wait_s=0.05)
+    assert busy.value.status == 503
+    assert budget.line == type(budget.line)()  # the one that gave up left the line
+    waiting = asyncio.create_task(budget.acquire("b", 50, wait_s=5))
+    small = asyncio.create_task(budget.acquire("c", 10, wait_s=5))  # behind b, though it fits
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    assert not small.done()
+    budget.release("a", 70)
+    await asyncio.wait_for(asyncio.gather(waiting, small), 1)
+    assert (budget.held, dict(budget.by_owner)) == (60, {"b": 50, "c": 10})
+
+
+async def test_a_body_larger_than_the_budget_gets_in_alone() -> None:
+    budget = ByteBudget(total=100, per_owner=50)
+    await budget.acquire("big", 500, wait_s=0.05)
+    with pytest.raises(Busy):
+        await budget.acquire("other", 1, wait_s=0.05)
+    budget.release("big", 500)
+    assert budget.held == 0
