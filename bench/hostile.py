@@ -26,6 +26,7 @@ import asyncio
 import http.client
 import io
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -33,6 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 import yarl
 from aiohttp import web
+from lxml import etree
 
 from bench.common import PULL, PUSH, SENDERS, World, _make, database, percentile, prepare
 from exchange.edxml.builder import build_edoc
+from exchange.edxml.parser import DEFAULT_LIMITS, parse_xml
+from exchange.trust.signing import Signer, sign_xml
 from tests.e2e.harness import Server
 from tests.edxml_factories import small_edoc
 
@@ -289,6 +294,24 @@ async def big_package(
     return {"downloaded": downloaded, "pushed": pusher.received[deliveries[push]]}
 
 
+def big_signed(pki: Path, size: int) -> bytes:
+    """A signed package of about ``size`` bytes to one pull and one push recipient.
+
+    Signed here rather than with sign_package, whose parser keeps the default 50 MB limit.
+    """
+    document_id = f"{HONEST},2026/11/21,{size}/BIG"
+    body = os.urandom((size - 6000) * 3 // 4)
+    data = build_edoc(
+        small_edoc(sender=HONEST, recipients=(PULL[0], PUSH[0]), document_id=document_id, body=body)
+    )
+    signer = Signer.from_files(pki / f"agency-{HONEST}.pem", pki / f"agency-{HONEST}.key.pem")
+    roomy = replace(DEFAULT_LIMITS, max_bytes=2 * len(data), max_text_chars=2 * len(data))
+    signed: bytes = etree.tostring(
+        sign_xml(parse_xml(data, roomy), signer), xml_declaration=True, encoding="UTF-8"
+    )
+    return signed
+
+
 async def run(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, Any]:
     pusher = PushEndpoint()
     push_runner, endpoint = await pusher.start()
@@ -339,7 +362,7 @@ async def run(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, An
             if "big" in phases:
                 growth_by_size = {}
                 for size in (20, 100):
-                    data = _make((str(scratch / "pki"), size * MB, size, (PULL[0], PUSH[0]), HONEST))
+                    data = big_signed(scratch / "pki", size * MB)
                     growth, _, moved = await measured(
                         pid, lambda data=data: big_package(session, server.url, world, pusher, data)
                     )
@@ -350,6 +373,9 @@ async def run(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, An
                 result["big_package_rss_growth_mb"] = growth_by_size
         result["server_log_lines"] = len(server.events)
         result["server_log_errors"] = sum(1 for e in server.events if e.get("level") in ("error", "critical"))
+    except Exception:
+        print(json.dumps(server.events[-5:]), file=sys.stderr)  # what the server said last
+        raise
     finally:
         await server.stop()
         await push_runner.cleanup()

@@ -8,7 +8,8 @@ asyncio protocol of one connection) is extended here:
   and ``connection_middleware`` answers it 429 and closes it, except for /healthz and
   /readyz, so a monitor behind a busy address still gets an answer);
 - complete request headers within ``header_timeout_s`` of the connection opening or of
-  its previous answer (idle keep-alive connections included);
+  its previous answer (idle keep-alive connections included; aiohttp's own keep-alive
+  timer, set to the same, closes most of them first);
 - while a handler waits for a body: the next bytes within ``body_timeout_s``, and after
   that long at least ``min_body_rate_bytes_per_s`` on average (slowloris bodies).
 
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import resource
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +57,8 @@ class _State:
     received: int = 0
     last_data: float = 0.0
     idle_since: float = 0.0  # when it last started waiting for request headers
-    busy: bool = False
-    body_since: float = 0.0  # when the sweep first saw the current request
+    busy: bool = False  # a request is being handled
+    body_since: float = 0.0  # when the current request's handling started
     body_from: int = 0  # bytes received before it
 
 
@@ -96,6 +97,16 @@ class ConnectionGuard:
             state.received += size
             state.last_data = now
 
+    def request_started(self, handler: RequestHandler, now: float) -> None:
+        state = self.states.get(handler)
+        if state is not None:
+            state.busy, state.body_since, state.body_from = True, now, state.received
+
+    def request_ended(self, handler: RequestHandler, now: float) -> None:
+        state = self.states.get(handler)
+        if state is not None:
+            state.busy, state.idle_since = False, now  # waiting for the next request's headers
+
     def over_cap(self, handler: object) -> bool:
         state = self.states.get(handler)  # type: ignore[call-overload]
         return state is not None and state.over_cap
@@ -112,13 +123,11 @@ class ConnectionGuard:
 
     def _judge(self, handler: RequestHandler, state: _State, now: float) -> str | None:
         limits = self.limits
+        if not state.busy:
+            return "header_timeout" if now - state.idle_since > limits.header_timeout_s else None
         request = handler._current_request  # aiohttp keeps no public handle on it
         if request is None:
-            if state.busy:  # an answer was given since the last sweep: the wait starts again
-                state.busy, state.idle_since = False, now
-            return "header_timeout" if now - state.idle_since > limits.header_timeout_s else None
-        if not state.busy:
-            state.busy, state.body_since, state.body_from = True, now, state.received
+            return None
         payload = request.content
         if payload.is_eof() or _unread(payload) > 0:
             return None  # the body is in, or the server has not read what it has: not the client's fault
@@ -160,6 +169,19 @@ class GuardedRequestHandler(RequestHandler):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.guard.closed(self)
         super().connection_lost(exc)
+
+    async def _handle_request(
+        self,
+        request: BaseRequest,
+        start_time: float | None,
+        request_handler: Callable[[BaseRequest], Awaitable[StreamResponse]],
+    ) -> tuple[StreamResponse, bool]:
+        # The exact bounds of each request: the header timeout counts from the last answer.
+        self.guard.request_started(self, self._loop.time())
+        try:
+            return await super()._handle_request(request, start_time, request_handler)
+        finally:
+            self.guard.request_ended(self, self._loop.time())
 
     def skip_lingering(self) -> None:
         """After this request's answer, close instead of reading and discarding the rest of its body."""

@@ -63,6 +63,9 @@ class FeedParser:
         self._depth = 0
         self._elements = 0
         self._last_ended: etree._Element | None = None  # its tail is complete at the next event
+        # A text has no more characters than the package has bytes: with a text limit as large,
+        # the check would only copy every text (a 100 MB attachment) into Python to measure it.
+        self._texts_checked = limits.max_text_chars < limits.max_bytes
 
     def feed(self, data: bytes) -> None:
         self.received += len(data)
@@ -91,7 +94,7 @@ class FeedParser:
         except etree.XMLSyntaxError as exc:
             raise _not_well_formed(exc) from None
         self._check_events()
-        if self._last_ended is not None:
+        if self._last_ended is not None and self._texts_checked:
             self._check_text(self._last_ended.tail, self._last_ended)
         docinfo = root.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None:  # a second line, should the scan miss one
@@ -118,11 +121,13 @@ class FeedParser:
         limits = self._limits
         for event, node in self._parser.read_events():
             if self._last_ended is not None:
-                self._check_text(self._last_ended.tail, self._last_ended)
+                if self._texts_checked:
+                    self._check_text(self._last_ended.tail, self._last_ended)
                 self._last_ended = None
             if event == "end":
                 self._depth -= 1
-                self._check_text(node.text, node)
+                if self._texts_checked:
+                    self._check_text(node.text, node)
                 self._last_ended = node
                 continue
             self._depth += 1

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, cast
 
 import pytest
 
+from exchange.api.connections import ConnectionGuard
 from exchange.api.limiting import ByteBudget, SystemLimiter
 from exchange.errors import Busy, TooManyRequests
 from exchange.logs import RepeatFilter
@@ -92,3 +94,51 @@ async def test_a_body_larger_than_the_budget_gets_in_alone() -> None:
         await budget.acquire("other", 1, wait_s=0.05)
     budget.release("big", 500)
     assert budget.held == 0
+
+
+class _Transport:
+    def __init__(self, address: str) -> None:
+        self.address, self.closed = address, False
+
+    def get_extra_info(self, name: str) -> object:
+        return (self.address, 40000) if name == "peername" else None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Connection:
+    """What the guard reads of aiohttp's connection protocol."""
+
+    def __init__(self, transport: _Transport) -> None:
+        self.transport, self._current_request = transport, None
+
+
+def test_the_header_timeout_counts_from_the_last_answer_of_a_kept_alive_connection() -> None:
+    guard = ConnectionGuard(LimitsSettings(header_timeout_s=10))
+    transport = _Transport("127.0.0.9")
+    connection = cast(Any, _Connection(transport))
+    assert guard.opened(connection, cast(Any, transport), now=0)
+    guard.request_started(connection, now=5)
+    guard.sweep(now=12)  # busy: never a header timeout
+    guard.request_ended(connection, now=14)
+    guard.sweep(now=20)  # idle 6 s of 10, though open for 20
+    assert not transport.closed
+    guard.sweep(now=25)
+    assert transport.closed
+    assert guard.states == {}
+
+
+def test_connections_past_the_address_cap_are_marked_and_past_the_total_refused() -> None:
+    guard = ConnectionGuard(LimitsSettings(max_connections_per_address=2, max_connections=4))
+    opened = []
+    for address in ("10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.2"):
+        transport = _Transport(address)
+        connection = cast(Any, _Connection(transport))
+        assert guard.opened(connection, cast(Any, transport), now=0)
+        opened.append(connection)
+    assert [guard.over_cap(c) for c in opened] == [False, False, True, False]
+    late = _Transport("10.0.0.3")
+    assert not guard.opened(cast(Any, _Connection(late)), cast(Any, late), now=0)
+    guard.closed(opened[0])
+    assert guard.by_address["10.0.0.1"] == 2
