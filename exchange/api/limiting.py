@@ -8,11 +8,13 @@ the system is known) passes ``limits_middleware``:
   with ``Retry-After`` at once, before its body is read;
 - a request with a body of more than ``SMALL_BODY`` bytes reserves its size (its
   Content-Length, or the largest body allowed when it sends none) from the bytes intake
-  may hold. Past the system's share it is 429 at once (that system is the one asking too
-  much); past the global bound it waits in line, up to ``intake_wait_s``, then 503
-  ``busy`` with Retry-After (the axis is full, through nobody's fault in particular).
-  Waiting rather than refusing at once lets honest large packages through a busy
-  moment; the per-system share keeps one system from filling the line.
+  may hold (``ByteBudget``): it waits, up to ``intake_wait_s``, for its system's pace of
+  bytes a second, its system's share of the bytes held and room in the total; then 429
+  if its own system's pace or share kept it out, 503 ``busy`` (the axis is full, through
+  nobody's fault in particular) if the total did. Waiting rather than refusing at once
+  lets honest large packages through a busy moment and costs a flooder's requests nothing
+  to hold (their bodies stay in the kernel); refusing at once would invite it to retry
+  in a loop.
 
 Limits come from ``[limits.system]``, and ``[limits.systems.NAME]`` for one system. They
 hold per server process: behind a load balancer each process grants its own.
@@ -79,37 +81,43 @@ class SystemLimiter:
 
 @dataclass
 class ByteBudget:
-    """Bytes held at once, in total and per owner; a FIFO line for room in the total."""
+    """Bytes held at once, in total and per owner, and bytes per second per owner.
+
+    A request first waits its owner's pace (a token bucket of ``per_owner_rate`` bytes a
+    second, holding up to ``per_owner``), then waits in one FIFO line for room in its
+    owner's share and in the total. Waiting costs nothing but a socket: the body stays
+    in the kernel until the request is let in. Past ``wait_s``: 429 when the owner's own
+    pace or share kept it out, 503 when the total did.
+    """
 
     total: int
     per_owner: int
+    per_owner_rate: float = float("inf")
     held: int = 0
     by_owner: Counter[str] = field(default_factory=Counter)
     line: deque[tuple[asyncio.Future[None], str, int]] = field(default_factory=deque)
+    paces: dict[str, _Bucket] = field(default_factory=dict)
 
     async def acquire(self, owner: str, size: int, wait_s: float) -> None:
-        if self.by_owner[owner] and self.by_owner[owner] + size > self.per_owner:
-            raise TooManyRequests(
-                f"{owner!r} already has {self.by_owner[owner]} bytes being received; the share is"
-                f" {self.per_owner}",
-                retry_after=2,
-            )
-        if not self.line and self._fits(size):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        delay = self._pace(owner, size, loop.time(), wait_s)
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing this owner's bytes, by design
+        if not self.line and self._fits(owner, size):
             self._take(owner, size)
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = loop.create_future()
         entry = (waiter, owner, size)
         self.line.append(entry)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), wait_s)
+            await asyncio.wait_for(asyncio.shield(waiter), max(0.0, deadline - loop.time()))
         except TimeoutError:
             if waiter.done():  # room was given just as the wait ended: keep it
                 return
             self.line.remove(entry)
             waiter.cancel()
-            raise Busy(
-                "the axis is receiving as many bytes as it may hold; try again shortly", retry_after=5
-            ) from None
+            raise self._refusal(owner, size) from None
         except BaseException:
             if waiter.done() and not waiter.cancelled():
                 self.release(owner, size)
@@ -123,14 +131,52 @@ class ByteBudget:
         self.by_owner[owner] -= size
         if self.by_owner[owner] <= 0:
             del self.by_owner[owner]
-        while self.line and self._fits(self.line[0][2]):
-            waiter, waiting_owner, wanted = self.line.popleft()
-            if not waiter.done():
+        # In order; one kept out only by its own share does not hold up the others.
+        for entry in list(self.line):
+            waiter, waiting_owner, wanted = entry
+            if waiter.done():
+                self.line.remove(entry)
+            elif self._fits(waiting_owner, wanted):
+                self.line.remove(entry)
                 self._take(waiting_owner, wanted)
                 waiter.set_result(None)
+            elif not self._total_fits(wanted):
+                break  # the head of the line for the total keeps its place
 
-    def _fits(self, size: int) -> bool:
-        # A body larger than the whole budget still gets in, alone.
+    def _pace(self, owner: str, size: int, now: float, wait_s: float) -> float:
+        """Seconds this owner must wait before sending ``size`` more bytes (tokens reserved)."""
+        if self.per_owner_rate == float("inf"):
+            return 0.0
+        bucket = self.paces.setdefault(owner, _Bucket(float(self.per_owner), now))
+        bucket.tokens = min(float(self.per_owner), bucket.tokens + (now - bucket.at) * self.per_owner_rate)
+        bucket.at = now
+        # A body larger than the bucket needs it full, no more.
+        needed = min(float(size), float(self.per_owner))
+        delay = max(0.0, (needed - bucket.tokens) / self.per_owner_rate)
+        if delay > wait_s:
+            raise TooManyRequests(
+                f"{owner!r} may send {self.per_owner_rate:.0f} bytes a second", retry_after=delay
+            )
+        bucket.tokens -= needed
+        return delay
+
+    def _refusal(self, owner: str, size: int) -> TooManyRequests:
+        if not self._share_fits(owner, size):
+            return TooManyRequests(
+                f"{owner!r} already has {self.by_owner[owner]} bytes being received; its share is"
+                f" {self.per_owner}",
+                retry_after=2,
+            )
+        return Busy("the axis is receiving as many bytes as it may hold; try again shortly", retry_after=5)
+
+    def _fits(self, owner: str, size: int) -> bool:
+        return self._share_fits(owner, size) and self._total_fits(size)
+
+    def _share_fits(self, owner: str, size: int) -> bool:
+        # A body larger than a bound still gets in, alone.
+        return self.by_owner[owner] == 0 or self.by_owner[owner] + size <= self.per_owner
+
+    def _total_fits(self, size: int) -> bool:
         return self.held == 0 or self.held + size <= self.total
 
     def _take(self, owner: str, size: int) -> None:
@@ -145,9 +191,12 @@ class Limiter:
 
     @classmethod
     def from_settings(cls, limits: LimitsSettings) -> Limiter:
-        return cls(
-            SystemLimiter(limits), ByteBudget(limits.intake_max_bytes, limits.intake_max_bytes_per_system)
+        budget = ByteBudget(
+            limits.intake_max_bytes,
+            limits.intake_max_bytes_per_system,
+            float(limits.intake_bytes_per_s_per_system),
         )
+        return cls(SystemLimiter(limits), budget)
 
 
 LIMITER = web.AppKey("limiter", Limiter)

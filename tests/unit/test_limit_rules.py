@@ -71,8 +71,9 @@ def test_a_system_past_its_requests_in_flight_is_refused_until_one_ends() -> Non
 async def test_the_byte_budget_queues_in_order_and_gives_up_with_busy() -> None:
     budget = ByteBudget(total=100, per_owner=80)
     await budget.acquire("a", 70, wait_s=1)
-    with pytest.raises(TooManyRequests):  # past a's own share: at once, no waiting
-        await budget.acquire("a", 20, wait_s=1)
+    with pytest.raises(TooManyRequests) as own_share:  # past a's own share: a's fault, 429
+        await budget.acquire("a", 20, wait_s=0.05)
+    assert own_share.value.status == 429
     with pytest.raises(Busy) as busy:
         await budget.acquire("b", 50, wait_s=0.05)
     assert busy.value.status == 503
@@ -85,6 +86,31 @@ async def test_the_byte_budget_queues_in_order_and_gives_up_with_busy() -> None:
     budget.release("a", 70)
     await asyncio.wait_for(asyncio.gather(waiting, small), 1)
     assert (budget.held, dict(budget.by_owner)) == (60, {"b": 50, "c": 10})
+
+
+async def test_one_kept_out_by_its_own_share_does_not_hold_up_the_line() -> None:
+    budget = ByteBudget(total=100, per_owner=40)
+    await budget.acquire("flood", 40, wait_s=1)
+    await budget.acquire("other", 30, wait_s=1)
+    flood = asyncio.create_task(budget.acquire("flood", 40, wait_s=5))  # waits for its share
+    honest = asyncio.create_task(budget.acquire("honest", 40, wait_s=5))  # waits for the total
+    await asyncio.sleep(0)
+    budget.release("other", 30)
+    await asyncio.wait_for(honest, 1)
+    assert not flood.done()
+    budget.release("flood", 40)
+    await asyncio.wait_for(flood, 1)
+    assert dict(budget.by_owner) == {"flood": 40, "honest": 40}
+
+
+async def test_a_system_is_paced_to_its_bytes_a_second() -> None:
+    budget = ByteBudget(total=10_000, per_owner=1_000, per_owner_rate=1_000.0)
+    await budget.acquire("dms", 1_000, wait_s=0)  # a full bucket: at once
+    budget.release("dms", 1_000)
+    with pytest.raises(TooManyRequests) as paced:  # the next 1,000 bytes are a second away
+        await budget.acquire("dms", 1_000, wait_s=0.1)
+    assert paced.value.headers() == {"Retry-After": "1"}
+    await budget.acquire("other", 1_000, wait_s=0)  # another system has its own pace
 
 
 async def test_a_body_larger_than_the_budget_gets_in_alone() -> None:
