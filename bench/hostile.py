@@ -259,8 +259,10 @@ async def flood_phase(
     await asyncio.gather(*flooders)
     return {
         "baseline_submit_p50_ms": round(percentile(baseline, 0.5), 1),
+        "baseline_submit_p95_ms": round(percentile(baseline, 0.95), 1),
         "baseline_submit_p99_ms": round(percentile(baseline, 0.99), 1),
         "invalid_flood_submit_p50_ms": round(percentile(flooded, 0.5), 1),
+        "invalid_flood_submit_p95_ms": round(percentile(flooded, 0.95), 1),
         "invalid_flood_submit_p99_ms": round(percentile(flooded, 0.99), 1),
         "baseline_honest_answers": {str(status): count for status, count in baseline_answers.items()},
         "invalid_flood_honest_answers": {str(status): count for status, count in flooded_answers.items()},

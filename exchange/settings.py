@@ -135,7 +135,7 @@ class LimitsSettings(_Section):
     systems: dict[str, SystemLimits] = {}
     intake_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
     intake_max_bytes_per_system: int = Field(default=32 * 1024 * 1024, gt=0)
-    intake_bytes_per_s_per_system: int = Field(default=16 * 1024 * 1024, gt=0)
+    intake_bytes_per_s_per_system: int = Field(default=8 * 1024 * 1024, gt=0)
     intake_wait_s: float = Field(default=10.0, ge=0)
 
     def for_system(self, name: str) -> SystemLimits:
