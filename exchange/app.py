@@ -108,8 +108,8 @@ async def serve(settings: Settings, database_url: str) -> None:
         handle_signals=False,
         access_log_class=AccessLogger,
         shutdown_timeout=settings.server.shutdown_timeout_s,
-        # aiohttp's own idle timer closes a connection waiting for headers; the guard's sweep too.
-        keepalive_timeout=limits.header_timeout_s,
+        # aiohttp's own idle timer closes an idle kept-alive connection; the guard's sweep too.
+        keepalive_timeout=limits.idle_timeout_s,
         # A refused body is read and discarded for at most this long, so its answer reaches the client.
         lingering_time=5.0,
     )

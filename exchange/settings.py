@@ -129,6 +129,7 @@ class LimitsSettings(_Section):
     max_connections: int = Field(default=10_000, ge=1)
     max_connections_per_address: int = Field(default=200, ge=1)
     header_timeout_s: float = Field(default=10.0, gt=0)
+    idle_timeout_s: float = Field(default=75.0, gt=0)
     body_timeout_s: float = Field(default=30.0, gt=0)
     min_body_rate_bytes_per_s: int = Field(default=4096, ge=0)
     system: SystemLimits = SystemLimits()

@@ -7,9 +7,10 @@ asyncio protocol of one connection) is extended here:
   and ``max_connections_per_address`` from one address (beyond: the connection is marked,
   and ``connection_middleware`` answers it 429 and closes it, except for /healthz and
   /readyz, so a monitor behind a busy address still gets an answer);
-- complete request headers within ``header_timeout_s`` of the connection opening or of
-  its previous answer (idle keep-alive connections included; aiohttp's own keep-alive
-  timer, set to the same, closes most of them first);
+- complete request headers within ``header_timeout_s`` of their first byte (of the
+  connection opening, for its first request); a kept-alive connection may wait
+  ``idle_timeout_s`` for its next request (aiohttp's own keep-alive timer, set to the same,
+  closes most of those first);
 - while a handler waits for a body: the next bytes within ``body_timeout_s``, and after
   that long at least ``min_body_rate_bytes_per_s`` on average (slowloris bodies).
 
@@ -57,6 +58,8 @@ class _State:
     received: int = 0
     last_data: float = 0.0
     idle_since: float = 0.0  # when it last started waiting for request headers
+    first_byte: float | None = None  # of the request being sent, while its headers arrive
+    served: int = 0  # requests answered on this connection
     busy: bool = False  # a request is being handled
     body_since: float = 0.0  # when the current request's handling started
     body_from: int = 0  # bytes received before it
@@ -96,16 +99,21 @@ class ConnectionGuard:
         if state is not None:
             state.received += size
             state.last_data = now
+            if not state.busy and state.first_byte is None:
+                state.first_byte = now
 
     def request_started(self, handler: RequestHandler, now: float) -> None:
         state = self.states.get(handler)
         if state is not None:
             state.busy, state.body_since, state.body_from = True, now, state.received
+            state.first_byte = None
 
     def request_ended(self, handler: RequestHandler, now: float) -> None:
         state = self.states.get(handler)
         if state is not None:
             state.busy, state.idle_since = False, now  # waiting for the next request's headers
+            state.served += 1
+            state.first_byte = None
 
     def over_cap(self, handler: object) -> bool:
         state = self.states.get(handler)  # type: ignore[call-overload]
@@ -124,7 +132,11 @@ class ConnectionGuard:
     def _judge(self, handler: RequestHandler, state: _State, now: float) -> str | None:
         limits = self.limits
         if not state.busy:
-            return "header_timeout" if now - state.idle_since > limits.header_timeout_s else None
+            if state.first_byte is not None:  # headers on their way: they have header_timeout_s
+                return "header_timeout" if now - state.first_byte > limits.header_timeout_s else None
+            if state.served == 0:  # a new connection that says nothing is not a client at work
+                return "header_timeout" if now - state.idle_since > limits.header_timeout_s else None
+            return "idle_timeout" if now - state.idle_since > limits.idle_timeout_s else None
         request = handler._current_request  # aiohttp keeps no public handle on it
         if request is None:
             return None

@@ -140,19 +140,33 @@ class _Connection:
         self.transport, self._current_request = transport, None
 
 
-def test_the_header_timeout_counts_from_the_last_answer_of_a_kept_alive_connection() -> None:
-    guard = ConnectionGuard(LimitsSettings(header_timeout_s=10))
+def test_a_kept_alive_connection_waits_the_idle_timeout_and_headers_the_header_timeout() -> None:
+    guard = ConnectionGuard(LimitsSettings(header_timeout_s=10, idle_timeout_s=30))
     transport = _Transport("127.0.0.9")
     connection = cast(Any, _Connection(transport))
     assert guard.opened(connection, cast(Any, transport), now=0)
+    guard.received(connection, 10, now=1)
     guard.request_started(connection, now=5)
     guard.sweep(now=12)  # busy: never a header timeout
     guard.request_ended(connection, now=14)
-    guard.sweep(now=20)  # idle 6 s of 10, though open for 20
+    guard.sweep(now=40)  # idle 26 s of 30, though open for 40
     assert not transport.closed
-    guard.sweep(now=25)
+    guard.received(connection, 5, now=41)  # the next request's headers begin...
+    guard.sweep(now=50)
+    assert not transport.closed
+    guard.sweep(now=52)  # ...and are not complete 11 s later
     assert transport.closed
     assert guard.states == {}
+
+
+def test_a_new_connection_that_says_nothing_is_closed_at_the_header_timeout() -> None:
+    guard = ConnectionGuard(LimitsSettings(header_timeout_s=10, idle_timeout_s=30))
+    transport = _Transport("127.0.0.9")
+    assert guard.opened(cast(Any, _Connection(transport)), cast(Any, transport), now=0)
+    guard.sweep(now=9)
+    assert not transport.closed
+    guard.sweep(now=11)
+    assert transport.closed
 
 
 def test_connections_past_the_address_cap_are_marked_and_past_the_total_refused() -> None:
