@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.client
 import io
 import json
 import os
 import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,13 +52,57 @@ from bench.common import PULL, PUSH, SENDERS, World, _make, database, percentile
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.parser import DEFAULT_LIMITS, parse_xml
 from exchange.trust.signing import Signer, sign_xml
-from tests.e2e.harness import Server
 from tests.edxml_factories import small_edoc
 
 MB = 1024 * 1024
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 HONEST = SENDERS[0]
 FLOODER = SENDERS[1]
+
+
+class LoggedServer:
+    """``exchange serve`` writing its log to a file.
+
+    Not to a pipe read by this process: its event loop is busy being the attackers, and a
+    server whose stderr pipe is full blocks on every log line, which would be measured as
+    the server's own slowness.
+    """
+
+    def __init__(self, process: subprocess.Popen[bytes], log: Path, url: str) -> None:
+        self.process, self.log, self.url = process, log, url
+
+    @classmethod
+    async def start(cls, log: Path, *args: str) -> LoggedServer:
+        with log.open("wb") as out:
+            process = subprocess.Popen(  # noqa: ASYNC220 (started once; its output goes to the file)
+                [sys.executable, "-m", "exchange", "serve", "--port", "0", *args],
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+            )
+        async with asyncio.timeout(120):
+            while True:
+                listening = [e for e in read_events(log) if e.get("event") == "server.listening"]
+                if listening:
+                    return cls(process, log, str(listening[0]["url"]))
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited: {read_events(log)[-5:]}")
+                await asyncio.sleep(0.2)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return read_events(self.log)
+
+    async def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(self.process.wait, 60)
+
+
+def read_events(log: Path) -> list[dict[str, Any]]:
+    events = []
+    for line in log.read_text(errors="replace").splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            events.append(json.loads(line))
+    return events
 
 
 class PushEndpoint:
@@ -327,7 +374,9 @@ async def run(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, An
         f"max_body_bytes = {128 * MB}\n"  # room for the 100 MB package; every limit else is default
         "[database]\npool_max_size = 20\n"
     )
-    server = await Server.start("--config", str(config), "--database-url", url, "--data-dir", str(scratch))
+    server = await LoggedServer.start(
+        scratch / "server.log", "--config", str(config), "--database-url", url, "--data-dir", str(scratch)
+    )
     pid = server.process.pid
     result: dict[str, Any] = {}
     phases = set(args.phases.split(","))
