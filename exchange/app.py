@@ -15,8 +15,17 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from exchange.api.auth import auth_middleware
+from exchange.api.connections import (
+    CONNECTION_GUARD,
+    ConnectionGuard,
+    GuardedAppRunner,
+    connection_middleware,
+    raise_descriptor_limit,
+    sweeping,
+)
 from exchange.api.errors import error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.limiting import LIMITER, Limiter, limits_middleware
 from exchange.api.public import setup_public
 from exchange.api.routes import setup_health_routes, setup_routes
 from exchange.api.ui import security_headers
@@ -39,10 +48,17 @@ access_log = get_logger("exchange.access")
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[timing_middleware, error_middleware, auth_middleware],
+        middlewares=[
+            timing_middleware,
+            error_middleware,
+            connection_middleware,
+            auth_middleware,
+            limits_middleware,
+        ],
         client_max_size=settings.limits.max_package_bytes,
     )
     app[SETTINGS] = settings
+    app[LIMITER] = Limiter.from_settings(settings.limits)
     app[DATABASE_URL] = database_url
     app[SIGNER] = load_axis_signer(settings)
     app[METRICS] = Metrics()
@@ -83,11 +99,22 @@ async def pool_context(app: web.Application) -> AsyncIterator[None]:
 async def serve(settings: Settings, database_url: str) -> None:
     """Serve until SIGINT or SIGTERM, then finish the requests in flight and close cleanly."""
     ssl_context = server_ssl_context(settings.server)
-    runner = web.AppRunner(
-        create_app(settings, database_url),
+    limits = settings.limits
+    # Room for every connection the limits allow, plus the pool, files and spare.
+    raise_descriptor_limit(limits.max_connections + 1024)
+    app = create_app(settings, database_url)
+    guard = ConnectionGuard(limits, on_close=lambda reason: app[METRICS].limited.labels(reason).inc())
+    app[CONNECTION_GUARD] = guard
+    runner = GuardedAppRunner(
+        app,
+        guard,
         handle_signals=False,
         access_log_class=AccessLogger,
         shutdown_timeout=settings.server.shutdown_timeout_s,
+        # aiohttp's own idle timer closes an idle kept-alive connection; the guard's sweep too.
+        keepalive_timeout=limits.idle_timeout_s,
+        # A refused body is read and discarded for at most this long, so its answer reaches the client.
+        lingering_time=5.0,
     )
     await runner.setup()
     stop = asyncio.Event()
@@ -95,7 +122,11 @@ async def serve(settings: Settings, database_url: str) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        site = web.TCPSite(runner, settings.server.host, settings.server.port, ssl_context=ssl_context)
+        # A deep accept queue: under a connection flood an honest client's SYN must not be dropped
+        # (a dropped SYN is retried after 1, 3, 7 s); the kernel caps it at net.core.somaxconn.
+        site = web.TCPSite(
+            runner, settings.server.host, settings.server.port, ssl_context=ssl_context, backlog=4096
+        )
         await site.start()
         host, port = _bound_address(runner)
         scheme = "https" if ssl_context else "http"
@@ -107,7 +138,8 @@ async def serve(settings: Settings, database_url: str) -> None:
             role=settings.server.role,
             mutual_tls=bool(settings.server.tls_client_ca),
         )
-        await stop.wait()
+        async with sweeping(guard):
+            await stop.wait()
         log.info("server.stopping")
     finally:
         await runner.cleanup()
@@ -147,6 +179,8 @@ class AccessLogger(AbstractAccessLogger):
     """One structured record per request; headers (and so credentials) are never logged."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if getattr(request.protocol, "malformed", False):
+            return  # said once, as http.malformed
         caller = request.get(CALLER) if isinstance(request, web.Request) else None
         access_log.info(
             "http.request",

@@ -3,6 +3,7 @@ middleware (and one CLI handler) renders them all the same way."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,10 @@ class ExchangeError(Exception):
         super().__init__(message)
         self.message = message
         self.details = tuple(details)
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer carries besides the JSON body."""
+        return {}
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -179,6 +184,31 @@ class DuplicateAgency(Conflict):
 
 class DuplicateSystem(Conflict):
     code = "duplicate_system"
+
+
+class TooManyRequests(ExchangeError):
+    """A caller over one of its limits: it may come back after ``retry_after`` seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, details: Sequence[ErrorDetail] = (), *, retry_after: float = 1) -> None:
+        super().__init__(message, details)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+class TooManyConnections(TooManyRequests):
+    code = "too_many_connections"
+
+
+class Busy(TooManyRequests):
+    """The axis as a whole holds as much as it may; nobody in particular is at fault."""
+
+    status = 503
+    code = "busy"
 
 
 class DatabaseUnavailable(ExchangeError):

@@ -17,16 +17,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from lxml import etree
+
 from exchange import bounds, standing
 from exchange.attachment_check import check_attachments, record_attachments
 from exchange.cert_registry import trust_for_sender
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
+from exchange.edxml.errors import SchemaInvalid
 from exchange.edxml.hidden import refuse_hidden_markup
 from exchange.edxml.ids import document_id_organ, is_organ_id
 from exchange.edxml.model import Edoc, Status
 from exchange.edxml.package import ParsedPackage, parse_package
 from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
+from exchange.edxml.schema import explain_invalid
 from exchange.errors import (
     DocumentIdNotSender,
     DuplicateDocument,
@@ -149,11 +153,17 @@ class Intake:
         self._signer = signer
         self._limits = limits or package_limits(settings.limits)
 
+    @property
+    def limits(self) -> Limits:
+        """What the parser allows a package (the API parses bodies as they arrive with these)."""
+        return self._limits
+
     async def submit(
         self,
         caller: System,
         data: bytes | PackageBody,
         *,
+        root: etree._Element | None = None,
         expected_sender: str | None = None,
         expected_kind: str | None = None,
         scope: Scope | None = None,
@@ -168,20 +178,20 @@ class Intake:
                 [ErrorDetail("name at least one of the package's recipients, or leave 'to' out for all")],
             )
         if isinstance(data, PackageBody):
-            return await self._submit(caller, data, expected_sender, expected_kind, scope)
+            return await self._submit(caller, data, root, expected_sender, expected_kind, scope)
         with PackageBody.of(data, self._limits.max_bytes) as body:
-            return await self._submit(caller, body, expected_sender, expected_kind, scope)
+            return await self._submit(caller, body, root, expected_sender, expected_kind, scope)
 
     async def _submit(
         self,
         caller: System,
         body: PackageBody,
+        root: etree._Element | None,
         expected_sender: str | None,
         expected_kind: str | None,
         scope: Scope,
     ) -> Accepted:
-        # Parsed from the body's file a chunk at a time: the tree is held, the bytes are not.
-        parsed = await _maybe_off_loop(body.size, lambda: parse_package(body.reader(), self._limits))
+        parsed = await _parsed(body, self._limits, root)
         bounds.check_package(parsed.model)
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
@@ -348,6 +358,22 @@ class Intake:
 
 def _recipients_of(edoc: Edoc) -> list[str]:
     return list(dict.fromkeys(recipient.organ_id for recipient in edoc.recipients))
+
+
+async def _parsed(body: PackageBody, limits: Limits, root: etree._Element | None) -> ParsedPackage:
+    """Check a package parsed as it arrived (``root``), or parse it from the body's file a chunk at a
+    time (the tree is held, the bytes are not); a schema refusal is explained (the slow part) off
+    the loop."""
+    large = body.size > OFF_LOOP_BYTES
+    try:
+        return await _maybe_off_loop(
+            body.size,
+            lambda: parse_package(body.reader() if root is None else b"", limits, root=root, explain=large),
+        )
+    except SchemaInvalid as invalid:
+        if invalid.unexplained is None:
+            raise
+        raise await asyncio.to_thread(explain_invalid, invalid) from None
 
 
 async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:

@@ -54,6 +54,12 @@ class Metrics:
             registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.limited = Counter(
+            "exchange_limited_total",
+            "Requests refused and connections closed by a resource limit, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.deliveries = Gauge("exchange_deliveries", "Deliveries by transport state", ["state"], registry=r)
         self.queue_depth = Gauge("exchange_delivery_queue_depth", "Push deliveries due now", registry=r)
         self.oldest_due = Gauge(

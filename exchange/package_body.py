@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO
 
+from lxml import etree
+
 from exchange.edxml.errors import PackageTooLarge
 
 # Bodies up to this size stay in memory; larger ones go to a temporary file.
@@ -39,6 +41,8 @@ class PackageBody:
         self._hash = hashlib.sha256()
         self._sha256: bytes | None = None
         self.size = 0
+        # The tree, when the hardened parser read the body as it arrived (exchange.api.bodies).
+        self.root: etree._Element | None = None
 
     @classmethod
     def of(cls, data: bytes, max_bytes: int | None = None) -> PackageBody:

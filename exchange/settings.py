@@ -55,11 +55,35 @@ class ServerSettings(_Section):
         return bool(self.tls_certificate)
 
 
+class SystemLimits(_Section):
+    """How much one system may ask at once and per second (429 with Retry-After beyond)."""
+
+    max_in_flight: int = Field(default=32, ge=1)
+    rate_per_s: float = Field(default=100.0, gt=0)
+    burst: int = Field(default=200, ge=1)
+
+
 class LimitsSettings(_Section):
-    """What one request may cost the axis."""
+    """Bounds on what one client can cost the axis: package size, connections, time, requests,
+    bytes held."""
 
     # The largest package accepted (native and VXP intake): 413 before reading past it.
     max_package_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_connections: int = Field(default=10_000, ge=1)
+    max_connections_per_address: int = Field(default=200, ge=1)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    idle_timeout_s: float = Field(default=75.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    min_body_rate_bytes_per_s: int = Field(default=4096, ge=0)
+    system: SystemLimits = SystemLimits()
+    systems: dict[str, SystemLimits] = {}
+    intake_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    intake_max_bytes_per_system: int = Field(default=32 * 1024 * 1024, gt=0)
+    intake_bytes_per_s_per_system: int = Field(default=8 * 1024 * 1024, gt=0)
+    intake_wait_s: float = Field(default=10.0, ge=0)
+
+    def for_system(self, name: str) -> SystemLimits:
+        return self.systems.get(name, self.system)
 
 
 class DatabaseSettings(_Section):

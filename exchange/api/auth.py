@@ -55,6 +55,11 @@ def vxp(operation: Operation) -> Callable[[_H], _H]:
     return mark
 
 
+def is_vxp(handler: object) -> bool:
+    """Whether a handler speaks the VXP protocol (its refusals take the VXP shape)."""
+    return allowed_roles(handler) == _VXP
+
+
 def public(handler: _H) -> _H:
     """Open a handler to anyone, authenticated or not (health checks only)."""
     setattr(handler, _ROLES_ATTRIBUTE, _PUBLIC)

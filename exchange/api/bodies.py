@@ -15,7 +15,10 @@ from typing import IO
 from aiohttp import web
 from aiohttp.http import HttpVersion11
 
+from exchange.api.connections import drop_unread_body
 from exchange.api.keys import SETTINGS
+from exchange.edxml.errors import EdxmlError
+from exchange.edxml.parser import FeedParser, Limits
 from exchange.errors import ExchangeError
 from exchange.logs import get_logger
 from exchange.package_body import PackageBody, too_large
@@ -25,14 +28,21 @@ log = get_logger(__name__)
 READ_BYTES = 64 * 1024
 
 
-async def receive_package(request: web.Request, *, trailer: bytes = b"") -> PackageBody:
-    """The request body as a PackageBody, for the caller to close. ``trailer``: bytes a protocol
-    adds after the package (the VXP SDK's CRLF), dropped when they end the body."""
+async def receive_package(request: web.Request, limits: Limits, *, trailer: bytes = b"") -> PackageBody:
+    """The request body as a PackageBody, for the caller to close, parsed as it arrives (``root``).
+
+    Each piece goes to the spool and to the hardened parser, so a package that crosses a parser
+    limit (elements, depth, attributes, text) or is not XML is refused at that point: the rest of
+    its body is never read, and the refusal costs in proportion to the limits, not to the body.
+    ``trailer``: bytes a protocol adds after the package (the VXP SDK's CRLF), dropped when they
+    end the body.
+    """
     limit = request.app[SETTINGS].limits.max_package_bytes
     length = request.content_length
     if length is not None and length > limit + len(trailer):
         raise too_large(length, limit)
     body = PackageBody(limit)
+    parser = FeedParser(limits)
     try:
         held = b""  # the last bytes, kept back until it is known whether they are the trailer
         async for piece in request.content.iter_chunked(READ_BYTES):
@@ -40,9 +50,17 @@ async def receive_package(request: web.Request, *, trailer: bytes = b"") -> Pack
                 piece = held + piece
                 held, piece = piece[-len(trailer) :], piece[: -len(trailer)]
             body.write(piece)
+            parser.feed(piece)
         if held != trailer:
             body.write(held)
+            parser.feed(held)
         body.finish()
+        if body.size:
+            body.root = parser.close()
+    except EdxmlError:
+        body.close()
+        drop_unread_body(request)  # refused: the rest of the body is not even read
+        raise
     except BaseException:
         body.close()
         raise

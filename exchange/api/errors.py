@@ -15,7 +15,7 @@ log = get_logger(__name__)
 
 
 def error_response(error: ExchangeError) -> web.Response:
-    return web.json_response(error.as_dict(), status=error.status)
+    return web.json_response(error.as_dict(), status=error.status, headers=error.headers())
 
 
 @web.middleware
@@ -49,6 +49,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = "too_large" if http_error.status == 413 else http_error.reason.lower().replace(" ", "_")
         body = {"error": {"code": code, "message": http_error.reason, "details": []}}
         return web.json_response(body, status=http_error.status, headers=_kept_headers(http_error))
+    except ConnectionError:
+        # The client went away (or was cut off for a limit) mid-request: aiohttp closes quietly.
+        raise
     except Exception:
         log.exception("request.failed", method=request.method, path=request.path)
         body = {

@@ -24,11 +24,12 @@ MAX_INBOX = 500
 async def submit_package(request: web.Request) -> web.Response:
     """Accept an edoc or status package: 201 when new, 200 when the identical one was accepted before."""
     metrics = request.app[METRICS]
+    intake = request.app[INTAKE]
     try:
-        with await receive_package(request) as body:
-            if body.size == 0:
+        with await receive_package(request, intake.limits) as body:
+            if body.root is None:
                 raise BadRequest("the body must be an edXML package")
-            accepted = await request.app[INTAKE].submit(request[CALLER], body)
+            accepted = await intake.submit(request[CALLER], body, root=body.root)
     except ExchangeError as error:
         metrics.rejected.labels(error.code).inc()
         raise

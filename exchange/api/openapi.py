@@ -247,12 +247,13 @@ def _errors(*statuses: int) -> dict[str, Any]:
         410: "Withdrawn",
         413: "Too large",
         422: "Rule broken",
+        429: "Over a per-system or per-address limit; come back after Retry-After seconds",
         503: "Not ready",
     }
     # 503 database_unavailable (with Retry-After) can answer any route while PostgreSQL is away.
     return {
         str(status): {"description": reasons[status], **_json(_ERROR)}
-        for status in (401, 403, *statuses, 503)
+        for status in (401, 403, 429, *statuses, 503)
     }
 
 

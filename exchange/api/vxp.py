@@ -112,11 +112,17 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
     sender = _required(request, "from")
     if sender not in caller.organ_ids:
         raise VxpFailure(403, "403", f"Don vi gui {sender} khong dung voi ma da dang ky cho {caller.name}")
-    with await receive_package(request, trailer=SDK_TRAILER) as body:
+    intake = request.app[INTAKE]
+    with await receive_package(request, intake.limits, trailer=SDK_TRAILER) as body:
         check_digest(_param(request, "hash-file"), body.sha256)  # required by the signature check
         scope = Scope(only=parse_to_header(_param(request, "to")))
-        accepted = await request.app[INTAKE].submit(
-            caller, body, expected_sender=sender, expected_kind=_message_type(request), scope=scope
+        accepted = await intake.submit(
+            caller,
+            body,
+            root=body.root,
+            expected_sender=sender,
+            expected_kind=_message_type(request),
+            scope=scope,
         )
     return _answer(ok(DocId=str(accepted.message.id)))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from exchange.errors import ErrorDetail, ExchangeError
 
 
@@ -36,6 +38,8 @@ class SchemaInvalid(EdxmlError):
 
     status = 422
     code = "schema_invalid"
+    # (root, kind) while only the fast validator's reasons are given (see schema.explain_invalid).
+    unexplained: tuple[Any, str] | None = None
 
 
 class AttachmentError(EdxmlError):

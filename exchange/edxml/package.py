@@ -9,7 +9,7 @@ from lxml import etree
 
 from exchange.edxml.errors import ErrorDetail, SchemaInvalid
 from exchange.edxml.model import Edoc, Package, Status
-from exchange.edxml.parser import DEFAULT_LIMITS, DSIG_NS, NS, Limits, element_path, parse_xml, parse_xml_file
+from exchange.edxml.parser import DEFAULT_LIMITS, DSIG_NS, NS, Limits, element_path, parse_xml
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.edxml.schema import Kind, package_kind, validate
 
@@ -43,17 +43,28 @@ class ParsedPackage:
         return self.model
 
 
-def parse_package(data: bytes | IO[bytes], limits: Limits = DEFAULT_LIMITS) -> ParsedPackage:
+def parse_package(
+    data: bytes | IO[bytes],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    root: etree._Element | None = None,
+    explain: bool = True,
+) -> ParsedPackage:
     """Parse, validate and read an edoc or status package (bytes, or a file of them read in
-    chunks), or raise an EdxmlError."""
-    root = parse_xml(data, limits) if isinstance(data, bytes) else parse_xml_file(data, limits)
+    chunks), or raise an EdxmlError.
+
+    ``root``: the package already parsed by the same hardened parser (as it was received).
+    ``explain=False``: a schema refusal gives lxml's reasons only (see schema.explain_invalid).
+    """
+    if root is None:
+        root = parse_xml(data, limits)
     if root.tag != f"{{{NS}}}edXML":
         raise SchemaInvalid(
             "the root element must be edXML in the QCVN 102:2016 namespace",
             [_detail(f"found {root.tag}", root)],
         )
     kind = package_kind(root)
-    validate(root, kind)
+    validate(root, kind, explain=explain)
     model: Package = read_status(root) if kind == "status" else read_edoc(root)
     return ParsedPackage(kind, model, root, _signature_slots(root))
 

@@ -1,13 +1,17 @@
 """The one XML parser of the axis, hardened against hostile input.
 
 Entities are never expanded, DTDs and the network are never loaded, and any DOCTYPE
-is refused outright. Size, nesting depth, element count and text-node length are
-capped, so a package cannot make the parser do work out of proportion to its size.
+is refused outright. Size, nesting depth, element count, attribute count and
+text-node length are checked WHILE the bytes are fed to the parser, event by event,
+and parsing stops at the first limit crossed: a refused package costs memory and time
+in proportion to the limits, never to its own size (50 MB of ``<a/>`` is refused
+after the first ``max_elements`` elements, about 200 KB of it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO
 
@@ -18,6 +22,10 @@ from exchange.edxml.errors import ErrorDetail, HostileXml, NotWellFormed, Packag
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _UTF8_NAMES = {"UTF-8", "UTF8", "US-ASCII", "ASCII"}
+# Bytes handed to libxml2 at a time: small enough that a limit stops it soon after it is crossed.
+CHUNK = 64 * 1024
+# How much of the start is kept to look for a DOCTYPE before libxml2 sees any of it.
+_PROLOG_WINDOW = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,10 @@ class Limits:
 
     max_bytes: int = 50 * 1024 * 1024
     max_depth: int = 40
-    max_elements: int = 200_000
+    # A real package has a few hundred elements (a few per attachment); each one costs the
+    # tree ~150 bytes, so this bounds what a refused element bomb can cost (~8 MB).
+    max_elements: int = 50_000
+    max_attributes: int = 64  # on one element
     # Attachments travel as one base64 text node, so this is close to the size limit.
     max_text_chars: int = 50 * 1024 * 1024
 
@@ -34,58 +45,148 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def parse_xml(data: bytes, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
-    """Parse ``data`` safely and return the root element, or raise a format error."""
-    if len(data) > limits.max_bytes:
-        raise PackageTooLarge(f"the package is {len(data)} bytes; the limit is {limits.max_bytes}")
-    _check_prolog(data)
-    try:
-        root = etree.fromstring(data, make_parser())
-    except etree.XMLSyntaxError as exc:
-        raise NotWellFormed(
-            "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
-        ) from None
-    return _checked(root, limits)
+class FeedParser:
+    """Parse a package fed in pieces (as it arrives), refusing it at the first limit crossed.
+
+    ``feed`` raises the refusal as soon as the offending element (or byte) is seen;
+    ``close`` returns the root of a package that kept every limit. ``consumed`` is how
+    many bytes were handed to libxml2, the measure of the work a refusal cost.
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._parser = etree.XMLPullParser(events=("start", "end"), **_HARDENED)
+        self._head = b""  # the start, held back until the prolog is known to carry no DOCTYPE
+        self._head_checked = False
+        self.received = 0
+        self.consumed = 0
+        self._depth = 0
+        self._elements = 0
+        self._last_ended: etree._Element | None = None  # its tail is complete at the next event
+        # A text has no more characters than the package has bytes: with a text limit as large,
+        # the check would only copy every text (a 100 MB attachment) into Python to measure it.
+        self._texts_checked = limits.max_text_chars < limits.max_bytes
+
+    def feed(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received > self._limits.max_bytes:
+            raise PackageTooLarge(
+                f"the package is more than {self._limits.max_bytes} bytes; that is the limit"
+            )
+        if not self._head_checked:
+            self._head += data
+            if len(self._head) < _PROLOG_WINDOW:
+                return
+            data, self._head = self._head, b""
+            self._head_checked = True
+            _check_prolog(data)
+        for start in range(0, len(data), CHUNK):
+            self._feed(data[start : start + CHUNK])
+
+    def close(self) -> etree._Element:
+        if not self._head_checked:
+            data, self._head = self._head, b""
+            self._head_checked = True
+            _check_prolog(data)
+            self._feed(data)
+        try:
+            root = self._parser.close()
+        except etree.XMLSyntaxError as exc:
+            raise _not_well_formed(exc) from None
+        self._check_events()
+        if self._last_ended is not None and self._texts_checked:
+            self._check_text(self._last_ended.tail, self._last_ended)
+        docinfo = root.getroottree().docinfo
+        if docinfo.doctype or docinfo.internalDTD is not None:  # a second line, should the scan miss one
+            raise HostileXml(
+                "DOCTYPE declarations are not allowed in packages (entities and DTDs are refused)",
+                [ErrorDetail("DOCTYPE declaration", line=1)],
+            )
+        encoding = (docinfo.encoding or "UTF-8").upper()
+        if encoding not in _UTF8_NAMES:
+            raise NotWellFormed(f"packages must be encoded in UTF-8, not {docinfo.encoding}")
+        return root
+
+    def _feed(self, piece: bytes) -> None:
+        self.consumed += len(piece)
+        try:
+            self._parser.feed(piece)
+        except etree.XMLSyntaxError as exc:
+            # Report the limit crossed before the syntax error, when there is one.
+            self._check_events()
+            raise _not_well_formed(exc) from None
+        self._check_events()
+
+    def _check_events(self) -> None:
+        limits = self._limits
+        for event, node in self._parser.read_events():
+            if self._last_ended is not None:
+                if self._texts_checked:
+                    self._check_text(self._last_ended.tail, self._last_ended)
+                self._last_ended = None
+            if event == "end":
+                self._depth -= 1
+                if self._texts_checked:
+                    self._check_text(node.text, node)
+                self._last_ended = node
+                continue
+            self._depth += 1
+            self._elements += 1
+            if self._depth > limits.max_depth:
+                raise HostileXml(
+                    f"elements are nested deeper than {limits.max_depth} levels",
+                    [ErrorDetail("nesting too deep", line=node.sourceline, path=_path(node))],
+                )
+            if self._elements > limits.max_elements:
+                raise HostileXml(
+                    f"the package has more than {limits.max_elements} elements",
+                    [ErrorDetail("too many elements", line=node.sourceline)],
+                )
+            if len(node.attrib) > limits.max_attributes:
+                raise HostileXml(
+                    f"an element has more than {limits.max_attributes} attributes",
+                    [ErrorDetail("too many attributes", line=node.sourceline, path=_path(node))],
+                )
+
+    def _check_text(self, text: str | None, node: etree._Element) -> None:
+        if text is not None and len(text) > self._limits.max_text_chars:
+            raise HostileXml(
+                f"a text node is longer than {self._limits.max_text_chars} characters",
+                [ErrorDetail("text node too long", line=node.sourceline, path=_path(node))],
+            )
 
 
-# The prolog check reads this much of a package in a file; feeding goes on in chunks of this size.
-_FILE_CHUNK = 1024 * 1024
+_HARDENED = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": True,  # base64 attachments exceed libxml2's 10 MB text limit; Limits applies ours
+    "collect_ids": False,
+}
 
 
-def parse_xml_file(source: IO[bytes], limits: Limits = DEFAULT_LIMITS) -> etree._Element:
-    """``parse_xml`` for a package in a file: the bytes are fed to the parser a chunk at a time,
-    so only the tree is ever held whole, never the bytes beside it."""
-    chunk = source.read(_FILE_CHUNK)
-    _check_prolog(chunk)
-    parser = make_parser()
-    size = 0
-    try:
-        while chunk:
-            size += len(chunk)
-            if size > limits.max_bytes:
-                raise PackageTooLarge(f"the package is over {limits.max_bytes} bytes, the limit")
-            parser.feed(chunk)
-            chunk = source.read(_FILE_CHUNK)
-        root = parser.close()
-    except etree.XMLSyntaxError as exc:
-        raise NotWellFormed(
-            "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
-        ) from None
-    return _checked(root, limits)
+def parse_xml(source: bytes | IO[bytes] | Iterable[bytes], limits: Limits = DEFAULT_LIMITS) -> etree._Element:
+    """Parse ``source`` (bytes, a binary file, or pieces) safely and return the root element.
 
-
-def _checked(root: etree._Element, limits: Limits) -> etree._Element:
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:  # a second line, should the scan miss one
-        raise HostileXml(
-            "DOCTYPE declarations are not allowed in packages (entities and DTDs are refused)",
-            [ErrorDetail("DOCTYPE declaration", line=1)],
-        )
-    encoding = (docinfo.encoding or "UTF-8").upper()
-    if encoding not in _UTF8_NAMES:
-        raise NotWellFormed(f"packages must be encoded in UTF-8, not {docinfo.encoding}")
-    _check_shape(root, limits)
-    return root
+    Whatever the source, the parser reads it in pieces and stops at the first limit, so
+    a file (a body spooled to disk) is never read past the point of refusal.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        size = len(source)
+        if size > limits.max_bytes:
+            raise PackageTooLarge(f"the package is {size} bytes; the limit is {limits.max_bytes}")
+        view = memoryview(source)
+        pieces: Iterable[bytes] = (bytes(view[start : start + CHUNK]) for start in range(0, size, CHUNK))
+    elif hasattr(source, "read"):
+        reader: IO[bytes] = source  # type: ignore[assignment]
+        pieces = iter(lambda: reader.read(CHUNK), b"")
+    else:
+        pieces = source
+    parser = FeedParser(limits)
+    for piece in pieces:
+        parser.feed(piece)
+    return parser.close()
 
 
 _PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
@@ -93,14 +194,7 @@ _PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 
 def make_parser() -> etree.XMLParser:
     """The hardened lxml parser (one per use: lxml parsers are not shared between threads)."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=True,  # base64 attachments exceed libxml2's 10 MB text limit; Limits applies ours
-        collect_ids=False,
-    )
+    return etree.XMLParser(**_HARDENED)
 
 
 def _check_prolog(data: bytes) -> None:
@@ -126,37 +220,16 @@ def _check_prolog(data: bytes) -> None:
         )
 
 
+def _not_well_formed(exc: etree.XMLSyntaxError) -> NotWellFormed:
+    return NotWellFormed(
+        "the package is not well-formed XML", [ErrorDetail(_syntax_reason(exc), line=exc.lineno or None)]
+    )
+
+
 def _syntax_reason(exc: etree.XMLSyntaxError) -> str:
     message = str(exc.msg or exc)
     # lxml appends ", line N, column M"; the line is reported separately.
     return message.split(", line ")[0]
-
-
-def _check_shape(root: etree._Element, limits: Limits) -> None:
-    depth = 0
-    elements = 0
-    for event, node in etree.iterwalk(root, events=("start", "end")):
-        if event == "end":
-            depth -= 1
-            continue
-        depth += 1
-        elements += 1
-        if depth > limits.max_depth:
-            raise HostileXml(
-                f"elements are nested deeper than {limits.max_depth} levels",
-                [ErrorDetail("nesting too deep", line=node.sourceline, path=_path(node))],
-            )
-        if elements > limits.max_elements:
-            raise HostileXml(
-                f"the package has more than {limits.max_elements} elements",
-                [ErrorDetail("too many elements", line=node.sourceline)],
-            )
-        for text in (node.text, node.tail):
-            if text is not None and len(text) > limits.max_text_chars:
-                raise HostileXml(
-                    f"a text node is longer than {limits.max_text_chars} characters",
-                    [ErrorDetail("text node too long", line=node.sourceline, path=_path(node))],
-                )
 
 
 def _path(node: etree._Element) -> str:

@@ -1,12 +1,18 @@
 """Hostile XML is refused with a clear error, and without expanding or fetching anything."""
 
 import resource
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from exchange.edxml.errors import EdxmlError, HostileXml, NotWellFormed, PackageTooLarge
 from exchange.edxml.package import parse_package
 from exchange.edxml.parser import Limits, parse_xml
+
+REPO = Path(__file__).resolve().parents[2]
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 
@@ -112,3 +118,73 @@ def test_a_foreign_root_is_not_a_package() -> None:
     with pytest.raises(EdxmlError, match="root element must be edXML") as refused:
         parse_package(b"<html><body/></html>")
     assert refused.value.details[0].line == 1
+
+
+def _element_bomb(total_bytes: int, counter: list[int]) -> Iterator[bytes]:
+    """``total_bytes`` of ``<a/>`` in pieces, made only as the parser asks for them."""
+    yield f'<edXML xmlns="{NS}">'.encode()
+    piece = b"<a/>" * 16_384
+    for _ in range(total_bytes // len(piece)):
+        counter[0] += len(piece)
+        yield piece
+    yield b"</edXML>"
+
+
+def test_an_element_bomb_is_refused_at_the_limit_without_reading_the_rest() -> None:
+    pulled = [0]
+    limits = Limits(max_elements=10_000)
+    with pytest.raises(HostileXml, match="more than 10000 elements"):
+        parse_xml(_element_bomb(50 * 1024 * 1024, pulled), limits)
+    # 10,000 elements are 40 KB: the parser stopped within one piece of the limit, not at 50 MB.
+    assert pulled[0] <= 10_001 * 4 + 2 * 16_384 * 4
+
+
+def test_the_parser_stops_reading_a_file_at_the_first_limit(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xml"
+    with bomb.open("wb") as out:
+        for piece in _element_bomb(20 * 1024 * 1024, [0]):
+            out.write(piece)
+    with bomb.open("rb") as source:
+        with pytest.raises(HostileXml):
+            parse_xml(source)
+        read = source.tell()
+    assert read < 1024 * 1024  # of 20 MB
+
+
+def test_a_refused_element_bomb_costs_memory_for_the_limit_not_the_input() -> None:
+    """In a fresh process (the peak is per process): 50 MB of elements, fed as a body arrives."""
+    script = (
+        "from tests.unit.test_edxml_hostile import _element_bomb\n"
+        "from exchange.edxml.parser import FeedParser\n"
+        "from exchange.edxml.errors import HostileXml\n"
+        "def hwm():\n"
+        "    return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+        "before = hwm(); parser = FeedParser()\n"
+        "try:\n"
+        "    for piece in _element_bomb(50 * 1024 * 1024, [0]):\n"
+        "        parser.feed(piece)\n"
+        "    parser.close()\n"
+        "except HostileXml:\n"
+        "    print(hwm() - before, parser.consumed)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO, timeout=60
+    )
+    growth_kib, consumed = (int(value) for value in done.stdout.split())
+    assert consumed < 512 * 1024  # bytes handed to libxml2, of 50 MB
+    assert growth_kib < 32 * 1024  # the whole input would be 1.3 GB of tree
+
+
+def test_too_many_attributes_on_one_element_are_refused() -> None:
+    attributes = " ".join(f'a{n}="x"' for n in range(100))
+    data = f'<edXML xmlns="{NS}"><x {attributes}/></edXML>'.encode()
+    with pytest.raises(HostileXml, match="more than 64 attributes") as refused:
+        parse_xml(data)
+    assert refused.value.details[0].path == "/edXML/x"
+    parse_xml(data, Limits(max_attributes=100))
+
+
+def test_a_tail_text_over_the_limit_is_refused() -> None:
+    data = f'<edXML xmlns="{NS}"><x/>{"A" * 2_000}</edXML>'.encode()
+    with pytest.raises(HostileXml, match="text node is longer than 1000"):
+        parse_xml(data, Limits(max_text_chars=1_000))

@@ -1,8 +1,11 @@
 """Schema problems are reported with their line, path and a readable reason."""
 
+from dataclasses import replace
+
 import pytest
 from lxml import etree
 
+from exchange.edxml import schema
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.errors import SchemaInvalid
 from exchange.edxml.package import parse_package
@@ -122,3 +125,48 @@ def test_reported_problems_are_capped() -> None:
             header(root).append(etree.Element(q("Surprise")))
 
     assert len(refusal(edit(build_edoc(small_edoc()), many)).details) <= 50
+
+
+def test_a_large_invalid_package_is_explained_without_the_slow_validator() -> None:
+    """6 MB with a wrong date: lxml's own error log, said for people; xmlschema never runs."""
+
+    def spoil(root: etree._Element) -> None:
+        root.find(f".//{q('PromulgationDate')}").text = "20/11/2026"
+        header(root).append(etree.Element(q("Surprise")))
+
+    large = edit(build_edoc(small_edoc(body=b"%PDF" * 1_500_000)), spoil)
+    before = replace(schema.WORK)
+    problems = refusal(large).details
+    assert (schema.WORK.runs, schema.WORK.elements, schema.WORK.declined) == (
+        before.runs,
+        before.elements,
+        before.declined + 1,
+    )
+    paths = {d.path: d for d in problems}
+    date = paths["/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/PromulgationInfo/PromulgationDate"]
+    assert date.reason == "'20/11/2026': must be a date written yyyy/MM/dd"
+    assert date.line is not None
+    surprise = paths["/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/Surprise"]
+    assert surprise.reason == "Element 'Surprise': This element is not expected."
+    assert "{" not in str([d.reason for d in problems])  # no namespace URIs for a person to read
+
+
+def test_the_readable_validator_is_given_a_bounded_amount_of_work() -> None:
+    """Many elements (each costs xmlschema ~100 us): past the cap it is declined, below it bounded."""
+
+    def many_recipients(count: int) -> bytes:
+        data = build_edoc(
+            small_edoc(recipients=tuple(f"000.00.{n % 100:02d}.H{n // 100:02d}" for n in range(count)))
+        )
+        return data.replace(b"<edXML:Code>", b"<edXML:Surprise/><edXML:Code>", 1)
+
+    before = replace(schema.WORK)
+    assert refusal(many_recipients(3_000)).details[0].path.endswith("/MessageHeader/Surprise")
+    assert schema.WORK.runs == before.runs
+    assert schema.WORK.declined == before.declined + 1
+
+    before = replace(schema.WORK)
+    refusal(many_recipients(5))
+    assert schema.WORK.runs == before.runs + 1
+    assert 0 < schema.WORK.elements - before.elements <= schema.READABLE_MAX_ELEMENTS
+    assert schema.WORK.text_chars - before.text_chars <= schema.READABLE_MAX_TEXT_CHARS
