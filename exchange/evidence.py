@@ -76,7 +76,8 @@ async def write_bundle(
         "chain.json": json.dumps(chain, ensure_ascii=False, indent=2).encode(),
         "axis-certificate.pem": pem(signer.certificate),
     }
-    if (validation := await attachment_evidence.build_member(conn, message_id)) is not None:
+    # The validation report describes the package's content: it goes only where the package goes.
+    if readable and (validation := await attachment_evidence.build_member(conn, message_id)) is not None:
         files[attachment_evidence.MEMBER] = validation
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as bundle:
         package = _member("package.edxml")

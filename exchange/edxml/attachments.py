@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from exchange.edxml.errors import AttachmentError, ErrorDetail
@@ -29,8 +31,54 @@ class DecodedAttachment:
     was_zipped: bool
 
 
+# Base64 characters decoded at a time where an attachment is read in pieces (a multiple of 4).
+_PIECE_CHARS = 4 * 1024 * 1024
+
+
+def attachment_name(attachment: Attachment) -> str:
+    return (attachment.attachment_name or attachment.description or attachment.content_id).strip()
+
+
+def is_wrapped_in_zip(attachment: Attachment) -> bool:
+    """A file the VNPT library zipped (labelled application/zip, not named .zip)."""
+    name = attachment_name(attachment)
+    return (attachment.content_type or "").lower() == "application/zip" and not name.lower().endswith(".zip")
+
+
+def attachment_head(attachment: Attachment, size: int = 1024) -> bytes:
+    """The first ``size`` decoded bytes (or fewer), for telling a file's kind without decoding it all."""
+    return next(_decoded_pieces(attachment, chars=(size + 2) // 3 * 4 + 64), b"")[:size]
+
+
+def attachment_digest(attachment: Attachment) -> tuple[str, int]:
+    """SHA-256 (hex) and size of the decoded file, read a piece at a time: a large attachment that
+    is only listed never costs its size in memory."""
+    digest, size = hashlib.sha256(), 0
+    for piece in _decoded_pieces(attachment):
+        digest.update(piece)
+        size += len(piece)
+    return digest.hexdigest(), size
+
+
+def _decoded_pieces(attachment: Attachment, chars: int = _PIECE_CHARS) -> Iterator[bytes]:
+    text, rest = attachment.content, b""
+    try:
+        for start in range(0, len(text), chars):
+            data = rest + _WHITESPACE.sub(b"", text[start : start + chars].encode("ascii"))
+            whole = len(data) - len(data) % 4
+            rest = data[whole:]
+            yield base64.b64decode(data[:whole], validate=True)
+        if rest:
+            yield base64.b64decode(rest, validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise AttachmentError(
+            f"attachment {attachment_name(attachment)!r} is not valid base64",
+            [ErrorDetail(str(exc), path=f"Attachment[{attachment.content_id}]")],
+        ) from None
+
+
 def decode_attachment(attachment: Attachment, max_unzipped: int = MAX_UNZIPPED_BYTES) -> DecodedAttachment:
-    name = (attachment.attachment_name or attachment.description or attachment.content_id).strip()
+    name = attachment_name(attachment)
     try:
         raw = base64.b64decode(_WHITESPACE.sub(b"", attachment.content.encode("ascii")), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
@@ -38,7 +86,7 @@ def decode_attachment(attachment: Attachment, max_unzipped: int = MAX_UNZIPPED_B
             f"attachment {name!r} is not valid base64",
             [ErrorDetail(str(exc), path=f"Attachment[{attachment.content_id}]")],
         ) from None
-    if (attachment.content_type or "").lower() == "application/zip" and not name.lower().endswith(".zip"):
+    if is_wrapped_in_zip(attachment):
         return DecodedAttachment(name, _guess_type(name), _unzip_single(raw, name, max_unzipped), True)
     return DecodedAttachment(name, attachment.content_type, raw, False)
 

@@ -37,7 +37,13 @@ from typing import Any, BinaryIO
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from exchange.edxml.attachments import decode_attachment
+from exchange.edxml.attachments import (
+    attachment_digest,
+    attachment_head,
+    attachment_name,
+    decode_attachment,
+    is_wrapped_in_zip,
+)
 from exchange.edxml.errors import EdxmlError
 from exchange.edxml.ids import is_organ_id
 from exchange.edxml.model import Edoc
@@ -216,10 +222,15 @@ def items_of(edoc: Edoc) -> list[Item]:
     is hashed and let go, so judging attachments holds no more than the PDFs it judges."""
     items = []
     for attachment in edoc.attachments or ():
+        name = attachment_name(attachment)
         try:
+            if not is_wrapped_in_zip(attachment):
+                label = Item(name, attachment.content_type, attachment_head(attachment))
+                if not looks_like_pdf(label):
+                    items.append(Item(name, attachment.content_type, b"", *attachment_digest(attachment)))
+                    continue
             decoded = decode_attachment(attachment)
         except EdxmlError:
-            name = (attachment.attachment_name or attachment.description or attachment.content_id).strip()
             items.append(Item(name, attachment.content_type, b""))
             continue
         item = Item(decoded.name, decoded.content_type, decoded.data)

@@ -127,3 +127,29 @@ def test_appending_ignores_lookalikes_in_comments_and_handles_the_default_namesp
 
     with pytest.raises(SchemaInvalid):
         append_trace_header(sample("status.edxml"), "000.00.00.H26", datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 1000, 5 * 1024 * 1024 + 7])
+def test_an_attachment_read_in_pieces_gives_the_same_digest_head_and_bytes(size: int) -> None:
+    import base64
+    import hashlib
+    import os
+
+    from exchange.edxml.attachments import attachment_digest, attachment_head, decode_attachment
+    from exchange.edxml.model import Attachment
+
+    data = os.urandom(size)
+    # Line breaks every 76 characters, as producers write base64; pieces cut across them.
+    attachment = Attachment("c1", base64.encodebytes(data).decode(), "x.bin", None, None, None, None, None)
+    assert attachment_digest(attachment) == (hashlib.sha256(data).hexdigest(), size)
+    assert attachment_head(attachment) == data[:1024]
+    assert decode_attachment(attachment).data == data
+
+
+def test_an_attachment_that_is_not_base64_is_refused_when_read_in_pieces() -> None:
+    from exchange.edxml.attachments import attachment_digest
+    from exchange.edxml.errors import AttachmentError
+    from exchange.edxml.model import Attachment
+
+    with pytest.raises(AttachmentError, match="not valid base64"):
+        attachment_digest(Attachment("c1", "not base64!", "x.bin", None, None, None, None, None))
