@@ -49,6 +49,14 @@ SIGNATURE_VERDICTS: dict[str, str] = {
     "absent": "Không có chữ ký số",
     "not-checked": "Không kiểm tra chữ ký số (theo chính sách của đơn vị)",
 }
+# Verdicts on a signature inside an attached PDF (exchange.trust.pdf_signatures), and whose it is.
+PDF_SIGNATURE_VERDICTS: dict[str, str] = {
+    "valid": "Hợp lệ",
+    "invalid": "Không hợp lệ",
+    "untrusted": "Không tin cậy",
+    "unverifiable": "Không kiểm tra được",
+}
+SIGNER_KINDS: dict[str, str] = {"person": "Cá nhân", "organization": "Cơ quan, tổ chức"}
 # Whether a document is overdue, on the pages.
 DEADLINE_STATES: dict[str, str] = {
     "overdue": "Quá hạn",
@@ -189,6 +197,14 @@ def priority_label(urgency: int) -> str:
 
 def verdict_label(verdict: str | None) -> str:
     return SIGNATURE_VERDICTS.get(verdict or "", verdict or "")
+
+
+def pdf_verdict_label(verdict: str | None) -> str:
+    return PDF_SIGNATURE_VERDICTS.get(verdict or "", verdict or "")
+
+
+def signer_kind_label(kind: str | None) -> str:
+    return SIGNER_KINDS.get(kind or "", "")
 
 
 def withdraw_reason(reason: str | None) -> str:
@@ -371,6 +387,8 @@ FILTERS: dict[str, Callable[..., str]] = {
     "business_label": business_label,
     "priority_label": priority_label,
     "verdict_label": verdict_label,
+    "pdf_verdict_label": pdf_verdict_label,
+    "signer_kind_label": signer_kind_label,
     "duration": duration,
     "number": number,
 }
