@@ -15,7 +15,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.typedefs import Handler
 
 from exchange.api.auth import auth_middleware
-from exchange.api.errors import error_middleware
+from exchange.api.errors import error_middleware, vxp_error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.api.routes import setup_routes
 from exchange.api.ui import security_headers
@@ -37,7 +37,7 @@ access_log = get_logger("exchange.access")
 
 def create_app(settings: Settings, database_url: str) -> web.Application:
     app = web.Application(
-        middlewares=[timing_middleware, error_middleware, auth_middleware],
+        middlewares=[timing_middleware, error_middleware, vxp_error_middleware, auth_middleware],
         client_max_size=settings.server.max_body_bytes,
     )
     app[SETTINGS] = settings

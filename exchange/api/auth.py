@@ -61,6 +61,11 @@ def public(handler: _H) -> _H:
     return handler
 
 
+def is_vxp(handler: object) -> bool:
+    """Whether a handler is a VXP facade operation (its answers, failures too, are VXP's)."""
+    return allowed_roles(handler) == _VXP
+
+
 def allowed_roles(handler: object) -> frozenset[Any]:
     """The roles a handler admits (empty: nobody); ``{"public"}`` for open handlers."""
     roles: frozenset[Any] = getattr(handler, _ROLES_ATTRIBUTE, frozenset())

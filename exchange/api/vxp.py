@@ -20,6 +20,7 @@ from aiohttp import web
 
 from exchange import bounds, pull, registry_control
 from exchange.api.auth import vxp
+from exchange.api.errors import vxp_failure
 from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
 from exchange.edxml.codes import STATUS_LABELS, StatusCode
@@ -31,8 +32,6 @@ from exchange.vxp.protocol import Operation, Use, VxpFailure, ok, parse_to_heade
 
 MAX_LIST = 500
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# The facade's own failures, by the native error's HTTP status.
-_CODES = {400: "400", 401: "401", 403: "403", 404: "404", 409: "409", 410: "410", 413: "413", 422: "422"}
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -48,12 +47,7 @@ def operation(name: str, use: Use = Use.READ, *, reads_body: bool = False) -> Ca
             try:
                 return await handler(request)
             except ExchangeError as error:
-                details = "; ".join(str(detail) for detail in error.details[:3])
-                failure = VxpFailure(
-                    error.status,
-                    _CODES.get(error.status, "500"),
-                    f"{error.code}: {error.message}" + (f" ({details})" if details else ""),
-                )
+                failure = vxp_failure(error)
                 return _answer(failure.body(with_doc_id=handler.__name__ == "send_edoc"), failure.http_status)
 
         run.__name__ = handler.__name__
@@ -65,6 +59,7 @@ def operation(name: str, use: Use = Use.READ, *, reads_body: bool = False) -> Ca
 
 def _param(request: web.Request, name: str) -> str | None:
     value = request[VXP_PARAMS].get(name)
+    bounds.check_chars(f"XroadVnpt-{name}", value)  # a NUL would reach the database
     return value.strip() if value is not None else None
 
 
@@ -184,7 +179,7 @@ async def get_sent_edoc_list(request: web.Request) -> web.StreamResponse:
         return _answer(ok(data=[]))
     async with request.app[POOL].acquire() as conn:
         rows = await delivery_store.sent(
-            conn, request[CALLER].organ_ids, _message_type(request), message_id, MAX_LIST
+            conn, request[CALLER].serving, _message_type(request), message_id, MAX_LIST
         )
     return _answer(ok(data=[_sent_item(row) for row in rows]))
 
