@@ -185,6 +185,11 @@ async def _consume(
                 async with session.get(f"{server.url}/v1/inbox?limit=100", headers=headers) as response:
                     items = (await response.json())["items"]
                 for item in items:
+                    # A DMS acknowledges what it downloaded (an ack of a copy never downloaded is 409).
+                    async with session.get(
+                        f"{server.url}/v1/deliveries/{item['delivery_id']}/package", headers=headers
+                    ) as response:
+                        await response.read()
                     async with session.post(
                         f"{server.url}/v1/deliveries/{item['delivery_id']}/ack",
                         json={"result": "done"},
