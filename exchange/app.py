@@ -23,7 +23,7 @@ from exchange.api.connections import (
     raise_descriptor_limit,
     sweeping,
 )
-from exchange.api.errors import error_middleware
+from exchange.api.errors import error_middleware, vxp_error_middleware
 from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
 from exchange.api.limiting import LIMITER, Limiter, limits_middleware
 from exchange.api.public import setup_public
@@ -51,6 +51,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         middlewares=[
             timing_middleware,
             error_middleware,
+            vxp_error_middleware,
             connection_middleware,
             auth_middleware,
             limits_middleware,

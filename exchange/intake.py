@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +32,8 @@ from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.edxml.schema import explain_invalid
 from exchange.errors import (
+    AgencyPending,
+    Conflict,
     DocumentIdNotSender,
     DuplicateDocument,
     ErrorDetail,
@@ -42,11 +44,11 @@ from exchange.errors import (
     UnknownDocument,
     UnknownRecipient,
 )
-from exchange.model import Agency, DeliveryMode, System
+from exchange.model import Agency, AgencyState, DeliveryMode, System
 from exchange.package_body import PackageBody
 from exchange.receipts import sign_receipt
 from exchange.settings import LimitsSettings, Settings
-from exchange.statuses import route_status, transition_flag
+from exchange.statuses import check_reportable, route_status, transition_flag
 from exchange.store import agencies as agency_store
 from exchange.store import audit
 from exchange.store import deliveries as delivery_store
@@ -120,7 +122,9 @@ async def _in_scope(conn: Connection, recipients: list[str], scope: Scope) -> li
         recipients = [
             r
             for r in recipients
-            if r in registered and registered[r].mode is not DeliveryMode.UPSTREAM and registered[r].active
+            if r in registered
+            and registered[r].mode is not DeliveryMode.UPSTREAM
+            and registered[r].in_service  # a pending or disabled agency is not served here now
         ]
         if not recipients:
             raise UnknownRecipient("none of the package's recipients is served by this axis")
@@ -198,7 +202,8 @@ class Intake:
             raise SenderNotOwned(f"the request says it is from {expected_sender}, the package from {sender}")
         if expected_kind is not None and expected_kind != parsed.kind:
             raise InvalidInput(f"messagetype is {expected_kind} but the package is a {parsed.kind} package")
-        if sender not in caller.organ_ids and not (caller.relay and await self._served_elsewhere(sender)):
+        relayed = caller.relay and await self._served_elsewhere(caller, sender)
+        if sender not in caller.organ_ids and not relayed:
             raise SenderNotOwned(
                 f"system {caller.name!r} does not act for the sender {sender}",
                 [
@@ -222,15 +227,28 @@ class Intake:
             return await self._store(caller, model, body, decision, scope, attachments)
         except UniqueViolation:
             # The same package raced in through another request; that one won.
-            return await self._store(caller, model, body, decision, scope, attachments)
+            try:
+                return await self._store(caller, model, body, decision, scope, attachments)
+            except UniqueViolation as again:
+                # Not a race (it would be resolved by now): the package asks for something stored
+                # once only twice over. Refused in words, never a 500.
+                raise Conflict(
+                    "the package would store something twice that is stored once only; nothing was kept",
+                    [ErrorDetail(f"constraint {again.constraint_name or 'unique'}")],
+                ) from None
 
     async def _check_sender_in_service(self, organ_id: str) -> None:
         async with self._pool.acquire() as conn:
             agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
         standing.check_sender(organ_id, agency)
 
-    async def _served_elsewhere(self, organ_id: str) -> bool:
-        """A relay (an upstream axis) may only speak for agencies no local system serves."""
+    async def _served_elsewhere(self, relay: System, organ_id: str) -> bool:
+        """A relay (an upstream axis) speaks only for the OrganIds its upstream is configured to route,
+        and of those only for agencies no local system serves. Never for an unregistered OrganId of
+        this axis's own namespace: a system could register it later and inherit what was said."""
+        upstream = self._settings.upstream_for(organ_id)
+        if upstream is None or upstream.relay_system != relay.name:
+            return False
         async with self._pool.acquire() as conn:
             agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
         return agency is None or agency.mode is DeliveryMode.UPSTREAM
@@ -266,7 +284,7 @@ class Intake:
             if isinstance(model, Edoc):
                 plan = await _plan_edoc(conn, model, scope, self._settings)
             else:
-                plan = await _plan_status(conn, model)
+                plan = await _plan_status(conn, model, self._settings)
             message_id = uuid.uuid4()
             new_message = _new_message(message_id, caller, model, sha256, body.size, decision, plan)
             message = await message_store.insert_message(conn, new_message, body.chunks())
@@ -411,12 +429,15 @@ async def _existing(conn: Connection, model: Edoc | Status, sha256: bytes) -> Me
     return existing
 
 
-async def _known_recipients(
-    conn: Connection,
-    organ_ids: Sequence[str],
-    settings: Settings | None = None,
-    names: Mapping[str, str] | None = None,
-) -> list[Agency]:
+async def _registered(
+    conn: Connection, organ_ids: Sequence[str], settings: Settings | None
+) -> dict[str, Agency]:
+    """The agencies of ``organ_ids`` registered here, registering first those an upstream axis routes.
+
+    An agency registered this way is named by its code alone: the name a package gives it is the
+    sender's word, not the registry's, and would show in every agency list as if verified. The
+    upstream's registry sync (getSynchronizeUnit) gives it its name.
+    """
     registered = await agency_store.agencies_by_ids(conn, organ_ids)
     routable = [
         o
@@ -424,8 +445,15 @@ async def _known_recipients(
         if o not in registered and settings is not None and settings.upstream_for(o) and is_organ_id(o)
     ]
     if routable:  # served by an upstream axis: registered here as such, on first use
-        await agency_store.register_upstream(conn, [(o, (names or {}).get(o) or o) for o in routable])
+        await agency_store.register_upstream(conn, [(o, o) for o in routable])
         registered = await agency_store.agencies_by_ids(conn, organ_ids)
+    return registered
+
+
+async def _known_recipients(
+    conn: Connection, organ_ids: Sequence[str], settings: Settings | None = None
+) -> list[Agency]:
+    registered = await _registered(conn, organ_ids, settings)
     standing.check_recipients(organ_ids, registered)
     return [registered[organ_id] for organ_id in organ_ids]
 
@@ -453,8 +481,7 @@ async def _check_document_id(conn: Connection, edoc: Edoc) -> None:
 async def _plan_edoc(conn: Connection, edoc: Edoc, scope: Scope, settings: Settings) -> _Plan:
     await _check_document_id(conn, edoc)
     recipients = await _in_scope(conn, _recipients_of(edoc), scope)
-    names = {r.organ_id: r.organ_name or "" for r in edoc.recipients}
-    plan = _Plan(await _known_recipients(conn, recipients, settings, names))
+    plan = _Plan(await _known_recipients(conn, recipients, settings))
     if edoc.business_type is not BusinessType.NEW:
         target_id = _target_document_id(edoc)
         plan.related = await message_store.edoc_by_document(conn, edoc.sender.organ_id, target_id or "")
@@ -506,13 +533,26 @@ async def _revoke(
     ]
 
 
-async def _plan_status(conn: Connection, status: Status) -> _Plan:
+async def _plan_status(conn: Connection, status: Status, settings: Settings) -> _Plan:
+    """Where a status goes: never accepted to go nowhere. The document's sender (or, for 13, its
+    recipients) must be registered, or routed to an upstream axis (then registered as for a
+    recipient). One pending approval never sent anything itself (a pending agency cannot send): a
+    status to it is refused. One disabled after sending gets it held, as its other deliveries are."""
     route = await route_status(conn, status)
-    recipients = await agency_store.agencies_by_ids(conn, route.recipients)
-    return _Plan(
-        [recipients[organ_id] for organ_id in route.recipients if organ_id in recipients],
-        related=route.document,
-    )
+    registered = await _registered(conn, route.recipients, settings)
+    unknown = [o for o in route.recipients if o not in registered]
+    if unknown:
+        raise UnknownRecipient(
+            "the status cannot be delivered: its addressee is not a registered agency",
+            [ErrorDetail(f"{o} is not registered, nor routed to an upstream axis") for o in unknown],
+        )
+    pending = [registered[o] for o in route.recipients if registered[o].state is AgencyState.PENDING]
+    if pending:
+        raise AgencyPending(
+            "the status is addressed to an agency pending approval, which cannot have sent the document",
+            [ErrorDetail(f"{a.organ_id} is pending an admin's approval") for a in pending],
+        )
+    return _Plan([registered[o] for o in route.recipients], related=route.document)
 
 
 async def _apply_effects(conn: Connection, model: Edoc | Status, message: MessageRow, plan: _Plan) -> None:
@@ -525,13 +565,15 @@ async def _apply_effects(conn: Connection, model: Edoc | Status, message: Messag
 async def _record_status(conn: Connection, status: Status, message: MessageRow, plan: _Plan) -> None:
     assert plan.related is not None
     reporter = status.sender.organ_id
-    concerned = await delivery_store.deliveries_of(conn, plan.related.id)
-    if status.status_code is not StatusCode.TAKE_BACK:
-        concerned = [d for d in concerned if d.recipient == reporter]
-    else:
-        concerned = [d for d in concerned if d.recipient in {a.organ_id for a in plan.recipients}]
+    concerned = _concerned(status, await delivery_store.deliveries_of(conn, plan.related.id), plan)
+    # Two statuses about one copy decide from its history one after the other, never both from the
+    # same history: lock the copies, then read them (and their history) afresh.
+    await delivery_store.lock(conn, [d.id for d in concerned])
+    concerned = _concerned(status, await delivery_store.deliveries_of(conn, plan.related.id), plan)
     staff = status.staff_info.staff if status.staff_info is not None else None
     for delivery in concerned:
+        if status.status_code is not StatusCode.TAKE_BACK:
+            check_reportable(status, delivery)  # a concurrent take-back may have withdrawn it
         # Judged against the statuses that took effect: a flagged one never became current.
         history = [row.code for row in await status_store.history(conn, delivery.id) if row.flag is None]
         flag = transition_flag(history, status.status_code)
@@ -566,13 +608,27 @@ async def _record_status(conn: Connection, status: Status, message: MessageRow, 
             )
 
 
+def _concerned(status: Status, deliveries: list[DeliveryRow], plan: _Plan) -> list[DeliveryRow]:
+    """The copies a status is about: the reporter's own, or (13) those it asks back."""
+    if status.status_code is not StatusCode.TAKE_BACK:
+        return [d for d in deliveries if d.recipient == status.sender.organ_id]
+    return [d for d in deliveries if d.recipient in {a.organ_id for a in plan.recipients}]
+
+
 async def _update_recipients(conn: Connection, edoc: Edoc, target: MessageRow, plan: _Plan) -> None:
     """Apply a ReceiverList: added agencies get the original document, removed ones lose it if unread."""
     info = edoc.bussiness.document_info if edoc.bussiness is not None else None
     receivers = info.receivers or () if info is not None else ()
     copies = {d.recipient: d for d in await delivery_store.deliveries_of(conn, target.id)}
-    added = [r.organ_id for r in receivers if r.receiver_type == 1 and r.organ_id not in copies]
-    removed = [copies[r.organ_id].id for r in receivers if r.receiver_type == 0 and r.organ_id in copies]
+    # An agency listed twice is one agency: it gets one copy (and loses it once).
+    added = list(
+        dict.fromkeys(r.organ_id for r in receivers if r.receiver_type == 1 and r.organ_id not in copies)
+    )
+    removed = list(
+        dict.fromkeys(
+            copies[r.organ_id].id for r in receivers if r.receiver_type == 0 and r.organ_id in copies
+        )
+    )
     agencies = await _known_recipients(conn, added) if added else []
     new = [
         NewDelivery(uuid.uuid4(), target.id, a.organ_id, a.mode.value, "queued", target.urgency)

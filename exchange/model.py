@@ -60,6 +60,10 @@ class System:
     key_rotated_at: datetime
     organ_ids: tuple[str, ...] = ()
     relay: bool = False  # stands for an upstream axis: may act for senders no local system serves
+    # Those of ``organ_ids`` in service now: what it may see as sender or recipient. A pending agency
+    # (registered through VXP, unapproved) or a disabled one gives no visibility: its deliveries are
+    # held, and reading is held with them.
+    serving: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return {

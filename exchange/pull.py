@@ -9,7 +9,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from exchange import standing
-from exchange.errors import AckConflict, Conflict, Gone, NotFound
+from exchange.errors import AckConflict, Conflict, Gone, NotFound, NotReceived
 from exchange.model import System
 from exchange.outgoing import OutgoingPackage, load_package
 from exchange.store import agencies as agency_store
@@ -102,6 +102,10 @@ async def acknowledge(
 
 def _check_repeat(delivery: DeliveryRow, result: str, reason: str | None) -> None:
     """Accept the acknowledgement already recorded, given again; refuse anything else."""
+    if delivery.mode == "pull" and delivery.downloaded_at is None and delivery.state != "withdrawn":
+        # "done" of a copy never downloaded would take it out of the inbox while a revocation still
+        # counts it as not received: only what the recipient downloaded is acknowledged.
+        raise NotReceived(f"delivery {delivery.id} was never downloaded; download it before acknowledging it")
     if delivery.mode != "pull" or delivery.last_ack is None:
         raise Conflict(
             f"delivery {delivery.id} is {delivery.state} ({delivery.mode}); only a pull delivery "
@@ -118,10 +122,14 @@ def _check_repeat(delivery: DeliveryRow, result: str, reason: str | None) -> Non
 
 
 async def processing(conn: Connection, caller: System, delivery_id: UUID, note: str | None) -> None:
-    """The recipient says it is working on it (VXP updateStatus "processing"): recorded, still in inbox."""
+    """The recipient says it is working on it (VXP updateStatus "processing"): a note in the audit
+    log, nothing more. It hands out nothing, so it never marks the copy downloaded (only a download,
+    under the read rule, does: that is what lets statuses 01-06 be reported); a withdrawn copy takes
+    no note."""
     delivery = await own_delivery(conn, caller, delivery_id)
+    if delivery.state == "withdrawn":
+        raise Gone("the sender withdrew this document; its copy takes no further report")
     async with conn.transaction():
-        await delivery_store.mark_downloaded(conn, delivery.id)
         await audit.append(
             conn,
             caller.name,

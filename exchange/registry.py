@@ -215,11 +215,18 @@ def _agency_spec(
     organ_id = text["organ_id"] or ""
     if (problem := organ_id_problem(organ_id)) is not None:
         problems.append(problem)
+    problems += [
+        f"{key} {problem}"
+        for key, value in text.items()
+        if (problem := bounds.control_problem(value)) is not None
+    ]
     name = text["name"] or ""
     if not name:
         problems.append("name is empty")
     elif len(name) > bounds.AGENCY_NAME:
         problems.append(f"name is longer than {bounds.AGENCY_NAME} characters")
+    elif not bounds.shows_something(name):
+        problems.append("name shows nothing: only spaces or invisible characters")
     parent = text["parent"]
     if parent is not None and (problem := organ_id_problem(parent)) is not None:
         problems.append(f"parent: {problem}")

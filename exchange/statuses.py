@@ -69,13 +69,29 @@ async def route_status(conn: Connection, status: Status) -> StatusRoute:
             raise UnknownDocument(f"document {document_id!r} has no recipient left to take it back from")
         return StatusRoute(document, tuple(d.recipient for d in concerned), tuple(concerned))
     document, delivery = await _received_document(conn, status)
-    if status.status_code in _NEEDS_RECEIVED and not delivery.received:
+    check_reportable(status, delivery)
+    return StatusRoute(document, (document.sender,), (delivery,))
+
+
+def check_reportable(status: Status, delivery: DeliveryRow) -> None:
+    """01-06 only about a copy that reached the reporter and is still its own (not withdrawn: revoked,
+    removed by an update or taken back). Checked again under the delivery's lock when recording."""
+    if status.status_code not in _NEEDS_RECEIVED:
+        return
+    document_id = status.response_for.document_id or ""
+    reporter = status.sender.organ_id
+    if not delivery.received:
         raise NotReceived(
             f"status {status.status_code.value} for document {document_id!r}: {reporter}'s copy "
             f"(delivery {delivery.id}, {delivery.state}) was never delivered to it; download it first",
             [ErrorDetail("01-06 need a copy pushed with a 2xx or downloaded", path=_RESPONSE_FOR)],
         )
-    return StatusRoute(document, (document.sender,), (delivery,))
+    if delivery.state == "withdrawn":
+        raise NotReceived(
+            f"status {status.status_code.value} for document {document_id!r}: {reporter}'s copy "
+            f"(delivery {delivery.id}) was withdrawn; it has no copy left to report on",
+            [ErrorDetail("01-06 need a copy that is not withdrawn", path=_RESPONSE_FOR)],
+        )
 
 
 async def _received_document(conn: Connection, status: Status) -> tuple[MessageRow, DeliveryRow]:

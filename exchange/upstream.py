@@ -28,7 +28,6 @@ from exchange.model import System
 from exchange.outgoing import PackageStream
 from exchange.settings import Settings, UpstreamSettings
 from exchange.store import agencies as agency_store
-from exchange.store import deliveries as delivery_store
 from exchange.store import systems as system_store
 from exchange.store.db import Pool
 from exchange.store.deliveries import Claimed
@@ -62,15 +61,11 @@ class Upstreams:
         upstream = self._settings.upstream_for(claim.recipient)
         if upstream is None:
             return PushResult(False, f"no upstream axis is configured for {claim.recipient}")
-        async with self._pool.acquire() as conn:
-            deliveries = await delivery_store.deliveries_of(conn, message.id)
-        # One submission names every recipient routed there: the upstream's idempotency then makes
-        # any later forward of the same package (for another of them) the same document.
-        to = sorted(
-            d.recipient
-            for d in deliveries
-            if d.mode == "upstream" and self._settings.upstream_for(d.recipient) == upstream
-        )
+        # A forward names only the recipient of the delivery being forwarded: naming the others would
+        # hand them the package whatever their own delivery's fate (withdrawn by a revocation or an
+        # update, already forwarded). The upstream's idempotency makes the forward for another of
+        # them the same document, its scope widened by that recipient.
+        to = [claim.recipient]
         try:
             answer = await self._clients[upstream.name].send_edoc(
                 {"from": message.sender, "servicetype": "eDoc", "messagetype": message.kind, "to": to},

@@ -9,6 +9,9 @@ Every route that shows a message, its deliveries, statuses, events or bytes asks
   recipient's delivery ids, states, errors, acknowledgements, statuses or events;
 - anyone else sees nothing (404, as for an id that does not exist).
 
+A system acts for an agency here only while that agency is in service (``System.serving``): a
+pending or disabled agency gives its system no view of what was sent by or to it.
+
 The bytes of a package (and its attachments) are readable by a recipient only through a
 copy that is not withdrawn: a withdrawn copy is unreadable on every route.
 """
@@ -33,12 +36,12 @@ def sees_everything(caller: System | None) -> bool:
 
 
 def is_sender(caller: System | None, message: MessageRow) -> bool:
-    return caller is not None and message.sender in caller.organ_ids
+    return caller is not None and message.sender in caller.serving
 
 
 def own_deliveries(caller: System | None, deliveries: Sequence[DeliveryRow]) -> list[DeliveryRow]:
-    """The copies addressed to one of the caller's agencies."""
-    mine = set(caller.organ_ids) if caller is not None else set()
+    """The copies addressed to one of the caller's agencies in service."""
+    mine = set(caller.serving) if caller is not None else set()
     return [d for d in deliveries if d.recipient in mine]
 
 

@@ -35,7 +35,7 @@ async def search_documents(request: web.Request) -> web.Response:
         status=_status(query_text(request, "status")),
         since=_moment(query_text(request, "since"), "since"),
         until=_moment(query_text(request, "until"), "until"),
-        visible_to=list(caller.organ_ids) if caller.role is Role.SYSTEM else None,
+        visible_to=list(caller.serving) if caller.role is Role.SYSTEM else None,
         after=decode_cursor(query_text(request, "cursor")),
         overdue_on=today_in_vietnam() if request.query.get("overdue") in ("1", "true") else None,
         limit=query_int(request, "limit", default=50, most=MAX_PAGE),

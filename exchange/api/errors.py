@@ -6,6 +6,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from exchange.api.auth import is_vxp
 from exchange.errors import DatabaseUnavailable, ExchangeError, InvalidInput
 from exchange.logs import get_logger
 from exchange.store.db import DATABASE_AWAY, DataError
@@ -16,6 +17,60 @@ log = get_logger(__name__)
 
 def error_response(error: ExchangeError) -> web.Response:
     return web.json_response(error.as_dict(), status=error.status, headers=error.headers())
+
+
+# The facade's ErrorCode for a failure, by its HTTP status.
+VXP_CODES = {
+    code: str(code) for code in (400, 401, 403, 404, 409, 410, 413, 422, 429, 503)
+}
+
+
+def vxp_failure(error: ExchangeError) -> VxpFailure:
+    """A native refusal said in VXP terms: the native code and message in ErrorDesc."""
+    details = "; ".join(str(detail) for detail in error.details[:3])
+    return VxpFailure(
+        error.status,
+        VXP_CODES.get(error.status, "500"),
+        f"{error.code}: {error.message}" + (f" ({details})" if details else ""),
+    )
+
+
+@web.middleware
+async def vxp_error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Inside ``error_middleware``: failures of facade operations answered in VXP fields."""
+    try:
+        return await handler(request)
+    except Exception as failure:
+        if not is_vxp(request.match_info.route.handler):
+            raise
+        # Every answer of the facade carries status, ErrorCode and ErrorDesc, whatever failed.
+        return _vxp_answer(request, failure)
+
+
+def _vxp_answer(request: web.Request, failure: Exception) -> web.Response:
+    if isinstance(failure, web.HTTPException) and failure.status < 400:
+        raise failure
+    headers: dict[str, str] = {}
+    if isinstance(failure, VxpFailure):
+        answer = failure
+    elif isinstance(failure, ExchangeError):
+        answer = vxp_failure(failure)
+    elif isinstance(failure, DATABASE_AWAY):
+        log.warning("request.database_away", method=request.method, path=request.path, error=repr(failure))
+        answer = VxpFailure(503, "503", "the database is not reachable; try again shortly")
+        headers["Retry-After"] = "2"
+    elif isinstance(failure, DataError):
+        log.info("request.data_error", method=request.method, path=request.path, error=str(failure))
+        answer = vxp_failure(
+            InvalidInput("a value in the request is out of range or cannot be stored; check its parameters")
+        )
+    elif isinstance(failure, web.HTTPException):
+        answer = VxpFailure(failure.status, str(failure.status), failure.reason)
+    else:
+        log.exception("request.failed", method=request.method, path=request.path)
+        answer = VxpFailure(500, "500", "the server failed; see its log")
+    body = answer.body(with_doc_id=request.path.endswith("/sendEdoc"))
+    return web.json_response(body, status=answer.http_status, headers=headers)
 
 
 @web.middleware

@@ -20,6 +20,7 @@ from aiohttp import web
 from exchange import bounds, pull, registry_control
 from exchange.api.auth import vxp
 from exchange.api.bodies import base64_json, base64_size, receive_package, send_stream
+from exchange.api.errors import vxp_failure
 from exchange.api.keys import CALLER, INTAKE, POOL, SETTINGS, VXP_PARAMS
 from exchange.clock import VIETNAM
 from exchange.edxml.codes import STATUS_LABELS, StatusCode
@@ -33,8 +34,6 @@ MAX_LIST = 500
 # What the SDK writes after the package in sendEdoc.
 SDK_TRAILER = b"\r\n"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-# The facade's own failures, by the native error's HTTP status.
-_CODES = {400: "400", 401: "401", 403: "403", 404: "404", 409: "409", 410: "410", 413: "413", 422: "422"}
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -44,12 +43,7 @@ def _answer(body: dict[str, Any], status: int = 200) -> web.Response:
 
 def refusal(error: ExchangeError, *, with_doc_id: bool = False) -> web.Response:
     """A native refusal said in VXP terms."""
-    details = "; ".join(str(detail) for detail in error.details[:3])
-    failure = VxpFailure(
-        error.status,
-        _CODES.get(error.status, "500"),
-        f"{error.code}: {error.message}" + (f" ({details})" if details else ""),
-    )
+    failure = vxp_failure(error)
     return _answer(failure.body(with_doc_id=with_doc_id), failure.http_status)
 
 
@@ -76,6 +70,7 @@ def operation(name: str, use: Use = Use.READ, *, reads_body: bool = False) -> Ca
 
 def _param(request: web.Request, name: str) -> str | None:
     value = request[VXP_PARAMS].get(name)
+    bounds.check_chars(f"XroadVnpt-{name}", value)  # a NUL would reach the database
     return value.strip() if value is not None else None
 
 
@@ -214,7 +209,7 @@ async def get_sent_edoc_list(request: web.Request) -> web.StreamResponse:
         return _answer(ok(data=[]))
     async with request.app[POOL].acquire() as conn:
         rows = await delivery_store.sent(
-            conn, request[CALLER].organ_ids, _message_type(request), message_id, MAX_LIST
+            conn, request[CALLER].serving, _message_type(request), message_id, MAX_LIST
         )
     return _answer(ok(data=[_sent_item(row) for row in rows]))
 

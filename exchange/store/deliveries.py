@@ -133,17 +133,22 @@ UPDATE deliveries SET downloaded_at = coalesce(downloaded_at, now()),
         WHEN last_ack = 'fail' THEN NULL ELSE last_ack_reason END
 WHERE id = $1 RETURNING state
 """
-# The recipient confirms a pull delivery not yet acknowledged in this round: $1 id, $2 reason.
+# The recipient confirms a pull delivery it downloaded, not yet acknowledged in this round: $1 id,
+# $2 reason.
 _ACKED = """
 UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now(), last_ack = 'done',
     last_ack_reason = $2
-WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL RETURNING id
+WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL
+  AND downloaded_at IS NOT NULL
+RETURNING id
 """
-# The recipient could not use a pull delivery; it goes back to the inbox: $1 id, $2 reason.
+# The recipient could not use a pull delivery it downloaded; it goes back to the inbox: $1 id, $2 reason.
 _NACKED = """
 UPDATE deliveries SET state = 'queued', attempts = attempts + 1, last_error = $2, updated_at = now(),
     last_ack = 'fail', last_ack_reason = $2
-WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL RETURNING id
+WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL
+  AND downloaded_at IS NOT NULL
+RETURNING id
 """
 # Claims push deliveries whose worker's lease ran out, then due ones most urgent first, at most $1 in
 # all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
@@ -212,13 +217,19 @@ UPDATE deliveries SET state = $3::delivery_state, next_attempt_at = NULL, lease_
     updated_at = now()
 WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
 """
-# Withdraws deliveries not yet in the recipient's hands: $1 ids. Returns those withdrawn.
+# Withdraws deliveries not yet in the recipient's hands: $1 ids. Returns those withdrawn. Decided on
+# whether the copy reached its recipient (downloaded, pushed, forwarded), never on the state alone: a
+# state can say "acked" of a copy never received. A copy being pushed right now ('sending') may land,
+# so it is not withdrawn (its recipient is told of the revocation instead).
 _WITHDRAW = """
 UPDATE deliveries SET state = 'withdrawn', next_attempt_at = NULL, lease_until = NULL, updated_at = now()
-WHERE id = ANY($1::uuid[]) AND state IN ('queued', 'retry_wait', 'failed', 'expired')
+WHERE id = ANY($1::uuid[]) AND state NOT IN ('withdrawn', 'sending')
   AND downloaded_at IS NULL AND delivered_at IS NULL
 RETURNING id
 """
+# Serializes what is decided from a delivery's history (statuses, withdrawal): $1 ids, locked in id
+# order so that two transactions locking several never deadlock. Held until COMMIT.
+_LOCK = "SELECT id FROM deliveries WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE"
 # Withdraws a delivery whatever its state (an agreed take-back): $1 id.
 _WITHDRAW_ANY = """
 UPDATE deliveries SET state = 'withdrawn', next_attempt_at = NULL, lease_until = NULL, updated_at = now()
@@ -394,6 +405,11 @@ async def record_given_up(conn: Connection, delivery_id: UUID, worker: str, stat
 
 async def withdraw_undelivered(conn: Connection, delivery_ids: Sequence[UUID]) -> set[UUID]:
     return {row["id"] for row in await conn.fetch(_WITHDRAW, list(delivery_ids))}
+
+
+async def lock(conn: Connection, delivery_ids: Sequence[UUID]) -> None:
+    """Lock deliveries until COMMIT (inside a transaction)."""
+    await conn.execute(_LOCK, list(delivery_ids))
 
 
 async def withdraw(conn: Connection, delivery_id: UUID) -> bool:

@@ -13,25 +13,37 @@ _INSERT = "INSERT INTO systems (name, role, api_key_hash) VALUES ($1, $2, $3) RE
 # Every system with the OrganIds it serves, by name.
 _LIST = """
 SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
+       array(SELECT a.organ_id FROM agencies a
+             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
+             ORDER BY a.organ_id) AS serving
 FROM systems s ORDER BY s.name
 """
 # One system by name: $1 name.
 _BY_NAME = """
 SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
+       array(SELECT a.organ_id FROM agencies a
+             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
+             ORDER BY a.organ_id) AS serving
 FROM systems s WHERE s.name = $1
 """
 # The active system holding an API key: $1 key hash.
 _BY_KEY_HASH = """
 SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
+       array(SELECT a.organ_id FROM agencies a
+             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
+             ORDER BY a.organ_id) AS serving
 FROM systems s WHERE s.api_key_hash = $1 AND s.active
 """
 # The active system a TLS client certificate belongs to: $1 certificate fingerprint.
 _BY_CLIENT_CERT = """
 SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids
+       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
+       array(SELECT a.organ_id FROM agencies a
+             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
+             ORDER BY a.organ_id) AS serving
 FROM systems s WHERE s.client_cert_fingerprint = $1 AND s.active
 """
 # Registers a system's TLS client certificate: $1 name, $2 fingerprint (NULL removes it).
@@ -58,6 +70,7 @@ def _system(row: Record) -> System:
         created_at=row["created_at"],
         key_rotated_at=row["key_rotated_at"],
         organ_ids=tuple(row["organ_ids"]),
+        serving=tuple(row["serving"]),
         relay=row["relay"],
     )
 

@@ -200,7 +200,8 @@ async def test_headers_signed_for_one_operation_do_not_work_for_another(
 
         assert await sql(database_url, "SELECT count(*) FROM messages") == 1
         assert await sql(database_url, "SELECT active FROM agencies WHERE organ_id = $1", UNIT) is True
-        assert await sql(database_url, "SELECT state::text FROM deliveries") == "delivered"
+        # "processing" is a note: it hands nothing out, so the copy stays queued (issue 11, review item 6).
+        assert await sql(database_url, "SELECT state::text FROM deliveries") == "queued"
         assert (
             await sql(database_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'delivery.ack%'") == 0
         )

@@ -38,6 +38,7 @@ async def test_retention_removes_bodies_keeps_evidence_and_is_audited(
     async with pool.acquire() as worker_conn:
         # Not yet: the finance department has not acknowledged its copy.
         assert await remove_old_bodies(worker_conn, RetentionSettings(body_max_age_days=30)) == 0
+    await receive(client, world, FINANCE)  # only a downloaded copy can be acknowledged
     ack = await client.post(
         f"/v1/deliveries/{item['delivery_id']}/ack", json={"result": "done"}, headers=world.as_(FINANCE)
     )

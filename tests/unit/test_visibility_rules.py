@@ -19,7 +19,7 @@ SENDER, ONE, TWO = "000.00.01.H26", "000.00.02.H26", "000.00.03.H26"
 
 
 def system(role: Role, *organs: str) -> System:
-    return System(1, f"s-{role}-{'-'.join(organs)}", role, True, NOW, NOW, organs)
+    return System(1, f"s-{role}-{'-'.join(organs)}", role, True, NOW, NOW, organs, serving=organs)
 
 
 MESSAGE = MessageRow(
