@@ -32,7 +32,7 @@ class DecodedAttachment:
 
 
 # Base64 characters decoded at a time where an attachment is read in pieces (a multiple of 4).
-_PIECE_CHARS = 4 * 1024 * 1024
+_PIECE_CHARS = 1024 * 1024
 
 
 def attachment_name(attachment: Attachment) -> str:
@@ -45,19 +45,31 @@ def is_wrapped_in_zip(attachment: Attachment) -> bool:
     return (attachment.content_type or "").lower() == "application/zip" and not name.lower().endswith(".zip")
 
 
-def attachment_head(attachment: Attachment, size: int = 1024) -> bytes:
-    """The first ``size`` decoded bytes (or fewer), for telling a file's kind without decoding it all."""
-    return next(_decoded_pieces(attachment, chars=(size + 2) // 3 * 4 + 64), b"")[:size]
+@dataclass(frozen=True)
+class AttachmentSummary:
+    """What one pass over an attachment tells without holding the decoded file."""
+
+    sha256: str  # hex, of the decoded file
+    size: int
+    head: bytes  # its first bytes, to tell its kind
+    says: bool  # whether the decoded bytes contain the marker asked about
 
 
-def attachment_digest(attachment: Attachment) -> tuple[str, int]:
-    """SHA-256 (hex) and size of the decoded file, read a piece at a time: a large attachment that
-    is only listed never costs its size in memory."""
-    digest, size = hashlib.sha256(), 0
+def summarise_attachment(
+    attachment: Attachment, marker: bytes = b"", head_size: int = 1024
+) -> AttachmentSummary:
+    """Digest, size, head and whether ``marker`` occurs, read a piece at a time: a large attachment
+    that is only listed (or a PDF that carries no signature) never costs its size in memory."""
+    digest, size, head, says, tail = hashlib.sha256(), 0, b"", False, b""
     for piece in _decoded_pieces(attachment):
         digest.update(piece)
         size += len(piece)
-    return digest.hexdigest(), size
+        if len(head) < head_size:
+            head += piece[: head_size - len(head)]
+        if marker and not says:
+            says = marker in tail + piece
+            tail = piece[-(len(marker) - 1) :] if len(marker) > 1 else b""
+    return AttachmentSummary(digest.hexdigest(), size, head, says)
 
 
 def _decoded_pieces(attachment: Attachment, chars: int = _PIECE_CHARS) -> Iterator[bytes]:

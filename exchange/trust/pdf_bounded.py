@@ -38,7 +38,6 @@ from exchange.trust.pdf_signatures import (
     PdfSignature,
     describe_items,
     looks_like_pdf,
-    may_hold_signatures,
 )
 
 # A child answers with one short line per PDF; anything longer is not an answer.
@@ -55,11 +54,11 @@ async def validate_attachments(
     for index, item in enumerate(items):
         if not looks_like_pdf(item):
             continue
-        if not item.data.lstrip()[:8].startswith(b"%PDF-"):
+        if not item.head.lstrip()[:8].startswith(b"%PDF-"):
             results[index] = "not a PDF file (no %PDF- header)"
-        elif len(item.data) > limits.max_bytes:
-            results[index] = f"the PDF is {len(item.data)} bytes, over the limit of {limits.max_bytes}"
-        elif not may_hold_signatures(item.data):
+        elif item.size > limits.max_bytes:
+            results[index] = f"the PDF is {item.size} bytes, over the limit of {limits.max_bytes}"
+        elif not item.may_be_signed:
             results[index] = []
         else:
             pending.append(index)

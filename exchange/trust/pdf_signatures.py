@@ -38,11 +38,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from exchange.edxml.attachments import (
-    attachment_digest,
-    attachment_head,
     attachment_name,
     decode_attachment,
     is_wrapped_in_zip,
+    summarise_attachment,
 )
 from exchange.edxml.errors import EdxmlError
 from exchange.edxml.ids import is_organ_id
@@ -206,14 +205,18 @@ class Item:
 
     name: str
     content_type: str | None
-    data: bytes = field(repr=False)  # empty for an attachment that is not a PDF: it is listed, not read
+    data: bytes = field(repr=False)  # held only for a PDF that may carry signatures: others are listed
     sha256: str = ""  # of the decoded file; computed from data unless given
     size: int = -1
+    head: bytes = field(default=b"", repr=False)  # the file's first bytes
+    may_be_signed: bool = False  # its bytes say /ByteRange (see may_hold_signatures)
 
     def __post_init__(self) -> None:
         if self.size < 0:
             object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
             object.__setattr__(self, "size", len(self.data))
+            object.__setattr__(self, "head", self.data[:1024])
+            object.__setattr__(self, "may_be_signed", may_hold_signatures(self.data))
 
 
 def items_of(edoc: Edoc) -> list[Item]:
@@ -225,16 +228,17 @@ def items_of(edoc: Edoc) -> list[Item]:
         name = attachment_name(attachment)
         try:
             if not is_wrapped_in_zip(attachment):
-                label = Item(name, attachment.content_type, attachment_head(attachment))
-                if not looks_like_pdf(label):
-                    items.append(Item(name, attachment.content_type, b"", *attachment_digest(attachment)))
+                seen = summarise_attachment(attachment, marker=SIGNATURE_MARKER)
+                item = Item(name, attachment.content_type, b"", seen.sha256, seen.size, seen.head, seen.says)
+                if not (looks_like_pdf(item) and item.may_be_signed):
+                    items.append(item)
                     continue
             decoded = decode_attachment(attachment)
         except EdxmlError:
             items.append(Item(name, attachment.content_type, b""))
             continue
         item = Item(decoded.name, decoded.content_type, decoded.data)
-        items.append(item if looks_like_pdf(item) else replace(item, data=b""))
+        items.append(item if looks_like_pdf(item) and item.may_be_signed else replace(item, data=b""))
     return items
 
 
@@ -299,16 +303,19 @@ class Unverifiable(Exception):
 
 def looks_like_pdf(item: Item) -> bool:
     return (
-        item.data[:1024].lstrip().startswith(b"%PDF-")
+        item.head.lstrip().startswith(b"%PDF-")
         or (item.content_type or "").lower() == PDF_CONTENT_TYPE
         or item.name.lower().endswith(".pdf")
     )
 
 
+SIGNATURE_MARKER = b"/ByteRange"
+
+
 def may_hold_signatures(data: bytes) -> bool:
     """A signature dictionary cannot sit in a compressed object stream (its /Contents is patched in
     place after hashing), so a PDF whose bytes never say /ByteRange carries no signature."""
-    return b"/ByteRange" in data
+    return SIGNATURE_MARKER in data
 
 
 def validate_pdf(data: bytes, trust: DocumentTrust, at: datetime, limits: PdfLimits) -> list[PdfSignature]:

@@ -73,6 +73,9 @@ async def test_retention_removes_every_chunk_and_evidence_still_verifies(
         build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=f"{DEPT},2026/11/30,2/KEPT")),
     )
     [item, _] = await inbox(client, world, FINANCE)
+    # A DMS acknowledges what it downloaded (an ack of a copy never downloaded is 409 not_received).
+    download = await client.get(f"/v1/deliveries/{item['delivery_id']}/package", headers=world.as_(FINANCE))
+    assert download.status == 200
     ack = await client.post(
         f"/v1/deliveries/{item['delivery_id']}/ack", json={"result": "done"}, headers=world.as_(FINANCE)
     )

@@ -135,21 +135,35 @@ def test_an_attachment_read_in_pieces_gives_the_same_digest_head_and_bytes(size:
     import hashlib
     import os
 
-    from exchange.edxml.attachments import attachment_digest, attachment_head, decode_attachment
+    from exchange.edxml.attachments import decode_attachment, summarise_attachment
     from exchange.edxml.model import Attachment
 
     data = os.urandom(size)
-    # Line breaks every 76 characters, as producers write base64; pieces cut across them.
+    # Line breaks every 76 characters, as producers write base64; pieces are cut across them.
     attachment = Attachment("c1", base64.encodebytes(data).decode(), "x.bin", None, None, None, None, None)
-    assert attachment_digest(attachment) == (hashlib.sha256(data).hexdigest(), size)
-    assert attachment_head(attachment) == data[:1024]
+    seen = summarise_attachment(attachment, marker=data[-40:-20] if size > 40 else b"")
+    assert (seen.sha256, seen.size, seen.head) == (hashlib.sha256(data).hexdigest(), size, data[:1024])
+    assert seen.says is (size > 40)
     assert decode_attachment(attachment).data == data
 
 
+def test_a_marker_split_between_two_pieces_is_seen() -> None:
+    import base64
+
+    from exchange.edxml.attachments import summarise_attachment
+    from exchange.edxml.model import Attachment
+
+    piece = 1024 * 1024 // 4 * 3  # the decoded size of one piece of base64
+    data = b"x" * (piece - 4) + b"/ByteRange" + b"y" * 100
+    attachment = Attachment("c1", base64.b64encode(data).decode(), "a.pdf", None, None, None, None, None)
+    assert summarise_attachment(attachment, marker=b"/ByteRange").says
+    assert not summarise_attachment(attachment, marker=b"/Nothing").says
+
+
 def test_an_attachment_that_is_not_base64_is_refused_when_read_in_pieces() -> None:
-    from exchange.edxml.attachments import attachment_digest
+    from exchange.edxml.attachments import summarise_attachment
     from exchange.edxml.errors import AttachmentError
     from exchange.edxml.model import Attachment
 
     with pytest.raises(AttachmentError, match="not valid base64"):
-        attachment_digest(Attachment("c1", "not base64!", "x.bin", None, None, None, None, None))
+        summarise_attachment(Attachment("c1", "not base64!", "x.bin", None, None, None, None, None))
