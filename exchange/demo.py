@@ -17,7 +17,7 @@ from exchange.model import Role
 from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
 from exchange.store.db import Connection
-from exchange.trust.devca import write_dev_pki
+from exchange.trust.devca import write_dev_document_pki, write_dev_pki
 
 CITY = "000.00.00.H26"
 CENTRAL_OFFICE = "000.00.00.G22"
@@ -68,9 +68,14 @@ def keep_keys(data_dir: Path, systems: list[registry.NewSystem]) -> Path:
 
 
 def demo_pki(data_dir: Path) -> dict[str, Path]:
-    """The demo's development CA and a signing certificate per demo agency, made once."""
+    """The demo's development CAs, made once: the envelope CA with a signing certificate per demo
+    agency, and the document CA with a person's and the agency's PDF-signing certificates."""
     directory = demo_directory(data_dir) / "pki"
     agencies = [(organ_id, name) for organ_id, name, *_ in AGENCIES]
+    return {**_envelope_pki(directory, agencies), **_document_pki(directory / "documents", agencies)}
+
+
+def _envelope_pki(directory: Path, agencies: list[tuple[str, str]]) -> dict[str, Path]:
     expected = [directory / "ca.pem", *(directory / f"agency-{organ_id}.pem" for organ_id, _ in agencies)]
     if all(path.is_file() for path in expected):
         written = {"ca": directory / "ca.pem", "ca_key": directory / "ca.key.pem"}
@@ -81,10 +86,25 @@ def demo_pki(data_dir: Path) -> dict[str, Path]:
     return write_dev_pki(directory, agencies, axis_name="exchange-demo-axis")
 
 
-async def trust_demo_ca(conn: Connection, ca_pem: bytes) -> None:
-    """Trust the demo CA, so that the demo agencies' signatures are valid (once)."""
-    certificates = cert_registry.read_certificates(ca_pem, "the demo CA")
-    await cert_registry.import_certificates(conn, certificates, organ_id=None)
+def _document_pki(directory: Path, agencies: list[tuple[str, str]]) -> dict[str, Path]:
+    if not (directory / "document-ca.pem").is_file():
+        return write_dev_document_pki(directory, agencies)
+    written = {
+        "document_ca": directory / "document-ca.pem",
+        "document_ca_key": directory / "document-ca.key.pem",
+    }
+    for organ_id, _ in agencies:
+        for kind in ("person", "organization"):
+            written[f"document_{kind}:{organ_id}"] = directory / f"document-{kind}-{organ_id}.pem"
+            written[f"document_{kind}_key:{organ_id}"] = directory / f"document-{kind}-{organ_id}.key.pem"
+    return written
+
+
+async def trust_demo_ca(conn: Connection, pki: Mapping[str, Path]) -> None:
+    """Trust the demo CAs, so that the demo agencies' envelope and PDF signatures are valid (once)."""
+    for label, purpose in (("ca", "envelope"), ("document_ca", "document")):
+        certificates = cert_registry.read_certificates(pki[label].read_bytes(), f"the demo {purpose} CA")
+        await cert_registry.import_certificates(conn, certificates, organ_id=None, purpose=purpose)
 
 
 async def load_demo(conn: Connection, kept: Mapping[str, str] | None = None) -> list[registry.NewSystem]:

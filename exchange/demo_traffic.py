@@ -46,6 +46,7 @@ from exchange.edxml.model import (
 )
 from exchange.errors import ExchangeError
 from exchange.settings import Settings
+from exchange.trust import devca
 from exchange.trust.signing import Signer, sign_package
 
 SUBJECTS = (
@@ -82,7 +83,34 @@ ABBREVIATIONS = {
     "000.06.12.H26": "UBP",
     "000.05.13.H26": "UBX",
 }
-PDF = b"%PDF-1.7\n% Demo document of the exchange axis\n%%EOF\n"
+# A few documents carry only the signer's signature, not the agency's seal: not official.
+UNSEALED_SHARE = 0.15
+
+
+class DemoPdfs:
+    """The demo's attached documents: a PDF signed by the sender's leader and sealed by the agency
+    (the development document CA), made once per sender; some carry the person's signature only."""
+
+    def __init__(self, pki: Mapping[str, Path]) -> None:
+        self._pki = pki
+        self._made: dict[tuple[str, bool], bytes] = {}
+
+    def __call__(self, sender: str, sealed: bool) -> bytes:
+        if (sender, sealed) not in self._made:
+            self._made[sender, sealed] = self._sign(sender, sealed)
+        return self._made[sender, sealed]
+
+    def _sign(self, sender: str, sealed: bool) -> bytes:
+        def issued(label: str) -> devca.Issued:
+            key_label = label.replace(":", "_key:") if ":" in label else f"{label}_key"
+            return devca.load_issued(self._pki[label], self._pki[key_label])
+
+        ca = issued("document_ca")
+        person = issued(f"document_person:{sender}")
+        pdf = devca.make_pdf(f"Văn bản điện tử của {sender}")
+        if not sealed:
+            return devca.sign_pdf(pdf, person, field_name="NguoiKy", chain=(ca,))
+        return devca.sign_official_pdf(pdf, person, issued(f"document_organization:{sender}"), ca)
 
 
 class DemoFailed(ExchangeError):
@@ -167,9 +195,10 @@ async def send_traffic(
             for organ_id, system in systems.items()
         }
         run = now().astimezone(VIETNAM)
+        pdfs = DemoPdfs(pki)
         sent = []
         for n in range(count):
-            document = _document(rng, n, run, names)
+            document = _document(rng, n, run, names, pdfs)
             await dms[document.sender].send(build_edoc(document.edoc))
             sent.append(document)
             _count(summary, "Văn bản mới")
@@ -192,7 +221,9 @@ def _count(summary: Summary, kind: str) -> None:
     summary.by_type[kind] = summary.by_type.get(kind, 0) + 1
 
 
-def _document(rng: random.Random, n: int, run: datetime, names: Mapping[str, str]) -> Sent:
+def _document(
+    rng: random.Random, n: int, run: datetime, names: Mapping[str, str], pdfs: DemoPdfs
+) -> Sent:
     organ_ids = list(names)
     sender = rng.choice(organ_ids)
     recipients = tuple(
@@ -225,7 +256,10 @@ def _document(rng: random.Random, n: int, run: datetime, names: Mapping[str, str
         references=(Reference("cid:1", "application/pdf", attachment_name="van-ban.pdf"),),
         attachments=(
             Attachment(
-                "cid:1", base64.b64encode(PDF).decode(), "van-ban.pdf", content_type="application/pdf"
+                "cid:1",
+                base64.b64encode(pdfs(sender, sealed=rng.random() >= UNSEALED_SHARE)).decode(),
+                "van-ban.pdf",
+                content_type="application/pdf",
             ),
         ),
     )
@@ -332,9 +366,18 @@ def write_sample_package(directory: Path, pki: Mapping[str, Path]) -> Path:
     sender, recipients = "000.00.01.H26", ("000.00.02.H26", "000.00.00.G22")
     names = {organ_id: name for organ_id, name, *_ in AGENCIES}
     run = now().astimezone(VIETNAM)
-    document = _document(random.Random(0), 0, run, names)  # noqa: S311 (made-up content)
+    pdfs = DemoPdfs(pki)
+    document = _document(random.Random(0), 0, run, names, pdfs)  # noqa: S311 (made-up content)
     edoc = replace(
         document.edoc,
+        attachments=(
+            Attachment(
+                "cid:1",
+                base64.b64encode(pdfs(sender, sealed=True)).decode(),
+                "van-ban.pdf",
+                content_type="application/pdf",
+            ),
+        ),
         sender=Organization(sender, organ_name=names[sender], organization_in_charge=names[sender]),
         recipients=tuple(Organization(r, organ_name=names[r]) for r in recipients),
         document_id=f"{sender},{run:%Y/%m/%d},{run:%H%M%S}/SNV-VP",

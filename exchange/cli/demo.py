@@ -46,11 +46,10 @@ def demo(
     """
     kept = {} if rotate else load_kept_keys(settings.data_dir)
     pki = demo_pki(settings.data_dir)
-    ca_pem = pki["ca"].read_bytes()
 
     async def load(conn: Connection) -> tuple[list[NewSystem], int]:
         systems = await load_demo(conn, kept)
-        await trust_demo_ca(conn, ca_pem)
+        await trust_demo_ca(conn, pki)
         return systems, await count_edocs(conn)
 
     systems, documents = with_database(settings, load)
