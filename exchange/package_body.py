@@ -51,6 +51,7 @@ class PackageBody:
         if len(data) > limit:
             raise too_large(len(data), limit)
         body = cls(limit)
+        body._file.close()  # the spool made for a body that arrives; this one is in hand
         body._file = io.BytesIO(data)  # shares the bytes: no copy of what is already in memory
         body._hash.update(data)
         body.size = len(data)

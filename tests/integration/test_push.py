@@ -372,6 +372,7 @@ async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_anoth
                 }
             ),
         ],
+        allow_private_endpoints=True,  # both endpoints listen on loopback
     )
     key = (await registry.add_system(conn, "dept", Role.SYSTEM, [DEPT])).api_key
     # The hanging endpoint's deliveries are older: claimed oldest first, they would take every slot.
@@ -382,7 +383,7 @@ async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_anoth
         assert response.status == 201
     app = push_client.server.app
     settings = app[SETTINGS].delivery.model_copy(update={"concurrency": 4, "per_endpoint_concurrency": 2})
-    pusher = HttpPush(app[SIGNER], 60)
+    pusher = HttpPush(app[SIGNER], 60, allow_private_endpoints=True)
     await pusher.start()
     worker = DeliveryWorker(app[POOL], settings, pusher, "fair-worker")
     serving = asyncio.create_task(worker.serve())
