@@ -13,6 +13,7 @@ from aiohttp import web
 from exchange import __version__
 from exchange.api.auth import allow
 from exchange.model import Role
+from exchange.store.reports import COUNTS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
@@ -325,19 +326,7 @@ _REPORT_ITEM = {
     "properties": {
         "organ_id": {"type": "string"},
         "name": {"type": "string"},
-        **{
-            key: _COUNT
-            for key in (
-                "sent",
-                "received",
-                "processed_on_time",
-                "late",
-                "overdue",
-                "rejected",
-                "pending",
-                "failed_deliveries",
-            )
-        },
+        **dict.fromkeys(COUNTS, _COUNT),
         "median_hours_to_complete": _HOURS,
         "p90_hours_to_complete": _HOURS,
     },

@@ -267,17 +267,7 @@ async def report(request: web.Request) -> web.StreamResponse:
 
 
 def _totals(rows: list[AgencyFigures]) -> dict[str, int]:
-    keys = (
-        "sent",
-        "received",
-        "processed_on_time",
-        "late",
-        "overdue",
-        "rejected",
-        "pending",
-        "failed_deliveries",
-    )
-    return {key: sum(getattr(row, key) for row in rows) for key in keys}
+    return {key: sum(getattr(row, key) for row in rows) for key in reports.COUNTS}
 
 
 @allow(Role.AUDITOR, Role.ADMIN)

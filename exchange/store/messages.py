@@ -270,9 +270,16 @@ async def overdue_count(conn: Connection, today: date) -> int:
 
 
 async def search_documents(conn: Connection, query: DocumentQuery) -> list[MessageRow]:
-    after_at, after_id = query.after if query.after is not None else (None, None)
-    rows = await conn.fetch(
-        _SEARCH,
+    arguments = _search_arguments(query, query.after, query.limit)
+    return [_message(row) for row in await conn.fetch(_SEARCH, *arguments)]
+
+
+def _search_arguments(
+    query: DocumentQuery, after: tuple[datetime, UUID] | None, limit: int | None
+) -> tuple[Any, ...]:
+    """The parameters of _SEARCH (and of _COUNT, which has neither cursor nor limit)."""
+    after_at, after_id = after if after is not None else (None, None)
+    return (
         query.document_id,
         query.sender,
         query.recipient,
@@ -282,10 +289,9 @@ async def search_documents(conn: Connection, query: DocumentQuery) -> list[Messa
         query.visible_to,
         after_at,
         after_id,
-        query.limit,
+        limit,
         query.overdue_on,
     )
-    return [_message(row) for row in rows]
 
 
 # How many documents a search matches (the same filters, no cursor, no limit): as _SEARCH.
@@ -299,22 +305,7 @@ WHERE m.id = ANY($1::uuid[]) AND m.kind = 'edoc' AND m.due_date < $2 AND EXISTS 
 
 async def count_documents(conn: Connection, query: DocumentQuery) -> int:
     """How many documents match ``query`` in all (its cursor and limit are ignored)."""
-    return int(
-        await conn.fetchval(
-            _COUNT,
-            query.document_id,
-            query.sender,
-            query.recipient,
-            query.status,
-            query.since,
-            query.until,
-            query.visible_to,
-            None,
-            None,
-            None,
-            query.overdue_on,
-        )
-    )
+    return int(await conn.fetchval(_COUNT, *_search_arguments(query, None, None)))
 
 
 async def overdue_among(conn: Connection, message_ids: list[UUID], today: date) -> set[UUID]:

@@ -135,6 +135,19 @@ GROUP BY d.recipient ORDER BY oldest LIMIT $1
 """
 
 
+# The counts of a report line (the rest are its agency and two durations): totals add these up.
+COUNTS = (
+    "sent",
+    "received",
+    "processed_on_time",
+    "late",
+    "overdue",
+    "rejected",
+    "pending",
+    "failed_deliveries",
+)
+
+
 @dataclass(frozen=True)
 class AgencyFigures:
     """One agency's line of the report (see docs/reports.md for each figure)."""
