@@ -128,7 +128,7 @@ async def one_size(
 ) -> dict[str, Any]:
     data_dir = scratch / f"server-{name}"
     data_dir.mkdir()
-    (server,) = await start_servers(1, world.database_url, world.pki, data_dir)
+    (server,) = await start_servers(1, 0, world.database_url, world.pki, data_dir)
     pid = server.process.pid
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=900)) as session:
