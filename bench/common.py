@@ -128,3 +128,15 @@ def percentile(values: list[float], fraction: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def endpoint_per_recipient(url: str, endpoint: str) -> None:
+    """Each push agency its own URL (one DMS each), as in a real registry."""
+    conn = await asyncpg.connect(url)
+    try:
+        for organ in PUSH:
+            await conn.execute(
+                "UPDATE agencies SET push_endpoint = $2 WHERE organ_id = $1", organ, f"{endpoint}?to={organ}"
+            )
+    finally:
+        await conn.close()

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 import asyncpg
 
-from bench.common import PULL, PUSH, make_packages, prepare, recipients_for
+from bench.common import PULL, endpoint_per_recipient, make_packages, prepare, recipients_for
 from bench.dms import Recipients, Senders, verdict
 from bench.replicated import ReplicatedCluster
 from exchange.audit_chain import seal_pending, verify_chain
@@ -76,7 +76,7 @@ async def _run(
     world = await prepare(cluster.url, root / "pki", placeholder)
     recipients = Recipients(world.keys, PULL)
     runner, endpoint = await recipients.push_endpoint()
-    await _endpoint_per_recipient(cluster.url, endpoint)
+    await endpoint_per_recipient(cluster.url, endpoint)
     pki = {"axis": root / "pki" / "axis-signing.pem", "axis_key": root / "pki" / "axis-signing.key.pem"}
     config = write_config(root / "failover.toml", pki, lease_s=3.0, base_delay_s=0.3, max_delay_s=2.0)
     args = ["--config", str(config), "--database-url", cluster.url]
@@ -183,17 +183,6 @@ async def _sealed_by_the_axis(url: str, within_s: float = 20) -> bool:
                 return True
             await asyncio.sleep(0.2)
         return False
-    finally:
-        await conn.close()
-
-
-async def _endpoint_per_recipient(url: str, endpoint: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        for organ in PUSH:
-            await conn.execute(
-                "UPDATE agencies SET push_endpoint = $2 WHERE organ_id = $1", organ, f"{endpoint}?to={organ}"
-            )
     finally:
         await conn.close()
 

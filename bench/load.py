@@ -42,11 +42,20 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import asyncpg
 import psutil
 from aiohttp import web
 
-from bench.common import PULL, PUSH, SIZES, World, database, make_packages, percentile, prepare
+from bench.common import (
+    PULL,
+    PUSH,
+    SIZES,
+    World,
+    database,
+    endpoint_per_recipient,
+    make_packages,
+    percentile,
+    prepare,
+)
 from exchange.edxml.builder import build_status
 from exchange.edxml.codes import StatusCode
 from exchange.edxml.package import parse_package
@@ -275,18 +284,6 @@ async def start_servers(count: int, workers: int, url: str, pki: Path, data_dir:
     api_role = ["--role", "api"] if workers else []
     servers = [await Server.start(*args, *api_role) for _ in range(count)]
     return servers + [await Server.start(*args, "--role", "worker") for _ in range(workers)]
-
-
-async def endpoint_per_recipient(url: str, endpoint: str) -> None:
-    """Each push agency its own URL (one DMS each), as in a real registry."""
-    conn = await asyncpg.connect(url)
-    try:
-        for organ in PUSH:
-            await conn.execute(
-                "UPDATE agencies SET push_endpoint = $2 WHERE organ_id = $1", organ, f"{endpoint}?to={organ}"
-            )
-    finally:
-        await conn.close()
 
 
 async def run_once(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 from aiohttp import web
 
 
@@ -183,3 +184,12 @@ def write_config(path: Path, dev_pki: dict[str, Path], **delivery: Any) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+async def fetch_value(database_url: str, query: str, *args: Any) -> Any:
+    """One value from the test's database, read beside the server (to prove what was stored)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(query, *args)
+    finally:
+        await conn.close()

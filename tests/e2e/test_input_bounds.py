@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import pytest
 
 from adapters.vxp_client import VxpClient
 from exchange import bounds
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import StatusCode
+from tests.e2e.harness import fetch_value
 from tests.e2e.world import CENTRAL, DEPT, FINANCE, World, open_world
 from tests.edxml_factories import small_edoc, small_status
 
@@ -46,14 +46,6 @@ def assert_too_long(status: int, answer: dict[str, Any], field: str, limit: int)
     assert answer["error"]["details"][0]["path"] == field
 
 
-async def fetch_value(world: World, query: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(world.database_url)
-    try:
-        return await conn.fetchval(query, *args)
-    finally:
-        await conn.close()
-
-
 async def send(world: World, document_id: str, **changes: Any) -> tuple[int, dict[str, Any]]:
     edoc = replace(small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=document_id), **changes)
     return await world.client(DEPT).post_package(build_edoc(edoc))
@@ -68,13 +60,18 @@ async def test_an_ack_reason_at_its_bound_is_kept_one_past_is_refused(world: Wor
     path = f"/v1/deliveries/{copy}/ack"
     status, refused = await finance.post_json(path, {"result": "fail", "reason": "x" * (bounds.REASON + 1)})
     assert_too_long(status, refused, "reason", bounds.REASON)
-    assert await fetch_value(world, "SELECT attempts FROM deliveries WHERE id = $1", copy) == 0
-    assert await fetch_value(world, "SELECT count(*) FROM audit_log WHERE action LIKE 'delivery.ack%'") == 0
+    assert await fetch_value(world.database_url, "SELECT attempts FROM deliveries WHERE id = $1", copy) == 0
+    assert (
+        await fetch_value(
+            world.database_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'delivery.ack%'"
+        )
+        == 0
+    )
     status, acked = await finance.post_json(path, {"result": "fail", "reason": "x" * bounds.REASON})
     assert status == 200, acked
-    assert await fetch_value(world, "SELECT length(last_error) FROM deliveries WHERE id = $1", copy) == (
-        bounds.REASON
-    )
+    assert await fetch_value(
+        world.database_url, "SELECT length(last_error) FROM deliveries WHERE id = $1", copy
+    ) == (bounds.REASON)
 
 
 async def test_a_vxp_note_at_its_bound_is_kept_one_past_is_refused(world: World) -> None:
@@ -89,14 +86,20 @@ async def test_a_vxp_note_at_its_bound_is_kept_one_past_is_refused(world: World)
     assert "too_long" in answer["ErrorDesc"]
     assert "XroadVnpt-description" in answer["ErrorDesc"]
     assert (
-        await fetch_value(world, "SELECT count(*) FROM audit_log WHERE action = 'delivery.processing'") == 0
+        await fetch_value(
+            world.database_url, "SELECT count(*) FROM audit_log WHERE action = 'delivery.processing'"
+        )
+        == 0
     )
     answer = await finance.call(
         "updateStatus", {"status": "processing", "docId": copy, "description": "y" * bounds.REASON}
     )
     assert answer["status"] == "OK", answer
     assert (
-        await fetch_value(world, "SELECT count(*) FROM audit_log WHERE action = 'delivery.processing'") == 1
+        await fetch_value(
+            world.database_url, "SELECT count(*) FROM audit_log WHERE action = 'delivery.processing'"
+        )
+        == 1
     )
 
 

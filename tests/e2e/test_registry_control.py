@@ -14,7 +14,7 @@ from adapters.vxp_client import VxpClient
 from exchange import registry
 from exchange.edxml.builder import build_edoc
 from exchange.model import Role
-from tests.e2e.harness import Client, Server, write_config
+from tests.e2e.harness import Client, Server, fetch_value, write_config
 from tests.e2e.test_vxp import assert_fail, assert_ok
 from tests.edxml_factories import small_edoc
 
@@ -33,14 +33,6 @@ async def setup(database_url: str) -> dict[str, str]:
         finance = await registry.add_system(conn, "so-tai-chinh", Role.SYSTEM, [FINANCE], SECRET)
         admin = await registry.add_system(conn, "ops", Role.ADMIN)
         return {"dept": dept.api_key, "finance": finance.api_key, "admin": admin.api_key}
-    finally:
-        await conn.close()
-
-
-async def sql(database_url: str, query: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(query, *args)
     finally:
         await conn.close()
 
@@ -108,15 +100,17 @@ async def test_a_disabled_system_gets_401_everywhere_and_its_deliveries_wait(
         _, agencies = await axis.dept.get_json("/v1/agencies")
         finance = next(a for a in agencies["items"] if a["organ_id"] == FINANCE)
         assert (finance["active"], finance["state"]) == (False, "disabled")
-        assert await sql(database_url, "SELECT count(*) FROM messages") == 1
-        assert await sql(database_url, "SELECT state::text FROM deliveries") == "queued"  # held, not failed
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 1
+        assert (
+            await fetch_value(database_url, "SELECT state::text FROM deliveries") == "queued"
+        )  # held, not failed
 
         status, enabled = await axis.admin.post_json("/v1/admin/systems/so-tai-chinh/enable", {})
         assert (status, enabled["active"]) == (200, True)
         assert await axis.inbox() == [delivery_id]
         assert_ok(await axis.sdk().call("getReceivedEdocList", EDOC))
         actions = "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE action LIKE 'system.%'"
-        assert await sql(database_url, actions) == ["system.disabled", "system.enabled"]
+        assert await fetch_value(database_url, actions) == ["system.disabled", "system.enabled"]
 
     await run(tmp_path, database_url, dev_pki, scenario)
 
@@ -138,7 +132,7 @@ async def test_rotating_the_vxp_secret_retires_the_old_one_at_once(
         status, _ = await axis.finance.post_json("/v1/admin/systems/so-tai-chinh/rotate-secret", {})
         assert status == 403
         secrets = "SELECT count(DISTINCT vxp_secret) FROM systems WHERE name = 'so-tai-chinh'"
-        assert await sql(database_url, secrets) == 1
+        assert await fetch_value(database_url, secrets) == 1
 
     await run(tmp_path, database_url, dev_pki, scenario)
 
@@ -163,7 +157,7 @@ async def test_deliveries_to_a_disabled_agency_are_held_and_resume_on_enable(
         status, body = await axis.finance.post_json(f"/v1/deliveries/{delivery_id}/ack", {"result": "done"})
         assert (status, body["error"]["code"]) == (409, "delivery_held")
         state = "SELECT state::text || ' ' || (downloaded_at IS NULL)::text FROM deliveries"
-        assert await sql(database_url, state) == "queued true"
+        assert await fetch_value(database_url, state) == "queued true"
 
         # Neither sends nor receives anything new, and is not listed as deliverable.
         status, body = await axis.dept.post_package(document(DEPT, FINANCE, 2))
@@ -173,7 +167,7 @@ async def test_deliveries_to_a_disabled_agency_are_held_and_resume_on_enable(
         assert_fail(await axis.sdk().send_edoc({"from": FINANCE, **EDOC}, document(FINANCE, DEPT, 3)), "422")
         listed = await axis.sdk().call("getAgenciesList", {})
         assert FINANCE not in {a["code"] for a in listed["data"]}
-        assert await sql(database_url, "SELECT count(*) FROM messages") == 1
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 1
 
         status, enabled = await axis.admin.post_json(f"/v1/admin/agencies/{FINANCE}/enable", {})
         assert (status, enabled["state"]) == (200, "active")

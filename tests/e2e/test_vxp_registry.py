@@ -14,7 +14,7 @@ from exchange import registry
 from exchange.edxml.builder import build_edoc
 from exchange.model import Role
 from exchange.vxp.protocol import hash_file
-from tests.e2e.harness import Client, Server, write_config
+from tests.e2e.harness import Client, Server, fetch_value, write_config
 from tests.e2e.test_vxp import assert_fail, assert_ok
 from tests.edxml_factories import small_edoc
 
@@ -33,14 +33,6 @@ async def setup(database_url: str) -> dict[str, str]:
         finance = await registry.add_system(conn, "so-tai-chinh", Role.SYSTEM, [FINANCE], SECRET)
         admin = await registry.add_system(conn, "ops", Role.ADMIN)
         return {"dept": dept.api_key, "finance": finance.api_key, "admin": admin.api_key}
-    finally:
-        await conn.close()
-
-
-async def value(database_url: str, query: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(query, *args)
     finally:
         await conn.close()
 
@@ -103,7 +95,8 @@ async def test_a_system_registers_only_under_its_own_agencies_and_waits_for_appr
                 assert_fail(await register(finance, code, parent), error)
             assert await registry_state(database_url) == before
             assert (
-                await value(database_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'agency.%'") == 0
+                await fetch_value(database_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'agency.%'")
+                == 0
             )
 
             assert_ok(await register(finance, UNIT, FINANCE))
@@ -126,8 +119,8 @@ async def test_a_system_registers_only_under_its_own_agencies_and_waits_for_appr
             native_finance = Client(session, server.url, keys["finance"])
             status, refused = await native_finance.post_package(from_unit)
             assert (status, refused["error"]["code"]) == (422, "agency_pending")
-            assert await value(database_url, "SELECT count(*) FROM messages") == 0
-            assert await value(database_url, "SELECT count(*) FROM deliveries") == 0
+            assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 0
+            assert await fetch_value(database_url, "SELECT count(*) FROM deliveries") == 0
 
             # The native admin API is not within a system's reach.
             status, _ = await native_finance.post_json(f"/v1/admin/agencies/{UNIT}/approve", {})
@@ -145,7 +138,7 @@ async def test_a_system_registers_only_under_its_own_agencies_and_waits_for_appr
             assert UNIT in {a["code"] for a in (await finance.call("getAgenciesList", {}))["data"]}
             assert (await dept.post_package(to_unit))[0] == 201
             assert_ok(await finance.send_edoc(params, from_unit))
-            assert await value(database_url, "SELECT count(*) FROM messages") == 2
+            assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 2
     finally:
         assert await server.stop() == 0
 

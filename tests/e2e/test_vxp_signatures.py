@@ -14,7 +14,7 @@ from exchange import registry
 from exchange.edxml.builder import build_edoc
 from exchange.model import Role
 from exchange.vxp.protocol import hash_file
-from tests.e2e.harness import Client, Server, write_config
+from tests.e2e.harness import Client, Server, fetch_value, write_config
 from tests.e2e.test_vxp import assert_fail, assert_ok
 from tests.edxml_factories import small_edoc
 
@@ -32,14 +32,6 @@ async def setup(database_url: str) -> str:
         dept = await registry.add_system(conn, "so-noi-vu", Role.SYSTEM, [DEPT], SECRETS["so-noi-vu"])
         await registry.add_system(conn, "so-tai-chinh", Role.SYSTEM, [FINANCE], SECRETS["so-tai-chinh"])
         return dept.api_key
-    finally:
-        await conn.close()
-
-
-async def sql(database_url: str, query: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return await conn.fetchval(query, *args)
     finally:
         await conn.close()
 
@@ -98,12 +90,12 @@ async def test_a_spent_signature_stays_spent_while_its_timestamp_is_accepted(
         # The clock moves on: past the old 600 s window (the reported replay came after 613 s), then
         # 20 days on, while the SDK's timestamp is still accepted (30 days and a day's zone slack).
         for age in ("700 seconds", "20 days"):
-            await sql(database_url, f"UPDATE vxp_requests SET seen_at = seen_at - interval '{age}'")
+            await fetch_value(database_url, f"UPDATE vxp_requests SET seen_at = seen_at - interval '{age}'")
             again = await post(axis.session, f"{axis.server.url}/updateStatus", headers, b"{}")
             assert_fail(again, "409")
             assert "already used for updateStatus" in again["ErrorDesc"]
         events = "SELECT count(*) FROM audit_log WHERE action = 'delivery.processing'"
-        assert await sql(database_url, events) == 1
+        assert await fetch_value(database_url, events) == 1
 
     await run(tmp_path, database_url, dev_pki, scenario)
 
@@ -132,7 +124,7 @@ async def test_send_edoc_needs_hash_file_and_the_same_headers_make_no_second_doc
         )
         again = await post(axis.session, f"{axis.server.url}/sendEdoc", hashed, document(1) + b"\r\n")
         assert again["DocId"] == sent["DocId"]  # the same document, not a second one
-        assert await sql(database_url, "SELECT count(*) FROM messages") == 1
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 1
 
     await run(tmp_path, database_url, dev_pki, scenario)
 
@@ -153,9 +145,9 @@ async def test_register_agency_needs_hash_file_over_its_own_body(
         assert_ok(await axis.finance.send_edoc({"from": FINANCE, **EDOC}, sent))
         assert_fail(await axis.finance.register_agency({}, body), "422")
         agencies = "SELECT count(*) FROM agencies"
-        assert await sql(database_url, agencies) == 2
+        assert await fetch_value(database_url, agencies) == 2
         assert_ok(await axis.finance.register_agency({"hash-file": hash_file(body.encode())}, body))
-        assert await sql(database_url, agencies) == 3
+        assert await fetch_value(database_url, agencies) == 3
 
     await run(tmp_path, database_url, dev_pki, scenario)
 
@@ -198,12 +190,17 @@ async def test_headers_signed_for_one_operation_do_not_work_for_another(
         assert_fail(refused, "409")
         assert "already used for updateStatus" in refused["ErrorDesc"]
 
-        assert await sql(database_url, "SELECT count(*) FROM messages") == 1
-        assert await sql(database_url, "SELECT active FROM agencies WHERE organ_id = $1", UNIT) is True
-        # "processing" is a note: it hands nothing out, so the copy stays queued (issue 11, review item 6).
-        assert await sql(database_url, "SELECT state::text FROM deliveries") == "queued"
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 1
         assert (
-            await sql(database_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'delivery.ack%'") == 0
+            await fetch_value(database_url, "SELECT active FROM agencies WHERE organ_id = $1", UNIT) is True
+        )
+        # "processing" is a note: it hands nothing out, so the copy stays queued (issue 11, review item 6).
+        assert await fetch_value(database_url, "SELECT state::text FROM deliveries") == "queued"
+        assert (
+            await fetch_value(
+                database_url, "SELECT count(*) FROM audit_log WHERE action LIKE 'delivery.ack%'"
+            )
+            == 0
         )
 
     await run(tmp_path, database_url, dev_pki, scenario)
@@ -232,6 +229,6 @@ async def test_the_sdk_reusing_its_own_signatures_keeps_working(
             assert_ok(await sdk.call("getEdoc", get))  # a read repeating a spent signature is fine
         assert await axis.inbox() == []
         states = "SELECT array_agg(DISTINCT state::text) FROM deliveries"
-        assert await sql(database_url, states) == ["acked"]
+        assert await fetch_value(database_url, states) == ["acked"]
 
     await run(tmp_path, database_url, dev_pki, scenario)
