@@ -9,15 +9,16 @@ from exchange.model import Agency, AgencySpec, AttachmentSignaturePolicy, Delive
 from exchange.store import deliveries
 from exchange.store.db import Connection, Record
 
-# Every agency with the name of the system serving it, by OrganId.
-_LIST = """
+# What an agency row is read with (see _agency): its columns and its serving system's.
+_AGENCY_ROWS = """
 SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
        a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
        a.pending, coalesce(s.active, true) AS system_active, a.foreign_document_ids,
        a.attachment_signature_policy
 FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
-ORDER BY a.organ_id
 """
+# Every agency with the name of the system serving it, by OrganId.
+_LIST = _AGENCY_ROWS + "ORDER BY a.organ_id"
 # Which of the given OrganIds are registered: $1 OrganIds.
 _EXISTING = "SELECT organ_id FROM agencies WHERE organ_id = ANY($1::text[])"
 # Which of the given system names are registered, with their ids: $1 names.
@@ -110,14 +111,7 @@ async def agencies_by_ids(conn: Connection, organ_ids: Sequence[str]) -> dict[st
 
 
 # Registered agencies among some OrganIds: $1 OrganIds.
-_BY_IDS = """
-SELECT a.organ_id, a.name, a.parent_organ_id, s.name AS system_name, a.delivery_mode,
-       a.push_endpoint, a.signature_policy, a.active, a.allow_sha1, a.max_attempts, a.max_age_s,
-       a.pending, coalesce(s.active, true) AS system_active,
-       a.foreign_document_ids, a.attachment_signature_policy
-FROM agencies a LEFT JOIN systems s ON s.id = a.system_id
-WHERE a.organ_id = ANY($1::text[])
-"""
+_BY_IDS = _AGENCY_ROWS + "WHERE a.organ_id = ANY($1::text[])"
 
 
 # The registry for incremental sync, with each entry's last change: no parameters.
