@@ -19,6 +19,7 @@ from exchange.cert_registry import document_trust_for_sender, pdf_limits
 from exchange.edxml.model import Edoc, Status
 from exchange.errors import DocumentNotOfficial, ErrorDetail
 from exchange.model import AttachmentSignaturePolicy
+from exchange.package_body import PackageBody
 from exchange.settings import TrustSettings
 from exchange.store import attachment_reports
 from exchange.store.audit import Event
@@ -27,21 +28,24 @@ from exchange.trust.pdf_bounded import validate_attachments
 from exchange.trust.pdf_signatures import AttachmentReport, AttachmentResult, Item, items_of, looks_like_pdf
 
 _ATTACHMENT_PATH = "/edXML/Attachments/Attachment"
-# Decoding larger attachments than this runs in a worker thread.
+# Decoding the attachments of a larger package than this runs in a worker thread.
 _OFF_LOOP_BYTES = 256 * 1024
 
 
 async def check_attachments(
-    pool: Pool, settings: TrustSettings, model: Edoc | Status
+    pool: Pool, settings: TrustSettings, model: Edoc | Status, body: PackageBody
 ) -> AttachmentReport | None:
-    """The report on ``model``'s attachments (None for a status package); raises when the policy refuses."""
+    """The report on ``model``'s attachments, decoded from the package's ``body`` (None for a status
+    package); raises when the policy refuses."""
     if not isinstance(model, Edoc):
         return None
     sender = model.sender.organ_id
     async with pool.acquire() as conn:
         policy, trust = await document_trust_for_sender(conn, sender, settings)
-    size = sum(len(a.content) for a in model.attachments or ())
-    items = await asyncio.to_thread(items_of, model) if size > _OFF_LOOP_BYTES else items_of(model)
+    if body.size > _OFF_LOOP_BYTES:
+        items = await asyncio.to_thread(items_of, model, body.chunks())
+    else:
+        items = items_of(model, body.chunks())
     now = datetime.now(UTC)
     if policy is AttachmentSignaturePolicy.OFF:
         return unchecked(items, sender, now)

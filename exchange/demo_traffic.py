@@ -221,9 +221,7 @@ def _count(summary: Summary, kind: str) -> None:
     summary.by_type[kind] = summary.by_type.get(kind, 0) + 1
 
 
-def _document(
-    rng: random.Random, n: int, run: datetime, names: Mapping[str, str], pdfs: DemoPdfs
-) -> Sent:
+def _document(rng: random.Random, n: int, run: datetime, names: Mapping[str, str], pdfs: DemoPdfs) -> Sent:
     organ_ids = list(names)
     sender = rng.choice(organ_ids)
     recipients = tuple(

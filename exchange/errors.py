@@ -133,6 +133,8 @@ class DeliveryHeld(Conflict):
     """A delivery to an agency that is not in service: kept, and served again once it is enabled."""
 
     code = "delivery_held"
+
+
 class DocumentNotOfficial(InvalidInput):
     """The sender requires official documents and the main PDF is not one (which part is wrong in details)."""
 

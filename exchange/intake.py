@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from lxml import etree
-
 from exchange import bounds, standing
 from exchange.attachment_check import check_attachments, record_attachments
 from exchange.cert_registry import trust_for_sender
@@ -167,14 +165,13 @@ class Intake:
         caller: System,
         data: bytes | PackageBody,
         *,
-        root: etree._Element | None = None,
         expected_sender: str | None = None,
         expected_kind: str | None = None,
         scope: Scope | None = None,
     ) -> Accepted:
         """Accept a package; ``expected_*`` are what a protocol said beside it (VXP from, messagetype),
         ``scope`` which of its recipients this submission is for. A PackageBody stays the caller's
-        to close."""
+        to close (parsed already as it arrived, or parsed here)."""
         scope = scope or Scope()
         if scope.only is not None and not scope.only:
             raise NoRecipients(
@@ -182,20 +179,19 @@ class Intake:
                 [ErrorDetail("name at least one of the package's recipients, or leave 'to' out for all")],
             )
         if isinstance(data, PackageBody):
-            return await self._submit(caller, data, root, expected_sender, expected_kind, scope)
+            return await self._submit(caller, data, expected_sender, expected_kind, scope)
         with PackageBody.of(data, self._limits.max_bytes) as body:
-            return await self._submit(caller, body, root, expected_sender, expected_kind, scope)
+            return await self._submit(caller, body, expected_sender, expected_kind, scope)
 
     async def _submit(
         self,
         caller: System,
         body: PackageBody,
-        root: etree._Element | None,
         expected_sender: str | None,
         expected_kind: str | None,
         scope: Scope,
     ) -> Accepted:
-        parsed = await _parsed(body, self._limits, root)
+        parsed = await _parsed(body, self._limits)
         bounds.check_package(parsed.model)
         sender = parsed.model.sender.organ_id
         if expected_sender is not None and expected_sender != sender:
@@ -217,12 +213,12 @@ class Intake:
         await self._check_sender_in_service(sender)
         if any(not slot.empty for slot in parsed.signatures):
             refuse_hidden_markup(parsed.root)
-        decision = await self._check_signature(parsed, sender, body.size)
+        decision = await self._check_signature(parsed, sender, body)
         model = _signed_model(parsed, decision)
         # The trees are not needed to store the package: let them go before the bytes move.
         del parsed
         decision = replace(decision, verdict=replace(decision.verdict, signed_root=None))
-        attachments = await check_attachments(self._pool, self._settings.trust, model)
+        attachments = await check_attachments(self._pool, self._settings.trust, model, body)
         try:
             return await self._store(caller, model, body, decision, scope, attachments)
         except UniqueViolation:
@@ -253,12 +249,12 @@ class Intake:
             agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
         return agency is None or agency.mode is DeliveryMode.UPSTREAM
 
-    async def _check_signature(self, parsed: ParsedPackage, sender: str, size: int) -> Decision:
+    async def _check_signature(self, parsed: ParsedPackage, sender: str, body: PackageBody) -> Decision:
         async with self._pool.acquire() as conn:
             policy, material = await trust_for_sender(conn, sender, self._settings.trust)
         now = datetime.now(UTC)
         decision = await _maybe_off_loop(
-            size, lambda: check_signature(parsed.root, sender, policy, material, now)
+            body.size, lambda: check_signature(parsed.root, sender, policy, material, now, body.aside)
         )
         if not decision.accepted:
             raise SignatureRejected(
@@ -378,16 +374,18 @@ def _recipients_of(edoc: Edoc) -> list[str]:
     return list(dict.fromkeys(recipient.organ_id for recipient in edoc.recipients))
 
 
-async def _parsed(body: PackageBody, limits: Limits, root: etree._Element | None) -> ParsedPackage:
-    """Check a package parsed as it arrived (``root``), or parse it from the body's file a chunk at a
-    time (the tree is held, the bytes are not); a schema refusal is explained (the slow part) off
-    the loop."""
+async def _parsed(body: PackageBody, limits: Limits) -> ParsedPackage:
+    """Check a package parsed as it arrived (``body.root``), or parse it from the body's file a chunk
+    at a time (the tree is held, its attachment texts and the bytes are not); a schema refusal is
+    explained (the slow part) off the loop."""
     large = body.size > OFF_LOOP_BYTES
+
+    def parsed() -> ParsedPackage:
+        root = body.root if body.root is not None else body.parse(limits)
+        return parse_package(b"", limits, root=root, explain=large, attachment_texts=False)
+
     try:
-        return await _maybe_off_loop(
-            body.size,
-            lambda: parse_package(body.reader() if root is None else b"", limits, root=root, explain=large),
-        )
+        return await _maybe_off_loop(body.size, parsed)
     except SchemaInvalid as invalid:
         if invalid.unexplained is None:
             raise
@@ -401,11 +399,15 @@ async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:
 
 
 def _signed_model(parsed: ParsedPackage, decision: Decision) -> Edoc | Status:
-    """After a valid signature, read only what it covers (the document without the signature)."""
+    """After a valid signature, read only what it covers: the tree as received when it is exactly
+    what was signed (most packages), else the signed document the verifier gave back. Attachments
+    are left in the bytes (``check_attachments`` decodes them from there, as signed)."""
     signed_root = decision.verdict.signed_root
-    if signed_root is None:
+    if signed_root is None or signed_root is parsed.root:
         return parsed.model
-    return read_status(signed_root) if parsed.kind == "status" else read_edoc(signed_root)
+    if parsed.kind == "status":
+        return read_status(signed_root)
+    return read_edoc(signed_root, attachment_texts=False)
 
 
 async def _existing(conn: Connection, model: Edoc | Status, sha256: bytes) -> MessageRow | None:

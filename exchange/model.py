@@ -30,6 +30,8 @@ class AgencyState(enum.StrEnum):
     ACTIVE = "active"  # in service
     PENDING = "pending"  # registered through the VXP facade, not yet approved by an admin
     DISABLED = "disabled"  # disabled or deleted, or its serving system is disabled: deliveries are held
+
+
 class AttachmentSignaturePolicy(enum.StrEnum):
     """What the axis does with the signatures inside a sender's attachments
     (mirrored by ``attachment_signature_policy``)."""

@@ -17,7 +17,9 @@ from typing import IO
 
 from lxml import etree
 
+from exchange.edxml.aside import Aside
 from exchange.edxml.errors import PackageTooLarge
+from exchange.edxml.parser import Limits, parse_xml
 
 # Bodies up to this size stay in memory; larger ones go to a temporary file.
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
@@ -41,8 +43,10 @@ class PackageBody:
         self._hash = hashlib.sha256()
         self._sha256: bytes | None = None
         self.size = 0
-        # The tree, when the hardened parser read the body as it arrived (exchange.api.bodies).
+        # The tree, when the hardened parser read the body as it arrived (exchange.api.bodies) or
+        # ``parse`` did, and the attachment texts it holds markers for (exchange.edxml.aside).
         self.root: etree._Element | None = None
+        self.aside: Aside | None = None
 
     @classmethod
     def of(cls, data: bytes, max_bytes: int | None = None) -> PackageBody:
@@ -86,6 +90,12 @@ class PackageBody:
         source = self.reader()
         while chunk := source.read(size):
             yield chunk
+
+    def parse(self, limits: Limits) -> etree._Element:
+        """Parse the bytes (hardened, a chunk at a time) with the attachment texts set aside."""
+        self.aside = Aside(source=self.chunks)
+        self.root = parse_xml(self.reader(), limits, self.aside)
+        return self.root
 
     def head(self, size: int) -> bytes:
         return self.reader().read(size)

@@ -17,6 +17,7 @@ from aiohttp.http import HttpVersion11
 
 from exchange.api.connections import drop_unread_body
 from exchange.api.keys import SETTINGS
+from exchange.edxml.aside import Aside
 from exchange.edxml.errors import EdxmlError
 from exchange.edxml.parser import FeedParser, Limits
 from exchange.errors import ExchangeError
@@ -29,7 +30,8 @@ READ_BYTES = 64 * 1024
 
 
 async def receive_package(request: web.Request, limits: Limits, *, trailer: bytes = b"") -> PackageBody:
-    """The request body as a PackageBody, for the caller to close, parsed as it arrives (``root``).
+    """The request body as a PackageBody, for the caller to close, parsed as it arrives (``root``,
+    its attachment texts set aside: see exchange.edxml.aside).
 
     Each piece goes to the spool and to the hardened parser, so a package that crosses a parser
     limit (elements, depth, attributes, text) or is not XML is refused at that point: the rest of
@@ -42,7 +44,8 @@ async def receive_package(request: web.Request, limits: Limits, *, trailer: byte
     if length is not None and length > limit + len(trailer):
         raise too_large(length, limit)
     body = PackageBody(limit)
-    parser = FeedParser(limits)
+    aside = Aside(source=body.chunks)
+    parser = FeedParser(limits, aside)
     try:
         held = b""  # the last bytes, kept back until it is known whether they are the trailer
         async for piece in request.content.iter_chunked(READ_BYTES):
@@ -56,7 +59,7 @@ async def receive_package(request: web.Request, limits: Limits, *, trailer: byte
             parser.feed(held)
         body.finish()
         if body.size:
-            body.root = parser.close()
+            body.root, body.aside = parser.close(), aside
     except EdxmlError:
         body.close()
         drop_unread_body(request)  # refused: the rest of the body is not even read

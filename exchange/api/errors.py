@@ -20,9 +20,7 @@ def error_response(error: ExchangeError) -> web.Response:
 
 
 # The facade's ErrorCode for a failure, by its HTTP status.
-VXP_CODES = {
-    code: str(code) for code in (400, 401, 403, 404, 409, 410, 413, 422, 429, 503)
-}
+VXP_CODES = {code: str(code) for code in (400, 401, 403, 404, 409, 410, 413, 422, 429, 503)}
 
 
 def vxp_failure(error: ExchangeError) -> VxpFailure:

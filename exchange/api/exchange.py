@@ -29,7 +29,7 @@ async def submit_package(request: web.Request) -> web.Response:
         with await receive_package(request, intake.limits) as body:
             if body.root is None:
                 raise BadRequest("the body must be an edXML package")
-            accepted = await intake.submit(request[CALLER], body, root=body.root)
+            accepted = await intake.submit(request[CALLER], body)
     except ExchangeError as error:
         metrics.rejected.labels(error.code).inc()
         raise

@@ -114,7 +114,6 @@ async def send_edoc(request: web.Request) -> web.StreamResponse:
         accepted = await intake.submit(
             caller,
             body,
-            root=body.root,
             expected_sender=sender,
             expected_kind=_message_type(request),
             scope=scope,

@@ -12,10 +12,13 @@ import binascii
 import hashlib
 import io
 import re
+import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import IO
 
+from exchange.edxml.aside import attachment_texts
 from exchange.edxml.errors import AttachmentError, ErrorDetail
 from exchange.edxml.model import Attachment
 
@@ -55,57 +58,119 @@ class AttachmentSummary:
     says: bool  # whether the decoded bytes contain the marker asked about
 
 
-def summarise_attachment(
-    attachment: Attachment, marker: bytes = b"", head_size: int = 1024
-) -> AttachmentSummary:
-    """Digest, size, head and whether ``marker`` occurs, read a piece at a time: a large attachment
-    that is only listed (or a PDF that carries no signature) never costs its size in memory."""
-    digest, size, head, says, tail = hashlib.sha256(), 0, b"", False, b""
-    for piece in _decoded_pieces(attachment):
-        digest.update(piece)
-        size += len(piece)
-        if len(head) < head_size:
-            head += piece[: head_size - len(head)]
-        if marker and not says:
-            says = marker in tail + piece
-            tail = piece[-(len(marker) - 1) :] if len(marker) > 1 else b""
-    return AttachmentSummary(digest.hexdigest(), size, head, says)
+class DecodedFile:
+    """One attachment decoded a piece at a time as its base64 arrives: digest, size, head and a
+    marker search as it goes, the decoded bytes in a spooled temporary file (memory while small).
+    ``error``: why the text is not base64 (then nothing more is decoded)."""
 
+    def __init__(self, marker: bytes = b"", head_size: int = 1024) -> None:
+        self._marker, self._head_size = marker, head_size
+        self._digest = hashlib.sha256()
+        self._size, self._head, self._says, self._tail = 0, b"", False, b""
+        self._rest = b""  # base64 characters short of a group of 4, kept for the next piece
+        self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_PIECE_CHARS)  # noqa: SIM115
+        self.error: str | None = None
+        self.summary = AttachmentSummary("", 0, b"", False)  # until finish
 
-def _decoded_pieces(attachment: Attachment, chars: int = _PIECE_CHARS) -> Iterator[bytes]:
-    text, rest = attachment.content, b""
-    try:
-        for start in range(0, len(text), chars):
-            data = rest + _WHITESPACE.sub(b"", text[start : start + chars].encode("ascii"))
+    def add(self, text: str) -> None:
+        if self.error is not None:
+            return
+        try:
+            data = self._rest + _WHITESPACE.sub(b"", text.encode("ascii"))
             whole = len(data) - len(data) % 4
-            rest = data[whole:]
-            yield base64.b64decode(data[:whole], validate=True)
-        if rest:
-            yield base64.b64decode(rest, validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise AttachmentError(
-            f"attachment {attachment_name(attachment)!r} is not valid base64",
-            [ErrorDetail(str(exc), path=f"Attachment[{attachment.content_id}]")],
-        ) from None
+            self._rest = data[whole:]
+            self._take(base64.b64decode(data[:whole], validate=True))
+        except (binascii.Error, UnicodeEncodeError) as exc:
+            self.error = str(exc)
+
+    def finish(self) -> None:
+        """The end of the text: ``summary`` holds, ``file`` reads the decoded bytes from the start."""
+        if self._rest and self.error is None:
+            try:
+                self._take(base64.b64decode(self._rest, validate=True))
+            except binascii.Error as exc:
+                self.error = str(exc)
+        self.file.seek(0)
+        self.summary = AttachmentSummary(self._digest.hexdigest(), self._size, self._head, self._says)
+
+    def _take(self, piece: bytes) -> None:
+        self._digest.update(piece)
+        self._size += len(piece)
+        self.file.write(piece)
+        if len(self._head) < self._head_size:
+            self._head += piece[: self._head_size - len(self._head)]
+        marker = self._marker
+        if marker and not self._says:
+            self._says = marker in self._tail + piece
+            self._tail = piece[-(len(marker) - 1) :] if len(marker) > 1 else b""
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> DecodedFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def decode_text(text: str, marker: bytes = b"") -> DecodedFile:
+    """An attachment whose base64 text is in hand, decoded a piece at a time."""
+    decoded = DecodedFile(marker)
+    for start in range(0, len(text), _PIECE_CHARS):
+        decoded.add(text[start : start + _PIECE_CHARS])
+    decoded.finish()
+    return decoded
+
+
+def decode_from_package(package: Iterable[bytes], marker: bytes = b"") -> list[DecodedFile]:
+    """Every attachment of a package decoded straight from its bytes, in document order, without
+    the base64 ever being held whole (see exchange.edxml.aside). The package has passed the
+    schema: one AttachmentEncoded, one ContentTransferEncoded in each Attachment."""
+    found: dict[int, DecodedFile] = {}
+    try:
+        for ordinal, piece in attachment_texts(package):
+            if ordinal not in found:
+                found[ordinal] = DecodedFile(marker)
+            decoded = found[ordinal]
+            if piece is None:
+                decoded.finish()
+            else:
+                decoded.add(piece)
+    except BaseException:
+        for decoded in found.values():
+            decoded.close()
+        raise
+    return list(found.values())
 
 
 def decode_attachment(attachment: Attachment, max_unzipped: int = MAX_UNZIPPED_BYTES) -> DecodedAttachment:
+    """An attachment whose base64 is in hand, decoded whole (and unzipped, for the VNPT zip)."""
     name = attachment_name(attachment)
     try:
-        raw = base64.b64decode(_WHITESPACE.sub(b"", attachment.content.encode("ascii")), validate=True)
+        text = (attachment.content or "").encode("ascii")
+        raw = base64.b64decode(_WHITESPACE.sub(b"", text), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise AttachmentError(
             f"attachment {name!r} is not valid base64",
             [ErrorDetail(str(exc), path=f"Attachment[{attachment.content_id}]")],
         ) from None
     if is_wrapped_in_zip(attachment):
-        return DecodedAttachment(name, _guess_type(name), _unzip_single(raw, name, max_unzipped), True)
+        return unwrap_zip(attachment, io.BytesIO(raw), max_unzipped)
     return DecodedAttachment(name, attachment.content_type, raw, False)
 
 
-def _unzip_single(raw: bytes, name: str, max_unzipped: int) -> bytes:
+def unwrap_zip(
+    attachment: Attachment, archive: IO[bytes], max_unzipped: int = MAX_UNZIPPED_BYTES
+) -> DecodedAttachment:
+    """The one file inside an attachment the VNPT library zipped (``archive``: the decoded zip)."""
+    name = attachment_name(attachment)
+    return DecodedAttachment(name, _guess_type(name), _unzip_single(archive, name, max_unzipped), True)
+
+
+def _unzip_single(source: IO[bytes], name: str, max_unzipped: int) -> bytes:
     try:
-        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        with zipfile.ZipFile(source) as archive:
             entries = [info for info in archive.infolist() if not info.is_dir()]
             if len(entries) != 1:
                 raise AttachmentError(f"attachment {name!r} is a zip with {len(entries)} files, expected 1")

@@ -138,7 +138,9 @@ class Reference:
 @dataclass(frozen=True)
 class Attachment:
     content_id: str
-    content: str  # base64 text, as carried in the package
+    # The base64 text as carried in the package; None where it was left in the package's bytes
+    # (intake decodes attachments from there: see exchange.edxml.attachments.decode_from_package).
+    content: str | None
     attachment_name: str | None = None
     description: str | None = None
     content_type: str | None = None

@@ -49,12 +49,14 @@ def parse_package(
     *,
     root: etree._Element | None = None,
     explain: bool = True,
+    attachment_texts: bool = True,
 ) -> ParsedPackage:
     """Parse, validate and read an edoc or status package (bytes, or a file of them read in
     chunks), or raise an EdxmlError.
 
     ``root``: the package already parsed by the same hardened parser (as it was received).
     ``explain=False``: a schema refusal gives lxml's reasons only (see schema.explain_invalid).
+    ``attachment_texts=False``: the attachments' base64 stays in the tree (see reader.read_edoc).
     """
     if root is None:
         root = parse_xml(data, limits)
@@ -65,7 +67,9 @@ def parse_package(
         )
     kind = package_kind(root)
     validate(root, kind, explain=explain)
-    model: Package = read_status(root) if kind == "status" else read_edoc(root)
+    model: Package = (
+        read_status(root) if kind == "status" else read_edoc(root, attachment_texts=attachment_texts)
+    )
     return ParsedPackage(kind, model, root, _signature_slots(root))
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from lxml import etree
 
 from exchange.edxml.errors import ErrorDetail, HostileXml, NotWellFormed, PackageTooLarge
+
+if TYPE_CHECKING:
+    from exchange.edxml.aside import Aside
 
 NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -50,11 +53,13 @@ class FeedParser:
 
     ``feed`` raises the refusal as soon as the offending element (or byte) is seen;
     ``close`` returns the root of a package that kept every limit. ``consumed`` is how
-    many bytes were handed to libxml2, the measure of the work a refusal cost.
+    many bytes were handed to libxml2, the measure of the work a refusal cost. With an
+    ``aside``, attachment texts are set aside as they end (exchange.edxml.aside).
     """
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, aside: Aside | None = None) -> None:
         self._limits = limits
+        self._aside = aside  # where attachment texts are set aside (exchange.edxml.aside), if asked
         self._parser = etree.XMLPullParser(events=("start", "end"), **_HARDENED)
         self._head = b""  # the start, held back until the prolog is known to carry no DOCTYPE
         self._head_checked = False
@@ -128,6 +133,8 @@ class FeedParser:
                 self._depth -= 1
                 if self._texts_checked:
                     self._check_text(node.text, node)
+                if self._aside is not None:
+                    self._aside.take(node)
                 self._last_ended = node
                 continue
             self._depth += 1
@@ -166,8 +173,11 @@ _HARDENED = {
 }
 
 
-def parse_xml(source: bytes | IO[bytes] | Iterable[bytes], limits: Limits = DEFAULT_LIMITS) -> etree._Element:
-    """Parse ``source`` (bytes, a binary file, or pieces) safely and return the root element.
+def parse_xml(
+    source: bytes | IO[bytes] | Iterable[bytes], limits: Limits = DEFAULT_LIMITS, aside: Aside | None = None
+) -> etree._Element:
+    """Parse ``source`` (bytes, a binary file, or pieces) safely and return the root element
+    (with its attachment texts set aside in ``aside``, when given: see exchange.edxml.aside).
 
     Whatever the source, the parser reads it in pieces and stops at the first limit, so
     a file (a body spooled to disk) is never read past the point of refusal.
@@ -183,7 +193,7 @@ def parse_xml(source: bytes | IO[bytes] | Iterable[bytes], limits: Limits = DEFA
         pieces = iter(lambda: reader.read(CHUNK), b"")
     else:
         pieces = source
-    parser = FeedParser(limits)
+    parser = FeedParser(limits, aside)
     for piece in pieces:
         parser.feed(piece)
     return parser.close()
@@ -192,9 +202,10 @@ def parse_xml(source: bytes | IO[bytes] | Iterable[bytes], limits: Limits = DEFA
 _PROLOG_ITEM = re.compile(rb"\s+|<\?.*?\?>|<!--.*?-->", re.DOTALL)
 
 
-def make_parser() -> etree.XMLParser:
-    """The hardened lxml parser (one per use: lxml parsers are not shared between threads)."""
-    return etree.XMLParser(**_HARDENED)
+def make_parser(target: object = None) -> etree.XMLParser:
+    """The hardened lxml parser (one per use: lxml parsers are not shared between threads); with a
+    ``target``, one that calls it for each event and builds no tree."""
+    return etree.XMLParser(target=target, **_HARDENED)
 
 
 def _check_prolog(data: bytes) -> None:

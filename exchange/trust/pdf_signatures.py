@@ -29,7 +29,7 @@ import functools
 import hashlib
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, BinaryIO
@@ -38,14 +38,16 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from exchange.edxml.attachments import (
+    DecodedFile,
     attachment_name,
-    decode_attachment,
+    decode_from_package,
+    decode_text,
     is_wrapped_in_zip,
-    summarise_attachment,
+    unwrap_zip,
 )
 from exchange.edxml.errors import EdxmlError
 from exchange.edxml.ids import is_organ_id
-from exchange.edxml.model import Edoc
+from exchange.edxml.model import Attachment, Edoc
 from exchange.trust.certificates import describe, fingerprint, is_signing_certificate, organ_id_of
 
 # Certificate policies the development document CA writes. A production CA's own policy OIDs for
@@ -219,27 +221,39 @@ class Item:
             object.__setattr__(self, "may_be_signed", may_hold_signatures(self.data))
 
 
-def items_of(edoc: Edoc) -> list[Item]:
-    """Every attachment of a package (base64 and the VNPT zip undone); one that cannot be decoded is
-    kept, empty, so that it is still listed. Only PDFs keep their bytes: a large scan or spreadsheet
-    is hashed and let go, so judging attachments holds no more than the PDFs it judges."""
-    items = []
-    for attachment in edoc.attachments or ():
-        name = attachment_name(attachment)
+def items_of(edoc: Edoc, package: Iterable[bytes] | None = None) -> list[Item]:
+    """Every attachment of a package (base64 and the VNPT zip undone), decoded from the package's
+    bytes (``package``) or, without them, from the base64 the model holds. One that cannot be
+    decoded is kept, empty, so that it is still listed. Only PDFs keep their bytes: a large scan or
+    spreadsheet is hashed and let go, so judging attachments holds no more than the PDFs it judges."""
+    attachments = edoc.attachments or ()
+    if package is None:
+        decoded = [decode_text(a.content or "", SIGNATURE_MARKER) for a in attachments]
+    else:
+        decoded = decode_from_package(package, SIGNATURE_MARKER)
+    try:
+        return [_item(a, d) for a, d in zip(attachments, decoded, strict=True)]
+    finally:
+        for one in decoded:
+            one.close()
+
+
+def _item(attachment: Attachment, decoded: DecodedFile) -> Item:
+    name = attachment_name(attachment)
+    if decoded.error is not None:
+        return Item(name, attachment.content_type, b"")
+    if is_wrapped_in_zip(attachment):
         try:
-            if not is_wrapped_in_zip(attachment):
-                seen = summarise_attachment(attachment, marker=SIGNATURE_MARKER)
-                item = Item(name, attachment.content_type, b"", seen.sha256, seen.size, seen.head, seen.says)
-                if not (looks_like_pdf(item) and item.may_be_signed):
-                    items.append(item)
-                    continue
-            decoded = decode_attachment(attachment)
+            unzipped = unwrap_zip(attachment, decoded.file)
         except EdxmlError:
-            items.append(Item(name, attachment.content_type, b""))
-            continue
-        item = Item(decoded.name, decoded.content_type, decoded.data)
-        items.append(item if looks_like_pdf(item) and item.may_be_signed else replace(item, data=b""))
-    return items
+            return Item(name, attachment.content_type, b"")
+        item = Item(unzipped.name, unzipped.content_type, unzipped.data)
+        return item if looks_like_pdf(item) and item.may_be_signed else replace(item, data=b"")
+    seen = decoded.summary
+    item = Item(name, attachment.content_type, b"", seen.sha256, seen.size, seen.head, seen.says)
+    if looks_like_pdf(item) and item.may_be_signed:
+        return Item(name, attachment.content_type, decoded.file.read())
+    return item
 
 
 # --- which certificate is a person's, which an organisation's -----------------------------------

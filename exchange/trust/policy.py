@@ -14,6 +14,7 @@ from datetime import datetime
 
 from lxml import etree
 
+from exchange.edxml.aside import Aside
 from exchange.model import SignaturePolicy
 from exchange.trust.signatures import SignatureVerdict, TrustMaterial, Verdict, verify_signature
 
@@ -29,13 +30,18 @@ class Decision:
 
 
 def check_signature(
-    root: etree._Element, sender: str, policy: SignaturePolicy, trust: TrustMaterial, at: datetime
+    root: etree._Element,
+    sender: str,
+    policy: SignaturePolicy,
+    trust: TrustMaterial,
+    at: datetime,
+    aside: Aside | None = None,
 ) -> Decision:
-    """Verify (unless the policy is off) and decide."""
+    """Verify (unless the policy is off) and decide (``aside``: see verify_signature)."""
     if policy is SignaturePolicy.OFF:
         verdict = SignatureVerdict(Verdict.NOT_CHECKED, "the sender's signature policy is off")
     else:
-        verdict = verify_signature(root, sender, trust, at)
+        verdict = verify_signature(root, sender, trust, at, aside)
     return Decision(admits(policy, verdict.verdict), verdict)
 
 

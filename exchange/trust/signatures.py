@@ -9,7 +9,7 @@ not acceptable), *absent*, and *valid*.
 edXML signatures are enveloped over the whole document (``Reference URI=""``) and
 stand last in ``edXMLHeader``. The SDK writes them in the edXML namespace rather than
 the XML-DSig one (the legacy layout): such a signature is moved into the XML-DSig
-namespace on a copy of the document before checking, which is what the signer
+namespace in the document for the time of the check, which is what the signer
 computed it over.
 
 The transit rule: every axis a package passes through appends its own TraceHeader at
@@ -36,6 +36,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as InvalidSignatureError
+from cryptography.hazmat.primitives.hashes import Hash
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 from signxml.algorithms import (
@@ -43,11 +44,13 @@ from signxml.algorithms import (
     DigestAlgorithm,
     SignatureConstructionMethod,
     SignatureMethod,
+    digest_algorithm_implementations,
 )
 from signxml.exceptions import InvalidDigest, InvalidSignature, SignXMLException
 from signxml.util import _remove_sig
 from signxml.verifier import SignatureConfiguration, VerifyResult, XMLVerifier
 
+from exchange.edxml.aside import Aside
 from exchange.edxml.parser import DSIG_NS, NS, element_path, make_parser
 from exchange.trust.certificates import (
     describe,
@@ -124,11 +127,16 @@ class TrustMaterial:
 
 
 def verify_signature(
-    root: etree._Element, sender_organ_id: str, trust: TrustMaterial, at: datetime
+    root: etree._Element,
+    sender_organ_id: str,
+    trust: TrustMaterial,
+    at: datetime,
+    aside: Aside | None = None,
 ) -> SignatureVerdict:
     """Check the signature of a parsed package from ``sender_organ_id``, as of ``at`` (UTC), undoing
-    the TraceHeaders axes appended in transit when the package as it stands does not match."""
-    verdict = _verify_as_received(root, sender_organ_id, trust, at)
+    the TraceHeaders axes appended in transit when the package as it stands does not match.
+    ``aside``: the attachment texts the tree holds markers for (exchange.edxml.aside)."""
+    verdict = _verify_as_received(root, sender_organ_id, trust, at, aside)
     document = root
     for hops in range(1, MAX_TRANSIT_HOPS + 1):
         if verdict.verdict is not Verdict.INVALID or verdict.reason != _DIGEST_MISMATCH:
@@ -137,7 +145,7 @@ def verify_signature(
         if undone is None:
             break
         document = undone
-        again = _verify_as_received(document, sender_organ_id, trust, at)
+        again = _verify_as_received(document, sender_organ_id, trust, at, aside)
         if again.verdict is not Verdict.INVALID or again.reason != _DIGEST_MISMATCH:
             plural = "hop" if hops == 1 else "hops"
             return replace(
@@ -172,7 +180,7 @@ def without_last_hop(root: etree._Element) -> etree._Element | None:
 
 
 def _verify_as_received(
-    root: etree._Element, sender_organ_id: str, trust: TrustMaterial, at: datetime
+    root: etree._Element, sender_organ_id: str, trust: TrustMaterial, at: datetime, aside: Aside | None
 ) -> SignatureVerdict:
     header = root.find(f"{{{NS}}}edXMLEnvelope/{{{NS}}}edXMLHeader")
     misplaced = [
@@ -194,27 +202,32 @@ def _verify_as_received(
         return _invalid(
             f"the package carries {len(signatures)} signatures (lines {lines}); exactly one is allowed"
         )
-    return _verify_one(root, signatures[0], sender_organ_id, trust, at)
+    return _verify_one(root, signatures[0], _Check(sender_organ_id, trust, at, aside))
 
 
-def _verify_one(
-    root: etree._Element, signature: etree._Element, sender: str, trust: TrustMaterial, at: datetime
-) -> SignatureVerdict:
+@dataclass(frozen=True)
+class _Check:
+    """What one verification is made against."""
+
+    sender: str
+    trust: TrustMaterial
+    at: datetime
+    aside: Aside | None
+
+
+def _verify_one(root: etree._Element, signature: etree._Element, check: _Check) -> SignatureVerdict:
     if signature.tag == f"{{{DSIG_NS}}}Signature":
-        return _verify_xmldsig(root, signature, sender, trust, at, "xmldsig")
-    verdict = _verify_xmldsig(*_as_xmldsig(root, signature, None), sender, trust, at, "edxml-namespace")
+        return _verify_xmldsig(root, signature, check, "xmldsig")
+    with _as_xmldsig(signature, None) as restored:
+        verdict = _verify_xmldsig(root, restored, check, "edxml-namespace")
     if verdict.verdict is Verdict.INVALID and "does not match" in verdict.reason:
-        return _verify_xmldsig(*_as_xmldsig(root, signature, "ds"), sender, trust, at, "edxml-namespace")
+        with _as_xmldsig(signature, "ds") as restored:
+            return _verify_xmldsig(root, restored, check, "edxml-namespace")
     return verdict
 
 
 def _verify_xmldsig(
-    root: etree._Element,
-    signature: etree._Element,
-    sender: str,
-    trust: TrustMaterial,
-    at: datetime,
-    layout: str,
+    root: etree._Element, signature: etree._Element, check: _Check, layout: str
 ) -> SignatureVerdict:
     reference_problem = _reference_problem(signature)
     if reference_problem:
@@ -224,15 +237,15 @@ def _verify_xmldsig(
         return _invalid("KeyInfo holds no readable X.509 certificate (a placeholder signature?)", layout)
     algorithm = _algorithm(signature)
     try:
-        result = _Verifier().verify(
+        result = _Verifier(check.aside).verify(
             root,
             parser=make_parser(),
             x509_cert=certificate,
             expect_config=SignatureConfiguration(
                 location=HEADER_PATH,
                 expect_references=1,
-                signature_methods=_allowed_methods(trust.allow_sha1),
-                digest_algorithms=_allowed_digests(trust.allow_sha1),
+                signature_methods=_allowed_methods(check.trust.allow_sha1),
+                digest_algorithms=_allowed_digests(check.trust.allow_sha1),
                 # The certificate's dates are judged below, as trust; here only the mathematics.
                 verification_time=certificate.not_valid_before_utc,
             ),
@@ -246,7 +259,7 @@ def _verify_xmldsig(
     except (ValueError, etree.LxmlError) as exc:
         return _invalid(f"the signature cannot be processed: {exc}", layout, algorithm)
     assert not isinstance(result, list)
-    return _judge(certificate, sender, trust, at, layout, algorithm, result.signed_xml)
+    return _judge(certificate, check.sender, check.trust, check.at, layout, algorithm, result.signed_xml)
 
 
 class _Verifier(XMLVerifier):
@@ -259,6 +272,10 @@ class _Verifier(XMLVerifier):
     the serialised bytes behind it) is a tree's worth of memory saved for a large package. DTDs
     and entities, which the copies would refuse, our parser refused already.
     """
+
+    def __init__(self, aside: Aside | None = None) -> None:
+        super().__init__()
+        self._aside = aside
 
     def get_root(self, data: Any) -> Any:
         if isinstance(data, etree._Element) and data.getparent() is None:
@@ -275,11 +292,11 @@ class _Verifier(XMLVerifier):
         signature: etree._Element,
         signature_key_used: Any,
     ) -> VerifyResult:
-        """signxml's reference check without its two copies of the whole document, for the shape
-        edXML signs: the whole document (``URI=""``), the enveloped-signature transform, then at
-        most one canonicalisation. The signature is taken out of the tree for the
-        canonicalisation exactly as signxml takes it out of its copy, and put back as it was.
-        Any other shape goes to signxml's own check."""
+        """signxml's reference check without its two copies of the whole document, its canonical
+        bytes and its parse of them, for the shape edXML signs: the whole document (``URI=""``),
+        the enveloped-signature transform, then at most one canonicalisation. The signature is
+        taken out of the tree for the canonicalisation exactly as signxml takes it out of its
+        copy, and put back as it was. Any other shape goes to signxml's own check."""
         transforms = reference.find(f"{{{DSIG_NS}}}Transforms")
         steps = list(transforms.iterfind(f"{{{DSIG_NS}}}Transform")) if transforms is not None else []
         algorithms = [step.get("Algorithm") for step in steps]
@@ -300,23 +317,106 @@ class _Verifier(XMLVerifier):
         prefixes = self._get_inclusive_ns_prefixes(steps[1]) if c14n else None  # type: ignore[no-untyped-call]
         digest_value = find(reference, "DigestValue")
         digest_method = DigestAlgorithm(find(reference, "DigestMethod").get("Algorithm"))
-        enveloped = self._get_signature(root)  # type: ignore[no-untyped-call]
-        canonical: Any = self._c14n
-        with _taken_out(enveloped):
-            payload_c14n: bytes = canonical(root, algorithm=method, inclusive_ns_prefixes=prefixes)
         self.check_digest_alg_expected(digest_method)  # type: ignore[no-untyped-call]
-        if b64decode(digest_value.text) != self._get_digest(payload_c14n, digest_method):
+        enveloped = self._get_signature(root)  # type: ignore[no-untyped-call]
+        with _taken_out(enveloped):
+            digest = _canonical_digest(root, method, prefixes, digest_method, self._aside)
+            signed_xml = root if _plain(root) else _reparsed(self, root, method, prefixes)
+        if b64decode(digest_value.text) != digest:
             raise InvalidDigest(f"Digest mismatch for reference {index} ({reference.get('URI')})")
-        try:
-            signed_xml = self._fromstring(payload_c14n)  # type: ignore[no-untyped-call]
-        except etree.XMLSyntaxError:
-            signed_xml = None
         key = (
             signature_key_used
             if isinstance(signature_key_used, bytes)
             else signature_key_used.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
         )
-        return VerifyResult(payload_c14n, signed_xml, signature, signature_key=key)
+        # The canonical bytes were hashed as they were written, never held: a 100 MB package
+        # costs no second copy. Nothing here reads ``signed_data``.
+        return VerifyResult(b"", signed_xml, signature, signature_key=key)
+
+
+class _Digesting:
+    """A file that hashes what is written to it (lxml writes the canonical form in pieces), putting
+    back in place of each marker the attachment text set aside for it, read again from the
+    package's bytes and escaped as canonical XML escapes text (exchange.edxml.aside)."""
+
+    def __init__(self, algorithm: DigestAlgorithm, aside: Aside | None) -> None:
+        self._hash = Hash(digest_algorithm_implementations[algorithm]())
+        self._aside = aside if aside is not None and aside.ordinals else None
+        self._texts = self._aside.texts() if self._aside is not None else iter(())
+        self._token = self._aside.token.encode() if self._aside is not None else b""
+        self._spliced = 0
+        self._held = b""  # the end of what was written, which may be the start of a marker
+
+    def write(self, data: bytes) -> int:
+        if self._aside is None:
+            self._hash.update(data)
+            return len(data)
+        held, length = self._held + data, self._aside.marker_length
+        while (at := held.find(self._token)) >= 0 and at + length <= len(held):
+            self._hash.update(held[:at])
+            self._splice(held[at : at + length])
+            held = held[at + length :]
+        cut = at if at >= 0 else max(0, len(held) - len(self._token) + 1)
+        self._hash.update(held[:cut])
+        self._held = held[cut:]
+        return len(data)
+
+    def _splice(self, marker: bytes) -> None:
+        assert self._aside is not None
+        if marker != self._aside.marker(self._spliced).encode():
+            raise ValueError("an attachment text is out of place in the package")
+        self._spliced += 1
+        for piece in next(self._texts):
+            self._hash.update(_canonical_text(piece))
+
+    def digest(self) -> bytes:
+        self._hash.update(self._held)
+        return self._hash.finalize()
+
+
+def _canonical_text(text: str) -> bytes:
+    """Text as canonical XML writes it (C14N 1.0 and exclusive alike)."""
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#xD;")
+    return escaped.encode()
+
+
+def _canonical_digest(
+    root: etree._Element,
+    method: CanonicalizationMethod,
+    prefixes: Any,
+    algorithm: DigestAlgorithm,
+    aside: Aside | None,
+) -> bytes:
+    """The digest of the document's canonical form, as signxml's ``_c14n`` would write it (C14N 1.1
+    as 1.0, as signxml does), hashed while lxml writes it."""
+    sink = _Digesting(algorithm, aside)
+    etree.ElementTree(root).write_c14n(
+        sink,
+        exclusive=method.value.startswith("http://www.w3.org/2001/10/xml-exc-c14n#"),
+        with_comments=method.value.endswith("#WithComments"),
+        inclusive_ns_prefixes=prefixes,
+    )
+    return sink.digest()
+
+
+def _plain(root: etree._Element) -> bool:
+    """Whether reading the tree reads exactly what was signed: no comment or processing instruction
+    (which canonicalisation drops, and which split an element's text) anywhere in it."""
+    return next(root.iter(etree.Comment, etree.ProcessingInstruction), None) is None
+
+
+def _reparsed(
+    verifier: XMLVerifier, root: etree._Element, method: CanonicalizationMethod, prefixes: Any
+) -> etree._Element | None:
+    """The signed document as signxml reads it back: its canonical form parsed again (only for a
+    document with comments or processing instructions, where the tree says more than was signed)."""
+    canonical: Any = verifier._c14n
+    try:
+        return verifier._fromstring(  # type: ignore[no-untyped-call]
+            canonical(root, algorithm=method, inclusive_ns_prefixes=prefixes)
+        )
+    except etree.XMLSyntaxError:
+        return None
 
 
 @contextmanager
@@ -442,27 +542,23 @@ def _children(parent: etree._Element | None, tag: str) -> list[etree._Element]:
     return [] if parent is None else list(parent.iterfind(tag))
 
 
-def _as_xmldsig(
-    root: etree._Element, signature: etree._Element, prefix: str | None
-) -> tuple[etree._Element, etree._Element]:
-    """A copy of the document with the legacy signature back in the XML-DSig namespace.
+@contextmanager
+def _as_xmldsig(signature: etree._Element, prefix: str | None) -> Iterator[etree._Element]:
+    """The legacy signature put back in the XML-DSig namespace, in the document itself for the
+    time of the check (a copy of a large document would cost its size again), then undone.
 
     The SDK signs a standard XML-DSig signature and then writes it without its namespace
     declaration. What was signed depends on how the signer spelled that namespace (as the
     default namespace, as Java does, or with the usual ``ds:`` prefix), so callers try both.
     """
-    path = []
-    node = signature
-    while (parent := node.getparent()) is not None:
-        path.append(parent.index(node))
-        node = parent
-    document = copy.deepcopy(root)
-    legacy = document
-    for index in reversed(path):
-        legacy = legacy[index]
-    restored = _copy_into(legacy, etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={prefix: DSIG_NS}))
-    legacy.getparent().replace(legacy, restored)
-    return document, restored
+    parent = signature.getparent()
+    restored = _copy_into(signature, etree.Element(f"{{{DSIG_NS}}}Signature", nsmap={prefix: DSIG_NS}))
+    parent.replace(signature, restored)
+    try:
+        yield restored
+    finally:
+        parent.replace(restored, signature)
+        signature.tail = restored.tail
 
 
 def _copy_into(source: etree._Element, target: etree._Element) -> etree._Element:

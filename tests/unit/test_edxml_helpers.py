@@ -135,35 +135,81 @@ def test_an_attachment_read_in_pieces_gives_the_same_digest_head_and_bytes(size:
     import hashlib
     import os
 
-    from exchange.edxml.attachments import decode_attachment, summarise_attachment
+    from exchange.edxml.attachments import decode_attachment, decode_text
     from exchange.edxml.model import Attachment
 
     data = os.urandom(size)
     # Line breaks every 76 characters, as producers write base64; pieces are cut across them.
     attachment = Attachment("c1", base64.encodebytes(data).decode(), "x.bin", None, None, None, None, None)
-    seen = summarise_attachment(attachment, marker=data[-40:-20] if size > 40 else b"")
-    assert (seen.sha256, seen.size, seen.head) == (hashlib.sha256(data).hexdigest(), size, data[:1024])
-    assert seen.says is (size > 40)
+    assert attachment.content is not None
+    with decode_text(attachment.content, marker=data[-40:-20] if size > 40 else b"") as decoded:
+        seen = decoded.summary
+        assert (seen.sha256, seen.size, seen.head) == (hashlib.sha256(data).hexdigest(), size, data[:1024])
+        assert seen.says is (size > 40)
+        assert decoded.file.read() == data
     assert decode_attachment(attachment).data == data
 
 
 def test_a_marker_split_between_two_pieces_is_seen() -> None:
     import base64
 
-    from exchange.edxml.attachments import summarise_attachment
-    from exchange.edxml.model import Attachment
+    from exchange.edxml.attachments import decode_text
 
     piece = 1024 * 1024 // 4 * 3  # the decoded size of one piece of base64
     data = b"x" * (piece - 4) + b"/ByteRange" + b"y" * 100
-    attachment = Attachment("c1", base64.b64encode(data).decode(), "a.pdf", None, None, None, None, None)
-    assert summarise_attachment(attachment, marker=b"/ByteRange").says
-    assert not summarise_attachment(attachment, marker=b"/Nothing").says
+    text = base64.b64encode(data).decode()
+    with decode_text(text, marker=b"/ByteRange") as found, decode_text(text, marker=b"/Nothing") as not_found:
+        assert found.summary.says
+        assert not not_found.summary.says
 
 
 def test_an_attachment_that_is_not_base64_is_refused_when_read_in_pieces() -> None:
-    from exchange.edxml.attachments import summarise_attachment
-    from exchange.edxml.errors import AttachmentError
-    from exchange.edxml.model import Attachment
+    from exchange.edxml.attachments import decode_text
 
-    with pytest.raises(AttachmentError, match="not valid base64"):
-        summarise_attachment(Attachment("c1", "not base64!", "x.bin", None, None, None, None, None))
+    for text in ("not base64!", "QUJD" * 10 + "Q", "ỏ" + "QUJD"):
+        with decode_text(text) as decoded:
+            assert decoded.error is not None, text
+    with decode_text("QUJD\nREVG") as decoded:
+        assert decoded.error is None
+        assert decoded.file.read() == b"ABCDEF"
+
+
+def test_attachments_decoded_from_the_package_bytes_are_those_the_reader_reads() -> None:
+    """Decoded straight from the bytes, without a tree: the same attachments in the same order,
+    the same bytes, whatever the chunking; a comment inside the text is skipped (as signed)."""
+    import base64
+    import os
+
+    from exchange.edxml.attachments import decode_from_package
+    from exchange.edxml.builder import build_edoc
+    from exchange.edxml.model import Attachment, Reference
+    from exchange.edxml.package import parse_package
+    from tests.edxml_factories import small_edoc
+
+    files = [os.urandom(n) for n in (0, 5, 70_000)]
+    edoc = replace(
+        small_edoc(),
+        references=tuple(Reference(f"cid:{n}", attachment_name=f"f{n}.bin") for n in range(len(files))),
+        attachments=tuple(
+            Attachment(f"cid:{n}", base64.encodebytes(data).decode(), f"f{n}.bin")
+            for n, data in enumerate(files)
+        ),
+    )
+    data = build_edoc(edoc)
+    half = base64.encodebytes(files[2]).decode()[:4000].encode()
+    commented = data.replace(half, half + b"<!-- inserted -->", 1)
+    for package in (data, commented):
+        read = parse_package(package).edoc.attachments
+        assert read is not None
+        for size in (7, 4096, len(package)):
+            chunks = [package[i : i + size] for i in range(0, len(package), size)]
+            decoded = decode_from_package(chunks)
+            assert [d.file.read() for d in decoded] == files
+            assert [d.error for d in decoded] == [None, None, None]
+            for one in decoded:
+                one.close()
+    # Read from the tree, the comment cuts the text short: decoding it gives something else.
+    cut = parse_package(commented).edoc.attachments
+    assert cut is not None
+    assert cut[2].content is not None
+    assert len(cut[2].content) < len(base64.encodebytes(files[2]))

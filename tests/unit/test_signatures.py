@@ -75,8 +75,20 @@ def test_a_valid_signature(pki: Pki) -> None:
 
 
 def test_what_is_signed_is_what_is_read_afterwards(pki: Pki) -> None:
-    verdict = verdict_of(signed(pki.sender), pki.trust)
+    # A plain document is read as received: the tree is exactly what was signed, and no copy is made.
+    root = parse_package(signed(pki.sender)).root
+    verdict = verify_signature(root, SENDER, pki.trust, NOW)
+    assert verdict.signed_root is root
+    assert verdict.signed_root.findtext(f".//{{{NS}}}Subject") == "V/v thử nghiệm trục liên thông"
+    # A comment added after signing is outside the signature (canonicalisation drops it), yet it
+    # splits the text around it: what is read must be the signed text, not the part before it.
+    commented = signed(pki.sender).replace("thử nghiệm".encode(), "thử <!-- -->nghiệm".encode())
+    root = parse_package(commented).root
+    assert root.findtext(f".//{{{NS}}}Subject") == "V/v thử "
+    verdict = verify_signature(root, SENDER, pki.trust, NOW)
+    assert verdict.verdict is Verdict.VALID
     assert verdict.signed_root is not None
+    assert verdict.signed_root is not root
     assert verdict.signed_root.find(f".//{{{DSIG_NS}}}Signature") is None
     assert verdict.signed_root.findtext(f".//{{{NS}}}Subject") == "V/v thử nghiệm trục liên thông"
 

@@ -5,26 +5,33 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
+import itertools
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from signxml.algorithms import DigestAlgorithm
 from signxml.exceptions import InvalidDigest
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from exchange.api.bodies import base64_json, base64_size
+from exchange.edxml.aside import Aside
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.errors import PackageTooLarge, SchemaInvalid
+from exchange.edxml.model import Attachment, Reference
 from exchange.edxml.package import parse_package
-from exchange.edxml.parser import NS
+from exchange.edxml.parser import DEFAULT_LIMITS, NS
 from exchange.edxml.trace import append_trace_header, find_splice
 from exchange.package_body import SPOOL_IN_MEMORY_BYTES, PackageBody
 from exchange.trust import devca, signatures
+from exchange.trust.certificates import fingerprint
 from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
 from exchange.trust.signing import Signer, sign_package
 from tests.edxml_factories import sample, small_edoc
@@ -135,29 +142,108 @@ def test_verifying_a_signature_leaves_the_parsed_tree_as_it_was(legacy_layout: b
 
 @pytest.mark.parametrize("legacy_layout", [False, True])
 def test_the_lean_reference_check_signs_off_exactly_what_signxml_does(legacy_layout: bool) -> None:
-    """What the verifier hands back as signed (the canonical bytes) equals signxml's own result,
-    and a digest mismatch is found alike, while the tree is left unchanged."""
+    """The verifier hashes the canonical form as lxml writes it and hands back the tree itself as
+    what was signed: that tree, canonicalised without its signature, is exactly signxml's signed
+    bytes; a digest mismatch is found alike; and the tree is left as it was."""
     ca = devca.make_ca()
     issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
     data = sign_package(
         build_edoc(small_edoc()), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
     )
     root = parse_package(data).root
-    if legacy_layout:  # as the trust layer checks it: back in the XML-DSig namespace, as signed
-        root, _ = signatures._as_xmldsig(root, signatures._signature_elements(root)[0], "ds")
     before = etree.tostring(root)
+    legacy = signatures._signature_elements(root)[0]
+    # As the trust layer checks it: a legacy signature back in the XML-DSig namespace, as signed.
+    context = signatures._as_xmldsig(legacy, "ds") if legacy_layout else contextlib.nullcontext(legacy)
     config = SignatureConfiguration(location=signatures.HEADER_PATH, expect_references=1)
-    ours = signatures._Verifier().verify(root, x509_cert=issued.certificate, expect_config=config)
-    theirs = XMLVerifier().verify(root, x509_cert=issued.certificate, expect_config=config)
-    assert not isinstance(ours, list)
-    assert not isinstance(theirs, list)
-    assert ours.signed_data == theirs.signed_data
-    assert etree.tostring(ours.signed_xml) == etree.tostring(theirs.signed_xml)
+    with context as signature:
+        ours = signatures._Verifier().verify(root, x509_cert=issued.certificate, expect_config=config)
+        theirs = XMLVerifier().verify(root, x509_cert=issued.certificate, expect_config=config)
+        assert not isinstance(ours, list)
+        assert not isinstance(theirs, list)
+        assert ours.signed_xml is root
+        with signatures._taken_out(signature):
+            assert etree.tostring(root, method="c14n") == theirs.signed_data
+        attachment = root.find(f".//{{{NS}}}ContentTransferEncoded")
+        assert attachment is not None
+        attachment.text, text = "JVBERi0xLjcgdGVzdQ==", attachment.text
+        for verifier in (signatures._Verifier(), XMLVerifier()):
+            with pytest.raises(InvalidDigest):
+                verifier.verify(root, x509_cert=issued.certificate, expect_config=config)
+        attachment.text = text
     assert etree.tostring(root) == before
 
-    attachment = root.find(f".//{{{NS}}}ContentTransferEncoded")
-    assert attachment is not None
-    attachment.text = "JVBERi0xLjcgdGVzdQ=="
-    for verifier in (signatures._Verifier(), XMLVerifier()):
-        with pytest.raises(InvalidDigest):
-            verifier.verify(root, x509_cert=issued.certificate, expect_config=config)
+
+def signed_with_attachments(files: list[bytes], legacy_layout: bool = False) -> tuple[bytes, devca.Issued]:
+    ca = devca.make_ca()
+    issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
+    edoc = replace(
+        small_edoc(),
+        references=tuple(Reference(f"cid:{n}", attachment_name=f"f{n}.pdf") for n in range(len(files))),
+        attachments=tuple(
+            Attachment(f"cid:{n}", base64.encodebytes(data).decode(), f"f{n}.pdf")
+            for n, data in enumerate(files)
+        ),
+    )
+    return sign_package(
+        build_edoc(edoc), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
+    ), issued
+
+
+def parsed_aside(data: bytes) -> tuple[etree._Element, Aside]:
+    body = PackageBody.of(data)
+    root = body.parse(DEFAULT_LIMITS)
+    assert body.aside is not None
+    return root, body.aside
+
+
+@pytest.mark.parametrize("legacy_layout", [False, True])
+def test_a_tree_with_its_attachment_texts_set_aside_verifies_as_the_whole_tree_does(
+    legacy_layout: bool,
+) -> None:
+    """The tree holds a 40-character marker where each attachment's base64 stood; the digest, taken
+    with the texts read again from the bytes, is the digest of the whole document."""
+    files = [b"%PDF-1.7 " + bytes(range(256)) * 300, b"", b"%PDF-1.4 x"]
+    data, issued = signed_with_attachments(files, legacy_layout)
+    trust = TrustMaterial(pinned=frozenset({fingerprint(issued.certificate)}))
+    root, aside = parsed_aside(data)
+    texts = [node.text for node in root.iter(f"{{{NS}}}ContentTransferEncoded")]
+    assert texts == [aside.marker(n) for n in range(3)]
+    assert aside.ordinals == [0, 1, 2]
+    whole = verify_signature(parse_package(data).root, "000.00.01.H26", trust, datetime.now(UTC))
+    set_aside = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
+    assert whole.verdict is Verdict.VALID
+    assert (set_aside.verdict, set_aside.reason) == (whole.verdict, whole.reason)
+    assert ["".join(text) for text in aside.texts()] == [base64.encodebytes(f).decode() for f in files]
+
+    # One base64 character changed in the bytes is found, though the tree never held the text.
+    tampered = data.replace(b"JVBERi0xLjQge", b"JVBERi0xLjQgf")
+    assert tampered != data
+    root, aside = parsed_aside(tampered)
+    verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
+    assert verdict.verdict is Verdict.INVALID
+    assert "digest mismatch" in verdict.reason
+
+
+@given(cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=12))
+@settings(max_examples=60, deadline=None)
+def test_a_marker_cut_anywhere_between_writes_is_still_spliced(cuts: list[int]) -> None:
+    """lxml writes the canonical form in pieces of its own choosing: a marker split between two
+    writes, or several in one, gives the same digest as the whole canonical form would."""
+    aside = Aside(ordinals=[0, 1], source=lambda: [b"unused"])
+    texts = iter([iter(["AB&C", "D\r"]), iter([])])
+    canonical = f"<a><b>{aside.marker(0)}</b>x<b>{aside.marker(1)}</b></a>".encode()
+    expected = hashlib.sha256(b"<a><b>AB&amp;CD&#xD;</b>x<b></b></a>").digest()
+    sink = signatures._Digesting(DigestAlgorithm.SHA256, aside)
+    sink._texts = texts  # the texts as the bytes would give them
+    bounds = sorted({min(cut, len(canonical)) for cut in cuts} | {0, len(canonical)})
+    for start, end in itertools.pairwise(bounds):
+        sink.write(canonical[start:end])
+    assert sink.digest() == expected
+
+
+def test_a_marker_out_of_its_place_is_refused() -> None:
+    aside = Aside(ordinals=[0, 1], source=lambda: [b"unused"])
+    sink = signatures._Digesting(DigestAlgorithm.SHA256, aside)
+    with pytest.raises(ValueError, match="out of place"):
+        sink.write(f"<a>{aside.marker(1)}</a>".encode())

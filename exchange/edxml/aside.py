@@ -1,0 +1,141 @@
+"""Attachment texts set aside: the tree of a received package does not hold its attachments.
+
+A package is mostly its attachments' base64 (a 100 MB scan is one text node). Held in the tree,
+that text costs its size once; every use of it costs it again: reading it into Python copies it,
+and libxml2's canonicalisation (what the signature digest is taken over) makes its own escaped
+copy, twice over as its buffer grows. So intake's parser (``FeedParser(limits, Aside())``) puts
+a marker in place of each ``/edXML/AttachmentEncoded/Attachment/ContentTransferEncoded`` text as
+soon as the element ends (``Aside.take``), and whoever needs the text reads it again, a piece at
+a time, from the package's bytes (spooled to disk as they arrived): the signature digest splices it into the
+canonical form where its marker stands (``exchange.trust.signatures``), and the attachments are
+decoded from it (``exchange.edxml.attachments``).
+
+A marker is a random 128-bit token (new for each package, so no sender can write one in advance)
+and the text's number: 40 hexadecimal digits, which is valid base64, so the schema still checks
+the element's place and type. An element with anything inside its text (a comment, an element)
+keeps its text: it is read as it stands.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from exchange.edxml.parser import NS, make_parser
+
+ATTACHMENT_TEXT_PATH = tuple(
+    f"{{{NS}}}{name}" for name in ("edXML", "AttachmentEncoded", "Attachment", "ContentTransferEncoded")
+)
+_DIGITS = 8  # of the text's number in a marker
+
+
+@dataclass
+class Aside:
+    """The texts set aside in one tree: their marker token, and which attachment texts (numbered
+    in document order among the elements at ATTACHMENT_TEXT_PATH) they are."""
+
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    ordinals: list[int] = field(default_factory=list)
+    # The package's bytes from the start, each time it is called (set by whoever holds them).
+    source: Callable[[], Iterable[bytes]] | None = None
+    _seen: int = 0  # attachment texts met so far while parsing
+
+    def marker(self, index: int) -> str:
+        return f"{self.token}{index:0{_DIGITS}d}"
+
+    @property
+    def marker_length(self) -> int:
+        return len(self.token) + _DIGITS
+
+    def take(self, node: etree._Element) -> None:
+        """Called by the parser at the end of each element: an attachment text is replaced by its
+        marker, unless something stands inside it."""
+        if node.tag != ATTACHMENT_TEXT_PATH[-1] or not _at_attachment_text_path(node):
+            return
+        self._seen += 1
+        if len(node):
+            return
+        node.text = self.marker(len(self.ordinals))
+        self.ordinals.append(self._seen - 1)
+
+    def texts(self) -> Iterator[Iterator[str]]:
+        """The texts set aside, in order, each as its pieces, read again from the package's bytes."""
+        if self.source is None:
+            raise RuntimeError("the package's bytes are not known")
+        wanted, started = set(self.ordinals), set[int]()
+        events = attachment_texts(self.source())
+        for ordinal, piece in events:
+            if ordinal in wanted and ordinal not in started:
+                started.add(ordinal)
+                yield _one_text(piece, events)
+
+
+def _one_text(first: str | None, events: Iterator[tuple[int, str | None]]) -> Iterator[str]:
+    """One text's pieces, ``first`` and those that follow it up to its end."""
+    if first is None:
+        return
+    yield first
+    for _, piece in events:
+        if piece is None:
+            return
+        yield piece
+
+
+def _at_attachment_text_path(node: etree._Element) -> bool:
+    path: list[object] = []
+    current: etree._Element | None = node
+    while current is not None and len(path) <= len(ATTACHMENT_TEXT_PATH):
+        path.append(current.tag)
+        current = current.getparent()
+    return current is None and tuple(reversed(path)) == ATTACHMENT_TEXT_PATH
+
+
+def attachment_texts(package: Iterable[bytes]) -> Iterator[tuple[int, str | None]]:
+    """``(ordinal, piece)`` for each piece of text of each element at ATTACHMENT_TEXT_PATH, then
+    ``(ordinal, None)`` at its end, read from the package's bytes with no tree built. The text is
+    the element's own, comments inside it skipped (as canonicalisation skips them) and text after
+    a child element left out."""
+    target = _AttachmentTexts()
+    parser = make_parser(target=target)
+    for chunk in package:
+        parser.feed(chunk)
+        yield from target.take()
+    parser.close()
+    yield from target.take()
+
+
+class _AttachmentTexts:
+    """The parser target behind ``attachment_texts``."""
+
+    def __init__(self) -> None:
+        self._open: list[str] = []
+        self._ordinal = -1
+        self._in_text = False
+        self._events: list[tuple[int, str | None]] = []
+
+    def take(self) -> list[tuple[int, str | None]]:
+        events, self._events = self._events, []
+        return events
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str] | None = None) -> None:
+        self._in_text = False  # what follows a child element is not the element's own text
+        self._open.append(tag)
+        if tuple(self._open) == ATTACHMENT_TEXT_PATH:
+            self._ordinal += 1
+            self._in_text = True
+
+    def end(self, tag: str) -> None:
+        self._in_text = False
+        if tuple(self._open) == ATTACHMENT_TEXT_PATH:
+            self._events.append((self._ordinal, None))
+        self._open.pop()
+
+    def data(self, text: str) -> None:
+        if self._in_text:
+            self._events.append((self._ordinal, text))
+
+    def close(self) -> None:
+        return None
