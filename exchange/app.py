@@ -31,6 +31,7 @@ from exchange.api.routes import setup_health_routes, setup_routes
 from exchange.api.ui import security_headers
 from exchange.axis_identity import load_axis_signer
 from exchange.charts import readable_json
+from exchange.edxml import schema
 from exchange.intake import Intake
 from exchange.logs import get_logger
 from exchange.metrics import Metrics
@@ -77,11 +78,17 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
         app.cleanup_ctx.append(scheduler_context)
         app.cleanup_ctx.append(delivery_context)
     if settings.server.serves_api:
+        app.on_startup.append(load_validators)
         setup_routes(app)
         setup_public(app)
     else:
         setup_health_routes(app)  # a worker answers its orchestrator and its scraper, nothing else
     return app
+
+
+async def load_validators(app: web.Application) -> None:
+    """The package schemas, built before the first request rather than during one."""
+    await asyncio.to_thread(schema.load_validators)
 
 
 async def pool_context(app: web.Application) -> AsyncIterator[None]:

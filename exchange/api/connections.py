@@ -44,6 +44,8 @@ from exchange.settings import LimitsSettings
 
 log = get_logger(__name__)
 SWEEP_INTERVAL_S = 1.0
+# Connections closed between two turns of the event loop.
+SWEEP_BATCH = 100
 # Routes a connection over its address's cap is still served, so health checks keep answering.
 HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
 
@@ -120,14 +122,23 @@ class ConnectionGuard:
         return state is not None and state.over_cap
 
     def sweep(self, now: float) -> None:
-        for handler, state in list(self.states.items()):
-            reason = self._judge(handler, state, now)
-            if reason is not None:
-                self._closing(reason)
-                log.debug("connection.closed", reason=reason, address=state.address)
-                if handler.transport is not None:
-                    handler.transport.close()
-                self.closed(handler)
+        for handler, reason in self.overdue(now):
+            self.close(handler, reason)
+
+    def overdue(self, now: float) -> list[tuple[RequestHandler, str]]:
+        """The connections past their time at ``now``, each with the reason."""
+        judged = ((handler, self._judge(handler, state, now)) for handler, state in self.states.items())
+        return [(handler, reason) for handler, reason in judged if reason is not None]
+
+    def close(self, handler: RequestHandler, reason: str) -> None:
+        state = self.states.get(handler)
+        if state is None:
+            return  # gone already
+        self._closing(reason)
+        log.debug("connection.closed", reason=reason, address=state.address)
+        if handler.transport is not None:
+            handler.transport.close()
+        self.closed(handler)
 
     def _judge(self, handler: RequestHandler, state: _State, now: float) -> str | None:
         limits = self.limits
@@ -266,7 +277,13 @@ async def sweeping(guard: ConnectionGuard) -> AsyncIterator[None]:
     async def run() -> None:
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
-            guard.sweep(loop.time())
+            overdue = guard.overdue(loop.time())
+            # Thousands may fall due at once (a crowd of idle connections opened together): closed
+            # all in one go, they would hold up the health checks and requests waiting meanwhile.
+            for start in range(0, len(overdue), SWEEP_BATCH):
+                for handler, reason in overdue[start : start + SWEEP_BATCH]:
+                    guard.close(handler, reason)
+                await asyncio.sleep(0)
 
     task = asyncio.create_task(run())
     try:

@@ -84,7 +84,9 @@ class ByteBudget:
     """Bytes held at once, in total and per owner, and bytes per second per owner.
 
     A request first waits its owner's pace (a token bucket of ``per_owner_rate`` bytes a
-    second, holding up to ``per_owner``), then waits in one FIFO line for room in its
+    second, holding one second of them, never more than ``per_owner``: an owner that sends
+    everything at once is let in at its pace, so the work of receiving and parsing its
+    bodies never arrives in one lump), then waits in one FIFO line for room in its
     owner's share and in the total. Waiting costs nothing but a socket: the body stays
     in the kernel until the request is let in. Past ``wait_s``: 429 when the owner's own
     pace or share kept it out, 503 when the total did.
@@ -147,11 +149,12 @@ class ByteBudget:
         """Seconds this owner must wait before sending ``size`` more bytes (tokens reserved)."""
         if self.per_owner_rate == float("inf"):
             return 0.0
-        bucket = self.paces.setdefault(owner, _Bucket(float(self.per_owner), now))
-        bucket.tokens = min(float(self.per_owner), bucket.tokens + (now - bucket.at) * self.per_owner_rate)
+        burst = min(float(self.per_owner), self.per_owner_rate)
+        bucket = self.paces.setdefault(owner, _Bucket(burst, now))
+        bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * self.per_owner_rate)
         bucket.at = now
         # A body larger than the bucket needs it full, no more.
-        needed = min(float(size), float(self.per_owner))
+        needed = min(float(size), burst)
         delay = max(0.0, (needed - bucket.tokens) / self.per_owner_rate)
         if delay > wait_s:
             raise TooManyRequests(

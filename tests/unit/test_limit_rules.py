@@ -113,6 +113,21 @@ async def test_a_system_is_paced_to_its_bytes_a_second() -> None:
     await budget.acquire("other", 1_000, wait_s=0)  # another system has its own pace
 
 
+async def test_a_system_bursts_one_second_of_its_pace_however_large_its_share() -> None:
+    """Eight bodies sent at once by one system are let in at its pace, not all together: the work of
+    parsing them cannot land on the server in one lump, whatever its share of bytes held."""
+    budget = ByteBudget(total=100_000, per_owner=10_000, per_owner_rate=1_000.0)
+    await budget.acquire("flood", 600, wait_s=0)
+    await budget.acquire("flood", 400, wait_s=0)  # one second's worth, at once
+    with pytest.raises(TooManyRequests):
+        await budget.acquire("flood", 600, wait_s=0.1)  # the rest waits its pace
+    assert budget.by_owner["flood"] == 1_000
+    # A body larger than one second's worth still gets in, once the bucket is full again.
+    big = ByteBudget(total=100_000, per_owner=10_000, per_owner_rate=1_000.0)
+    await big.acquire("scanner", 5_000, wait_s=0)
+    assert big.by_owner["scanner"] == 5_000
+
+
 async def test_a_body_larger_than_the_budget_gets_in_alone() -> None:
     budget = ByteBudget(total=100, per_owner=50)
     await budget.acquire("big", 500, wait_s=0.05)
