@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from exchange import bounds, standing
 from exchange.attachment_check import check_attachments, record_attachments
 from exchange.cert_registry import trust_for_sender
+from exchange.edxml.aside import Aside
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
 from exchange.edxml.errors import SchemaInvalid
 from exchange.edxml.hidden import refuse_hidden_markup
@@ -214,7 +215,7 @@ class Intake:
         if any(not slot.empty for slot in parsed.signatures):
             refuse_hidden_markup(parsed.root)
         decision = await self._check_signature(parsed, sender, body)
-        model = _signed_model(parsed, decision)
+        model = _signed_model(parsed, decision, body.aside)
         # The trees are not needed to store the package: let them go before the bytes move.
         del parsed
         decision = replace(decision, verdict=replace(decision.verdict, signed_root=None))
@@ -382,7 +383,7 @@ async def _parsed(body: PackageBody, limits: Limits) -> ParsedPackage:
 
     def parsed() -> ParsedPackage:
         root = body.root if body.root is not None else body.parse(limits)
-        return parse_package(b"", limits, root=root, explain=large, attachment_texts=False)
+        return parse_package(b"", limits, root=root, explain=large, aside=body.aside)
 
     try:
         return await _maybe_off_loop(body.size, parsed)
@@ -398,16 +399,17 @@ async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:
     return work()
 
 
-def _signed_model(parsed: ParsedPackage, decision: Decision) -> Edoc | Status:
+def _signed_model(parsed: ParsedPackage, decision: Decision, aside: Aside | None) -> Edoc | Status:
     """After a valid signature, read only what it covers: the tree as received when it is exactly
-    what was signed (most packages), else the signed document the verifier gave back. Attachments
-    are left in the bytes (``check_attachments`` decodes them from there, as signed)."""
+    what was signed (most packages), else the signed document the verifier gave back. Attachment
+    texts set aside stay in the bytes (``check_attachments`` decodes them from there, as signed)."""
     signed_root = decision.verdict.signed_root
     if signed_root is None or signed_root is parsed.root:
         return parsed.model
     if parsed.kind == "status":
         return read_status(signed_root)
-    return read_edoc(signed_root, attachment_texts=False)
+    edoc = read_edoc(signed_root)
+    return aside.left_out(edoc) if aside is not None else edoc
 
 
 async def _existing(conn: Connection, model: Edoc | Status, sha256: bytes) -> MessageRow | None:

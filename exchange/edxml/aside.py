@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
+from exchange.edxml.model import Edoc
 from exchange.edxml.parser import NS, make_parser
 
 ATTACHMENT_TEXT_PATH = tuple(
     f"{{{NS}}}{name}" for name in ("edXML", "AttachmentEncoded", "Attachment", "ContentTransferEncoded")
 )
 _DIGITS = 8  # of the text's number in a marker
+# Texts spanning fewer bytes of the package than this stay in the tree.
+SET_ASIDE_BYTES = 256 * 1024
 
 
 @dataclass
@@ -50,16 +53,29 @@ class Aside:
     def marker_length(self) -> int:
         return len(self.token) + _DIGITS
 
-    def take(self, node: etree._Element) -> None:
-        """Called by the parser at the end of each element: an attachment text is replaced by its
-        marker, unless something stands inside it."""
+    def take(self, node: etree._Element, span: int) -> None:
+        """Called by the parser at the end of each element, ``span`` bytes of the package after its
+        start: a large attachment text is replaced by its marker, unless something stands inside it.
+        A small one stays (reading it again from the bytes would cost more than it saves)."""
         if node.tag != ATTACHMENT_TEXT_PATH[-1] or not _at_attachment_text_path(node):
             return
         self._seen += 1
-        if len(node):
+        if span < SET_ASIDE_BYTES or len(node):
             return
         node.text = self.marker(len(self.ordinals))
         self.ordinals.append(self._seen - 1)
+
+    def left_out(self, edoc: Edoc) -> Edoc:
+        """``edoc`` as read from a tree with these texts set aside: their ``content`` None (unknown
+        here), not the marker that stands in the tree."""
+        if not self.ordinals or not edoc.attachments:
+            return edoc
+        aside = set(self.ordinals)
+        attachments = tuple(
+            replace(attachment, content=None) if n in aside else attachment
+            for n, attachment in enumerate(edoc.attachments)
+        )
+        return replace(edoc, attachments=attachments)
 
     def texts(self) -> Iterator[Iterator[str]]:
         """The texts set aside, in order, each as its pieces, read again from the package's bytes."""

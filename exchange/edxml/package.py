@@ -7,6 +7,7 @@ from typing import IO, Literal
 
 from lxml import etree
 
+from exchange.edxml.aside import Aside
 from exchange.edxml.errors import ErrorDetail, SchemaInvalid
 from exchange.edxml.model import Edoc, Package, Status
 from exchange.edxml.parser import DEFAULT_LIMITS, DSIG_NS, NS, Limits, element_path, parse_xml
@@ -49,14 +50,14 @@ def parse_package(
     *,
     root: etree._Element | None = None,
     explain: bool = True,
-    attachment_texts: bool = True,
+    aside: Aside | None = None,
 ) -> ParsedPackage:
     """Parse, validate and read an edoc or status package (bytes, or a file of them read in
     chunks), or raise an EdxmlError.
 
     ``root``: the package already parsed by the same hardened parser (as it was received).
     ``explain=False``: a schema refusal gives lxml's reasons only (see schema.explain_invalid).
-    ``attachment_texts=False``: the attachments' base64 stays in the tree (see reader.read_edoc).
+    ``aside``: the attachment texts ``root`` holds markers for, which the model leaves out.
     """
     if root is None:
         root = parse_xml(data, limits)
@@ -67,9 +68,9 @@ def parse_package(
         )
     kind = package_kind(root)
     validate(root, kind, explain=explain)
-    model: Package = (
-        read_status(root) if kind == "status" else read_edoc(root, attachment_texts=attachment_texts)
-    )
+    model: Package = read_status(root) if kind == "status" else read_edoc(root)
+    if aside is not None and isinstance(model, Edoc):
+        model = aside.left_out(model)
     return ParsedPackage(kind, model, root, _signature_slots(root))
 
 

@@ -60,6 +60,7 @@ class FeedParser:
     def __init__(self, limits: Limits = DEFAULT_LIMITS, aside: Aside | None = None) -> None:
         self._limits = limits
         self._aside = aside  # where attachment texts are set aside (exchange.edxml.aside), if asked
+        self._started: list[int] = []  # bytes consumed when each open element started (for aside)
         self._parser = etree.XMLPullParser(events=("start", "end"), **_HARDENED)
         self._head = b""  # the start, held back until the prolog is known to carry no DOCTYPE
         self._head_checked = False
@@ -134,11 +135,13 @@ class FeedParser:
                 if self._texts_checked:
                     self._check_text(node.text, node)
                 if self._aside is not None:
-                    self._aside.take(node)
+                    self._aside.take(node, self.consumed - self._started.pop())
                 self._last_ended = node
                 continue
             self._depth += 1
             self._elements += 1
+            if self._aside is not None:
+                self._started.append(self.consumed)
             if self._depth > limits.max_depth:
                 raise HostileXml(
                     f"elements are nested deeper than {limits.max_depth} levels",

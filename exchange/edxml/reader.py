@@ -36,9 +36,7 @@ TIMESTAMP_FORMAT = "%Y/%m/%d %H:%M:%S"
 T = TypeVar("T")
 
 
-def read_edoc(root: etree._Element, *, attachment_texts: bool = True) -> Edoc:
-    """The edoc package ``root``; with ``attachment_texts=False`` its attachments' base64 is not
-    copied out of the tree (``content`` None), for a reader that decodes them from the bytes."""
+def read_edoc(root: etree._Element) -> Edoc:
     header = _header(root)
     message = _required(header, "MessageHeader")
     traces = _required(header, "TraceHeaderList")
@@ -68,7 +66,7 @@ def read_edoc(root: etree._Element, *, attachment_texts: bool = True) -> Edoc:
         else tuple(_reference(node) for node in _children(body_manifest, "Reference")),
         attachments=None
         if encoded is None
-        else tuple(_attachment(node, attachment_texts) for node in _children(encoded, "Attachment")),
+        else tuple(_attachment(node) for node in _children(encoded, "Attachment")),
     )
 
 
@@ -204,11 +202,10 @@ def _reference(node: etree._Element) -> Reference:
     )
 
 
-def _attachment(node: etree._Element, with_text: bool) -> Attachment:
-    encoded = _required(node, "ContentTransferEncoded")
+def _attachment(node: etree._Element) -> Attachment:
     return Attachment(
         content_id=_required_text(node, "ContentId"),
-        content=(encoded.text or "") if with_text else None,
+        content=_required_text(node, "ContentTransferEncoded"),
         attachment_name=_text(node, "AttachmentName"),
         description=_text(node, "Description"),
         content_type=_text(node, "ContentType"),

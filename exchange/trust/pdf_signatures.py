@@ -222,15 +222,18 @@ class Item:
 
 
 def items_of(edoc: Edoc, package: Iterable[bytes] | None = None) -> list[Item]:
-    """Every attachment of a package (base64 and the VNPT zip undone), decoded from the package's
-    bytes (``package``) or, without them, from the base64 the model holds. One that cannot be
+    """Every attachment of a package (base64 and the VNPT zip undone), decoded from the base64 the
+    model holds or, where it holds none (a text set aside: exchange.edxml.aside), from the
+    package's bytes (``package``). One that cannot be
     decoded is kept, empty, so that it is still listed. Only PDFs keep their bytes: a large scan or
     spreadsheet is hashed and let go, so judging attachments holds no more than the PDFs it judges."""
     attachments = edoc.attachments or ()
-    if package is None:
-        decoded = [decode_text(a.content or "", SIGNATURE_MARKER) for a in attachments]
-    else:
+    if any(a.content is None for a in attachments):
+        if package is None:
+            raise ValueError("the attachments' base64 was left in the package's bytes, not given")
         decoded = decode_from_package(package, SIGNATURE_MARKER)
+    else:
+        decoded = [decode_text(a.content or "", SIGNATURE_MARKER) for a in attachments]
     try:
         return [_item(a, d) for a, d in zip(attachments, decoded, strict=True)]
     finally:

@@ -32,6 +32,7 @@ from exchange.edxml.trace import append_trace_header, find_splice
 from exchange.package_body import SPOOL_IN_MEMORY_BYTES, PackageBody
 from exchange.trust import devca, signatures
 from exchange.trust.certificates import fingerprint
+from exchange.trust.pdf_signatures import items_of
 from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
 from exchange.trust.signing import Signer, sign_package
 from tests.edxml_factories import sample, small_edoc
@@ -201,23 +202,29 @@ def parsed_aside(data: bytes) -> tuple[etree._Element, Aside]:
 def test_a_tree_with_its_attachment_texts_set_aside_verifies_as_the_whole_tree_does(
     legacy_layout: bool,
 ) -> None:
-    """The tree holds a 40-character marker where each attachment's base64 stood; the digest, taken
-    with the texts read again from the bytes, is the digest of the whole document."""
-    files = [b"%PDF-1.7 " + bytes(range(256)) * 300, b"", b"%PDF-1.4 x"]
+    """The tree holds a 40-character marker where a large attachment's base64 stood (small ones stay);
+    the digest, taken with the texts read again from the bytes, is the digest of the whole document."""
+    files = [b"%PDF-1.7 " + bytes(range(256)) * 1300, b"", b"%PDF-1.4 x", b"%PDF-1.5 " + bytes(1_000_000)]
     data, issued = signed_with_attachments(files, legacy_layout)
     trust = TrustMaterial(pinned=frozenset({fingerprint(issued.certificate)}))
     root, aside = parsed_aside(data)
     texts = [node.text for node in root.iter(f"{{{NS}}}ContentTransferEncoded")]
-    assert texts == [aside.marker(n) for n in range(3)]
-    assert aside.ordinals == [0, 1, 2]
+    encoded = [base64.encodebytes(f).decode() for f in files]
+    assert texts == [aside.marker(0), encoded[1] or None, encoded[2], aside.marker(1)]
+    assert aside.ordinals == [0, 3]
+    model = parse_package(data, aside=aside).edoc
+    assert model.attachments is not None
+    assert [a.content for a in model.attachments] == [None, "", encoded[2], None]
     whole = verify_signature(parse_package(data).root, "000.00.01.H26", trust, datetime.now(UTC))
     set_aside = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
     assert whole.verdict is Verdict.VALID
     assert (set_aside.verdict, set_aside.reason) == (whole.verdict, whole.reason)
-    assert ["".join(text) for text in aside.texts()] == [base64.encodebytes(f).decode() for f in files]
+    assert ["".join(text) for text in aside.texts()] == [encoded[0], encoded[3]]
+    items = items_of(model, [data])
+    assert [item.sha256 for item in items] == [hashlib.sha256(f).hexdigest() for f in files]
 
     # One base64 character changed in the bytes is found, though the tree never held the text.
-    tampered = data.replace(b"JVBERi0xLjQge", b"JVBERi0xLjQgf")
+    tampered = data.replace(b"JVBERi0xLjUgAAAA", b"JVBERi0xLjUgAAAB")
     assert tampered != data
     root, aside = parsed_aside(tampered)
     verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
