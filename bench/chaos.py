@@ -72,12 +72,13 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
         senders = Senders(world.keys)
         failures: list[str] = []  # requests the servers answered with 500, by exception
         stop = asyncio.Event()
+        loaded = asyncio.Event()  # every submission answered: no acknowledgement can come later
 
         def urls() -> list[str]:
             return [server.url for server in servers]
 
         def settled() -> bool:
-            return stop.is_set() and not recipients.missing(senders)
+            return loaded.is_set() and not recipients.missing(senders)
 
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
             load = asyncio.create_task(_load(session, urls, world, senders, stop))
@@ -96,6 +97,7 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
                     pg_restarted = True
             stop.set()
             await load
+            loaded.set()
             settled_in_time = True
             try:
                 await asyncio.wait_for(consumers, 120)  # until every recipient has every document

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from exchange.cert_registry import document_trust_for_sender, pdf_limits
+from exchange.cert_registry import pdf_limits
 from exchange.edxml.model import Edoc, Status
 from exchange.errors import DocumentNotOfficial, ErrorDetail
 from exchange.model import AttachmentSignaturePolicy
@@ -23,9 +23,16 @@ from exchange.package_body import PackageBody
 from exchange.settings import TrustSettings
 from exchange.store import attachment_reports
 from exchange.store.audit import Event
-from exchange.store.db import Connection, Pool
+from exchange.store.db import Connection
 from exchange.trust.pdf_bounded import validate_attachments
-from exchange.trust.pdf_signatures import AttachmentReport, AttachmentResult, Item, items_of, looks_like_pdf
+from exchange.trust.pdf_signatures import (
+    AttachmentReport,
+    AttachmentResult,
+    DocumentTrust,
+    Item,
+    items_of,
+    looks_like_pdf,
+)
 
 _ATTACHMENT_PATH = "/edXML/Attachments/Attachment"
 # Decoding the attachments of a larger package than this runs in a worker thread.
@@ -33,15 +40,18 @@ _OFF_LOOP_BYTES = 256 * 1024
 
 
 async def check_attachments(
-    pool: Pool, settings: TrustSettings, model: Edoc | Status, body: PackageBody
+    settings: TrustSettings,
+    model: Edoc | Status,
+    body: PackageBody,
+    policy: AttachmentSignaturePolicy,
+    trust: DocumentTrust,
 ) -> AttachmentReport | None:
-    """The report on ``model``'s attachments, decoded from the package's ``body`` (None for a status
+    """The report on ``model``'s attachments (decoded from the package's ``body`` where the model
+    holds no base64) under its sender's ``policy`` and ``trust`` store (None for a status
     package); raises when the policy refuses."""
     if not isinstance(model, Edoc):
         return None
     sender = model.sender.organ_id
-    async with pool.acquire() as conn:
-        policy, trust = await document_trust_for_sender(conn, sender, settings)
     if body.size > _OFF_LOOP_BYTES:
         items = await asyncio.to_thread(items_of, model, body.chunks())
     else:

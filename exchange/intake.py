@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from exchange import bounds, standing
 from exchange.attachment_check import check_attachments, record_attachments
-from exchange.cert_registry import trust_for_sender
 from exchange.edxml.aside import Aside
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
 from exchange.edxml.errors import SchemaInvalid
@@ -46,6 +45,7 @@ from exchange.errors import (
 from exchange.model import Agency, AgencyState, DeliveryMode, System
 from exchange.package_body import PackageBody
 from exchange.receipts import sign_receipt
+from exchange.sender_facts import SenderFacts, SenderFactsCache
 from exchange.settings import LimitsSettings, Settings
 from exchange.statuses import check_reportable, route_status, transition_flag
 from exchange.store import agencies as agency_store
@@ -155,6 +155,7 @@ class Intake:
         self._settings = settings
         self._signer = signer
         self._limits = limits or package_limits(settings.limits)
+        self._senders = SenderFactsCache(settings.trust)
 
     @property
     def limits(self) -> Limits:
@@ -211,15 +212,19 @@ class Intake:
                     )
                 ],
             )
-        await self._check_sender_in_service(sender)
+        async with self._pool.acquire() as conn:
+            facts = await self._senders.facts(conn, sender)
+        standing.check_sender(sender, facts.agency)
         if any(not slot.empty for slot in parsed.signatures):
             refuse_hidden_markup(parsed.root)
-        decision = await self._check_signature(parsed, sender, body)
+        decision = await self._check_signature(parsed, facts, body)
         model = _signed_model(parsed, decision, body.aside)
         # The trees are not needed to store the package: let them go before the bytes move.
         del parsed
         decision = replace(decision, verdict=replace(decision.verdict, signed_root=None))
-        attachments = await check_attachments(self._pool, self._settings.trust, model, body)
+        attachments = await check_attachments(
+            self._settings.trust, model, body, facts.attachment_policy, facts.document_trust
+        )
         try:
             return await self._store(caller, model, body, decision, scope, attachments)
         except UniqueViolation:
@@ -234,11 +239,6 @@ class Intake:
                     [ErrorDetail(f"constraint {again.constraint_name or 'unique'}")],
                 ) from None
 
-    async def _check_sender_in_service(self, organ_id: str) -> None:
-        async with self._pool.acquire() as conn:
-            agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
-        standing.check_sender(organ_id, agency)
-
     async def _served_elsewhere(self, relay: System, organ_id: str) -> bool:
         """A relay (an upstream axis) speaks only for the OrganIds its upstream is configured to route,
         and of those only for agencies no local system serves. Never for an unregistered OrganId of
@@ -250,9 +250,10 @@ class Intake:
             agency = (await agency_store.agencies_by_ids(conn, [organ_id])).get(organ_id)
         return agency is None or agency.mode is DeliveryMode.UPSTREAM
 
-    async def _check_signature(self, parsed: ParsedPackage, sender: str, body: PackageBody) -> Decision:
-        async with self._pool.acquire() as conn:
-            policy, material = await trust_for_sender(conn, sender, self._settings.trust)
+    async def _check_signature(
+        self, parsed: ParsedPackage, facts: SenderFacts, body: PackageBody
+    ) -> Decision:
+        sender, policy, material = parsed.model.sender.organ_id, facts.signature_policy, facts.envelope_trust
         now = datetime.now(UTC)
         decision = await _maybe_off_loop(
             body.size, lambda: check_signature(parsed.root, sender, policy, material, now, body.aside)

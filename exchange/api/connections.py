@@ -122,18 +122,20 @@ class ConnectionGuard:
         return state is not None and state.over_cap
 
     def sweep(self, now: float) -> None:
-        for handler, reason in self.overdue(now):
-            self.close(handler, reason)
+        for handler in self.overdue(now):
+            self.close_if_overdue(handler, now)
 
-    def overdue(self, now: float) -> list[tuple[RequestHandler, str]]:
-        """The connections past their time at ``now``, each with the reason."""
-        judged = ((handler, self._judge(handler, state, now)) for handler, state in self.states.items())
-        return [(handler, reason) for handler, reason in judged if reason is not None]
+    def overdue(self, now: float) -> list[RequestHandler]:
+        """The connections past their time at ``now``."""
+        return [handler for handler, state in self.states.items() if self._judge(handler, state, now)]
 
-    def close(self, handler: RequestHandler, reason: str) -> None:
+    def close_if_overdue(self, handler: RequestHandler, now: float) -> None:
+        """Close ``handler``'s connection if it is still past its time (judged again: a connection
+        found idle may have begun a request since)."""
         state = self.states.get(handler)
-        if state is None:
-            return  # gone already
+        reason = None if state is None else self._judge(handler, state, now)
+        if state is None or reason is None:
+            return
         self._closing(reason)
         log.debug("connection.closed", reason=reason, address=state.address)
         if handler.transport is not None:
@@ -281,8 +283,9 @@ async def sweeping(guard: ConnectionGuard) -> AsyncIterator[None]:
             # Thousands may fall due at once (a crowd of idle connections opened together): closed
             # all in one go, they would hold up the health checks and requests waiting meanwhile.
             for start in range(0, len(overdue), SWEEP_BATCH):
-                for handler, reason in overdue[start : start + SWEEP_BATCH]:
-                    guard.close(handler, reason)
+                now = loop.time()
+                for handler in overdue[start : start + SWEEP_BATCH]:
+                    guard.close_if_overdue(handler, now)
                 await asyncio.sleep(0)
 
     task = asyncio.create_task(run())

@@ -104,6 +104,12 @@ async def signature_settings(conn: Connection, organ_id: str) -> tuple[Signature
     return SignaturePolicy(row["signature_policy"]), row["allow_sha1"]
 
 
+async def registry_version(conn: Connection) -> int:
+    """The number every change to agencies, certificates or revocation lists moves on."""
+    version: int = await conn.fetchval("SELECT version FROM registry_version")
+    return version
+
+
 async def agencies_by_ids(conn: Connection, organ_ids: Sequence[str]) -> dict[str, Agency]:
     """The registered agencies among ``organ_ids``, by OrganId."""
     rows = await conn.fetch(_BY_IDS, list(organ_ids))

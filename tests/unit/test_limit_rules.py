@@ -184,6 +184,23 @@ def test_a_new_connection_that_says_nothing_is_closed_at_the_header_timeout() ->
     assert transport.closed
 
 
+def test_a_connection_found_overdue_that_begins_a_request_before_its_turn_is_kept() -> None:
+    """The sweep closes overdue connections a batch at a time, letting requests in between: one
+    that began a request meanwhile is judged again and kept; the others are closed."""
+    guard = ConnectionGuard(LimitsSettings(header_timeout_s=10, idle_timeout_s=30))
+    transports = [_Transport("127.0.0.9") for _ in range(3)]
+    connections = [cast(Any, _Connection(t)) for t in transports]
+    for connection, transport in zip(connections, transports, strict=True):
+        assert guard.opened(connection, cast(Any, transport), now=0)
+    overdue = guard.overdue(now=11)
+    assert overdue == connections
+    guard.request_started(connections[1], now=11)  # its headers arrived before the sweep got to it
+    for connection in overdue:
+        guard.close_if_overdue(connection, now=11)
+    assert [t.closed for t in transports] == [True, False, True]
+    assert list(guard.states) == [connections[1]]
+
+
 def test_connections_past_the_address_cap_are_marked_and_past_the_total_refused() -> None:
     guard = ConnectionGuard(LimitsSettings(max_connections_per_address=2, max_connections=4))
     opened = []
