@@ -292,8 +292,8 @@ class Intake:
                 )
                 for agency in plan.recipients
             ]
-            await delivery_store.insert_deliveries(conn, new)
-            await _apply_effects(conn, model, message, plan)
+            deliveries = await delivery_store.insert_deliveries(conn, new)
+            await _apply_effects(conn, model, message, plan)  # on earlier messages, never this one
             await audit.append(
                 conn,
                 caller.name,
@@ -321,7 +321,6 @@ class Intake:
                     *plan.events,
                 ],
             )
-            deliveries = await delivery_store.deliveries_of(conn, message_id)
             # The receipt is signed and kept before COMMIT: evidence never lacks it.
             receipt = sign_receipt(self._signer, message, deliveries)
             await message_store.set_receipt(conn, message_id, receipt)

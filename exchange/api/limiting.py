@@ -153,14 +153,14 @@ class ByteBudget:
         bucket = self.paces.setdefault(owner, _Bucket(burst, now))
         bucket.tokens = min(burst, bucket.tokens + (now - bucket.at) * self.per_owner_rate)
         bucket.at = now
-        # A body larger than the bucket needs it full, no more.
-        needed = min(float(size), burst)
-        delay = max(0.0, (needed - bucket.tokens) / self.per_owner_rate)
+        # A body larger than the bucket needs it full, no more, to start; its whole size is then
+        # owed (the bucket goes below zero), so the next body waits until it is paid for.
+        delay = max(0.0, (min(float(size), burst) - bucket.tokens) / self.per_owner_rate)
         if delay > wait_s:
             raise TooManyRequests(
                 f"{owner!r} may send {self.per_owner_rate:.0f} bytes a second", retry_after=delay
             )
-        bucket.tokens -= needed
+        bucket.tokens -= size
         return delay
 
     def _refusal(self, owner: str, size: int) -> TooManyRequests:

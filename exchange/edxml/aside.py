@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 
 from lxml import etree
 
+from exchange.edxml.errors import AttachmentError, ErrorDetail
 from exchange.edxml.model import Edoc
 from exchange.edxml.parser import NS, make_parser
 
@@ -82,9 +83,9 @@ class Aside:
         if self.source is None:
             raise RuntimeError("the package's bytes are not known")
         wanted, started = set(self.ordinals), set[int]()
-        events = attachment_texts(self.source())
+        events = attachment_texts(self.source(), wanted)
         for ordinal, piece in events:
-            if ordinal in wanted and ordinal not in started:
+            if ordinal not in started:
                 started.add(ordinal)
                 yield _one_text(piece, events)
 
@@ -109,12 +110,18 @@ def _at_attachment_text_path(node: etree._Element) -> bool:
     return current is None and tuple(reversed(path)) == ATTACHMENT_TEXT_PATH
 
 
-def attachment_texts(package: Iterable[bytes]) -> Iterator[tuple[int, str | None]]:
-    """``(ordinal, piece)`` for each piece of text of each element at ATTACHMENT_TEXT_PATH, then
-    ``(ordinal, None)`` at its end, read from the package's bytes with no tree built. The text is
-    the element's own, comments inside it skipped (as canonicalisation skips them) and text after
-    a child element left out."""
-    target = _AttachmentTexts()
+def attachment_texts(package: Iterable[bytes], wanted: set[int]) -> Iterator[tuple[int, str | None]]:
+    """``(ordinal, piece)`` for the text of each ``wanted`` element at ATTACHMENT_TEXT_PATH (by its
+    ordinal among them), in pieces of at least PIECE_CHARS but the last, then ``(ordinal, None)``
+    at its end, read from the package's bytes with no tree built.
+
+    libxml2 hands a plain text over in large pieces, but one split by character references
+    (``&#81;``) or CDATA sections in small ones, each a call into Python: a text that comes in
+    more pieces than line breaks written as CRLF would make (one per 76 characters, the most a
+    real producer writes) is refused (422 ``bad_attachment``) as soon as that is seen, so its
+    cost stays that of an honest one. Taken out of the tree, such a text is not seen by the
+    schema, so it is held to the same rule as base64 then (see attachments.DecodedFile)."""
+    target = _AttachmentTexts(wanted)
     parser = make_parser(target=target)
     for chunk in package:
         parser.feed(chunk)
@@ -123,13 +130,23 @@ def attachment_texts(package: Iterable[bytes]) -> Iterator[tuple[int, str | None
     yield from target.take()
 
 
+# Pieces are passed on joined up to this size at least (downstream work is per piece).
+PIECE_CHARS = 64 * 1024
+# libxml2 splits a text at each CR of a CRLF line break: base64 in 76-character lines.
+_MIN_CHARS_PER_PIECE = 32
+
+
 class _AttachmentTexts:
     """The parser target behind ``attachment_texts``."""
 
-    def __init__(self) -> None:
+    def __init__(self, wanted: set[int]) -> None:
+        self._wanted = wanted
         self._open: list[str] = []
         self._ordinal = -1
         self._in_text = False
+        self._held: list[str] = []  # pieces of the current text not yet passed on
+        self._held_chars = 0
+        self._pieces = self._chars = 0  # of the current text
         self._events: list[tuple[int, str | None]] = []
 
     def take(self) -> list[tuple[int, str | None]]:
@@ -137,21 +154,46 @@ class _AttachmentTexts:
         return events
 
     def start(self, tag: str, attrib: dict[str, str], nsmap: dict[str, str] | None = None) -> None:
+        self._pass_on()
         self._in_text = False  # what follows a child element is not the element's own text
         self._open.append(tag)
         if tuple(self._open) == ATTACHMENT_TEXT_PATH:
             self._ordinal += 1
-            self._in_text = True
+            self._in_text = self._ordinal in self._wanted
+            self._pieces = self._chars = 0
 
     def end(self, tag: str) -> None:
-        self._in_text = False
-        if tuple(self._open) == ATTACHMENT_TEXT_PATH:
+        self._pass_on()
+        if tuple(self._open) == ATTACHMENT_TEXT_PATH and self._ordinal in self._wanted:
             self._events.append((self._ordinal, None))
+        self._in_text = False
         self._open.pop()
 
     def data(self, text: str) -> None:
-        if self._in_text:
-            self._events.append((self._ordinal, text))
+        if not self._in_text:
+            return
+        self._pieces += 1
+        self._chars += len(text)
+        if self._pieces > 16 and self._pieces * _MIN_CHARS_PER_PIECE > self._chars:
+            raise AttachmentError(
+                f"the text of attachment {self._ordinal + 1} is cut into {self._pieces} pieces in its "
+                f"first {self._chars} characters: base64 is written as plain characters, not as "
+                "character references or CDATA sections",
+                [
+                    ErrorDetail(
+                        "not plain base64", path=f"/edXML/AttachmentEncoded/Attachment[{self._ordinal + 1}]"
+                    )
+                ],
+            )
+        self._held.append(text)
+        self._held_chars += len(text)
+        if self._held_chars >= PIECE_CHARS:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        if self._held:
+            self._events.append((self._ordinal, "".join(self._held)))
+            self._held, self._held_chars = [], 0
 
     def close(self) -> None:
         return None

@@ -68,6 +68,7 @@ class DecodedFile:
         self._digest = hashlib.sha256()
         self._size, self._head, self._says, self._tail = 0, b"", False, b""
         self._rest = b""  # base64 characters short of a group of 4, kept for the next piece
+        self._padded = False  # the last group ended with '=': nothing may follow
         self.file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=_PIECE_CHARS)  # noqa: SIM115
         self.error: str | None = None
         self.summary = AttachmentSummary("", 0, b"", False)  # until finish
@@ -77,8 +78,11 @@ class DecodedFile:
             return
         try:
             data = self._rest + _WHITESPACE.sub(b"", text.encode("ascii"))
+            if self._padded and data:
+                raise binascii.Error("characters after the padding ('=') that ends base64")
             whole = len(data) - len(data) % 4
             self._rest = data[whole:]
+            self._padded = data[:whole].endswith(b"=")
             self._take(base64.b64decode(data[:whole], validate=True))
         except (binascii.Error, UnicodeEncodeError) as exc:
             self.error = str(exc)
@@ -86,10 +90,7 @@ class DecodedFile:
     def finish(self) -> None:
         """The end of the text: ``summary`` holds, ``file`` reads the decoded bytes from the start."""
         if self._rest and self.error is None:
-            try:
-                self._take(base64.b64decode(self._rest, validate=True))
-            except binascii.Error as exc:
-                self.error = str(exc)
+            self.error = f"the base64 ends with {len(self._rest)} characters short of a group of 4"
         self.file.seek(0)
         self.summary = AttachmentSummary(self._digest.hexdigest(), self._size, self._head, self._says)
 
@@ -123,25 +124,33 @@ def decode_text(text: str, marker: bytes = b"") -> DecodedFile:
     return decoded
 
 
-def decode_from_package(package: Iterable[bytes], marker: bytes = b"") -> list[DecodedFile]:
-    """Every attachment of a package decoded straight from its bytes, in document order, without
-    the base64 ever being held whole (see exchange.edxml.aside). The package has passed the
-    schema: one AttachmentEncoded, one ContentTransferEncoded in each Attachment."""
+def decode_from_package(
+    package: Iterable[bytes], wanted: set[int], marker: bytes = b""
+) -> dict[int, DecodedFile]:
+    """The attachments numbered ``wanted`` (in document order) decoded straight from the package's
+    bytes, without their base64 ever being held whole: texts set aside (exchange.edxml.aside).
+    The schema never saw them, so one that is not base64 is refused here (422 ``bad_attachment``),
+    as the schema refuses one it sees."""
     found: dict[int, DecodedFile] = {}
     try:
-        for ordinal, piece in attachment_texts(package):
+        for ordinal, piece in attachment_texts(package, wanted):
             if ordinal not in found:
                 found[ordinal] = DecodedFile(marker)
             decoded = found[ordinal]
-            if piece is None:
-                decoded.finish()
-            else:
+            if piece is not None:
                 decoded.add(piece)
+                continue
+            decoded.finish()
+            if decoded.error is not None:
+                raise AttachmentError(
+                    f"attachment {ordinal + 1} is not valid base64",
+                    [ErrorDetail(decoded.error, path=f"/edXML/AttachmentEncoded/Attachment[{ordinal + 1}]")],
+                )
     except BaseException:
         for decoded in found.values():
             decoded.close()
         raise
-    return list(found.values())
+    return found
 
 
 def decode_attachment(attachment: Attachment, max_unzipped: int = MAX_UNZIPPED_BYTES) -> DecodedAttachment:

@@ -96,12 +96,16 @@ class Claimed:
 
 # Creates deliveries; the arrays are parallel: ids, message ids, recipients, modes, states, urgencies.
 # Push deliveries are due at once.
-_INSERT = """
-INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
-SELECT id, message_id, recipient, mode, state, urgency,
-       CASE WHEN mode IN ('push', 'upstream') THEN now() END
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::delivery_mode[], $5::delivery_state[], $6::smallint[])
-    AS t (id, message_id, recipient, mode, state, urgency)
+_INSERT = f"""
+WITH d AS (
+    INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
+    SELECT id, message_id, recipient, mode, state, urgency,
+           CASE WHEN mode IN ('push', 'upstream') THEN now() END
+    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::delivery_mode[], $5::delivery_state[], $6::smallint[])
+        AS t (id, message_id, recipient, mode, state, urgency)
+    RETURNING *
+)
+SELECT {_COLUMNS} FROM d ORDER BY d.recipient
 """
 # Wakes the delivery workers of every server process (delivered at COMMIT).
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
@@ -253,10 +257,11 @@ def _delivery(row: Record) -> DeliveryRow:
     return DeliveryRow(**dict(row))
 
 
-async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery]) -> None:
+async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery]) -> list[DeliveryRow]:
+    """Insert ``deliveries``; the rows as stored, by recipient (as ``deliveries_of`` lists them)."""
     if not deliveries:
-        return
-    await conn.execute(
+        return []
+    rows = await conn.fetch(
         _INSERT,
         [d.id for d in deliveries],
         [d.message_id for d in deliveries],
@@ -267,6 +272,7 @@ async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery])
     )
     if any(d.mode in ("push", "upstream") for d in deliveries):
         await conn.execute(_NOTIFY)
+    return [_delivery(row) for row in rows]
 
 
 async def wake_workers(conn: Connection) -> None:

@@ -228,12 +228,14 @@ def items_of(edoc: Edoc, package: Iterable[bytes] | None = None) -> list[Item]:
     decoded is kept, empty, so that it is still listed. Only PDFs keep their bytes: a large scan or
     spreadsheet is hashed and let go, so judging attachments holds no more than the PDFs it judges."""
     attachments = edoc.attachments or ()
-    if any(a.content is None for a in attachments):
-        if package is None:
-            raise ValueError("the attachments' base64 was left in the package's bytes, not given")
-        decoded = decode_from_package(package, SIGNATURE_MARKER)
-    else:
-        decoded = [decode_text(a.content or "", SIGNATURE_MARKER) for a in attachments]
+    left_out = {n for n, a in enumerate(attachments) if a.content is None}
+    if left_out and package is None:
+        raise ValueError("the attachments' base64 was left in the package's bytes, not given")
+    from_bytes = decode_from_package(package or (), left_out, SIGNATURE_MARKER) if left_out else {}
+    decoded = [
+        from_bytes[n] if n in left_out else decode_text(a.content or "", SIGNATURE_MARKER)
+        for n, a in enumerate(attachments)
+    ]
     try:
         return [_item(a, d) for a, d in zip(attachments, decoded, strict=True)]
     finally:

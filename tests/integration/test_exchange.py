@@ -115,6 +115,31 @@ async def test_refusals_store_nothing(client: TestClient, world: World, conn: as
     assert await count(conn, "messages") == 1
 
 
+async def test_a_large_attachment_the_schema_never_sees_is_held_to_base64_all_the_same(
+    client: TestClient, world: World, conn: asyncpg.Connection
+) -> None:
+    """A large attachment's text is set aside while parsing (the schema checks a marker), so it is
+    checked as it is read from the bytes: not base64, or base64 cut up by character references,
+    is refused as the schema refuses a small one, and nothing is stored."""
+    data = build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC, body=b"%PDF" * 100_000))
+    start = data.index(b">", data.index(b"<edXML:ContentTransferEncoded")) + 1
+    end = data.index(b"</edXML:ContentTransferEncoded>")
+    for text, reason in [
+        (b"QUJD" * 100_000 + b"QUI", "short of a group of 4"),
+        (b"QUJD&#68;" * 50_000, "not plain base64"),
+    ]:
+        refused = await client.post(
+            "/v1/packages", data=data[:start] + text + data[end:], headers=world.as_(DEPT)
+        )
+        assert refused.status == 422
+        error = (await refused.json())["error"]
+        assert error["code"] == "bad_attachment"
+        assert reason in error["message"] + error["details"][0]["reason"]
+    assert await count(conn, "messages") == 0
+    await send(client, world, DEPT, data)  # the same package with its base64 as written: accepted
+    assert await count(conn, "messages") == 1
+
+
 async def test_nobody_sees_another_systems_deliveries(client: TestClient, world: World) -> None:
     accepted = await send(
         client, world, DEPT, build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC))

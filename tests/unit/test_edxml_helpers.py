@@ -164,11 +164,17 @@ def test_a_marker_split_between_two_pieces_is_seen() -> None:
 
 
 def test_an_attachment_that_is_not_base64_is_refused_when_read_in_pieces() -> None:
-    from exchange.edxml.attachments import decode_text
+    from exchange.edxml.attachments import DecodedFile, decode_text
 
     for text in ("not base64!", "QUJD" * 10 + "Q", "ỏ" + "QUJD"):
         with decode_text(text) as decoded:
             assert decoded.error is not None, text
+    with DecodedFile() as split:  # padding at the end of one piece, more in the next
+        split.add("QUI=")
+        split.add("QUJD")
+        split.finish()
+        assert split.error is not None
+        assert "after the padding" in split.error
     with decode_text("QUJD\nREVG") as decoded:
         assert decoded.error is None
         assert decoded.file.read() == b"ABCDEF"
@@ -203,13 +209,63 @@ def test_attachments_decoded_from_the_package_bytes_are_those_the_reader_reads()
         assert read is not None
         for size in (7, 4096, len(package)):
             chunks = [package[i : i + size] for i in range(0, len(package), size)]
-            decoded = decode_from_package(chunks)
-            assert [d.file.read() for d in decoded] == files
-            assert [d.error for d in decoded] == [None, None, None]
-            for one in decoded:
+            decoded = decode_from_package(chunks, {0, 1, 2})
+            assert [decoded[n].file.read() for n in range(3)] == files
+            for one in decoded.values():
                 one.close()
+            only = decode_from_package(chunks, {2})
+            assert list(only) == [2]
+            only[2].close()
     # Read from the tree, the comment cuts the text short: decoding it gives something else.
     cut = parse_package(commented).edoc.attachments
     assert cut is not None
     assert cut[2].content is not None
     assert len(cut[2].content) < len(base64.encodebytes(files[2]))
+
+
+def _package_with_text(text: bytes) -> bytes:
+    from exchange.edxml.builder import build_edoc
+    from tests.edxml_factories import small_edoc
+
+    data = build_edoc(small_edoc(body=b"%PDF"))
+    start = data.index(b">", data.index(b"<edXML:ContentTransferEncoded")) + 1
+    end = data.index(b"</edXML:ContentTransferEncoded>")
+    return data[:start] + text + data[end:]
+
+
+def test_base64_written_with_crlf_line_breaks_is_read_though_it_comes_in_many_pieces() -> None:
+    import base64
+    import os
+
+    from exchange.edxml.attachments import decode_from_package
+
+    raw = os.urandom(300_000)
+    text = base64.encodebytes(raw).replace(b"\n", b"\r\n")  # as .NET writes it: a piece per line
+    decoded = decode_from_package([_package_with_text(text)], {0})
+    assert decoded[0].file.read() == raw
+    decoded[0].close()
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        # The same base64 written as character references: a call into Python every few bytes.
+        (b"".join(b"QUJD&#68;" for _ in range(20_000)), "not plain base64"),
+        (b"QUJD" * 1000 + b"QUI", "short of a group of 4"),
+        (b"QUI=" + b"QUJD" * 1000, "padding"),
+        (b"QUJD" * 1000 + b"!!!!", "not valid base64"),
+    ],
+)
+def test_a_text_read_from_the_bytes_that_is_not_plain_base64_is_refused(text: bytes, reason: str) -> None:
+    import time
+
+    from exchange.edxml.attachments import decode_from_package
+    from exchange.edxml.errors import AttachmentError
+
+    started = time.process_time()
+    with pytest.raises(AttachmentError) as refused:
+        decode_from_package([_package_with_text(text)], {0})
+    assert reason in str(refused.value.details) + refused.value.message
+    assert refused.value.status == 422
+    # Refused at the first pieces, not after reading them all (a bound with room for a slow machine).
+    assert time.process_time() - started < 5

@@ -122,10 +122,15 @@ async def test_a_system_bursts_one_second_of_its_pace_however_large_its_share() 
     with pytest.raises(TooManyRequests):
         await budget.acquire("flood", 600, wait_s=0.1)  # the rest waits its pace
     assert budget.by_owner["flood"] == 1_000
-    # A body larger than one second's worth still gets in, once the bucket is full again.
+    # A body larger than one second's worth still gets in, once the bucket is full again; the next
+    # one waits until the whole of it is paid for, so large bodies keep the pace too.
     big = ByteBudget(total=100_000, per_owner=10_000, per_owner_rate=1_000.0)
     await big.acquire("scanner", 5_000, wait_s=0)
     assert big.by_owner["scanner"] == 5_000
+    big.release("scanner", 5_000)
+    with pytest.raises(TooManyRequests) as paced:
+        await big.acquire("scanner", 5_000, wait_s=4)  # 5 s of debt and a second's worth to go
+    assert int(paced.value.headers()["Retry-After"]) >= 5
 
 
 async def test_a_body_larger_than_the_budget_gets_in_alone() -> None:
