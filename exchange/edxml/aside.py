@@ -115,12 +115,13 @@ def attachment_texts(package: Iterable[bytes], wanted: set[int]) -> Iterator[tup
     ordinal among them), in pieces of at least PIECE_CHARS but the last, then ``(ordinal, None)``
     at its end, read from the package's bytes with no tree built.
 
-    libxml2 hands a plain text over in large pieces, but one split by character references
-    (``&#81;``) or CDATA sections in small ones, each a call into Python: a text that comes in
-    more pieces than line breaks written as CRLF would make (one per 76 characters, the most a
-    real producer writes) is refused (422 ``bad_attachment``) as soon as that is seen, so its
-    cost stays that of an honest one. Taken out of the tree, such a text is not seen by the
-    schema, so it is held to the same rule as base64 then (see attachments.DecodedFile)."""
+    libxml2 hands a plain text (LF or CRLF line breaks) over in large pieces, but one split by
+    character references (``&#81;``) or CDATA sections in small ones, each a call into Python.
+    Some producers write line breaks as references (``&#13;&#10;`` after each 76-character line:
+    three pieces a line); a text in more pieces than one per 24 characters is refused (422
+    ``bad_attachment``) as soon as that is seen, so that its cost stays near an honest one's.
+    Taken out of the tree, such a text is not seen by the schema, so it is held to the same rule
+    as base64 then (see attachments.DecodedFile)."""
     target = _AttachmentTexts(wanted)
     parser = make_parser(target=target)
     for chunk in package:
@@ -132,8 +133,8 @@ def attachment_texts(package: Iterable[bytes], wanted: set[int]) -> Iterator[tup
 
 # Pieces are passed on joined up to this size at least (downstream work is per piece).
 PIECE_CHARS = 64 * 1024
-# libxml2 splits a text at each CR of a CRLF line break: base64 in 76-character lines.
-_MIN_CHARS_PER_PIECE = 32
+# Line breaks written as two references after 76-character lines make one piece per 26 characters.
+_MIN_CHARS_PER_PIECE = 24
 
 
 class _AttachmentTexts:

@@ -82,7 +82,7 @@ class DecodedFile:
                 raise binascii.Error("characters after the padding ('=') that ends base64")
             whole = len(data) - len(data) % 4
             self._rest = data[whole:]
-            self._padded = data[:whole].endswith(b"=")
+            self._padded = self._padded or data[:whole].endswith(b"=")  # a piece of spaces keeps it
             self._take(base64.b64decode(data[:whole], validate=True))
         except (binascii.Error, UnicodeEncodeError) as exc:
             self.error = str(exc)

@@ -75,9 +75,6 @@ _MODERN_DIGESTS = frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, Dig
 _MAX_CHAIN = 5
 # More hops than any chain of axes has; each undo costs a copy and a verification.
 MAX_TRANSIT_HOPS = 8
-# As many for a package with attachment texts set aside (exchange.edxml.aside), which each undo
-# reads again: the chains of axes in service (a city's, then the national one) are this deep.
-MAX_TRANSIT_HOPS_SET_ASIDE = 2
 _DIGEST_MISMATCH = "the signed content was changed after signing (digest mismatch)"
 _ENVELOPED = SignatureConstructionMethod.enveloped.value
 _C14N_ALGORITHMS = frozenset(method.value for method in CanonicalizationMethod)
@@ -141,9 +138,7 @@ def verify_signature(
     ``aside``: the attachment texts the tree holds markers for (exchange.edxml.aside)."""
     verdict = _verify_as_received(root, sender_organ_id, trust, at, aside)
     document = root
-    # Each try reads the texts set aside again from the bytes: fewer tries for such a package.
-    tries = MAX_TRANSIT_HOPS_SET_ASIDE if aside is not None and aside.ordinals else MAX_TRANSIT_HOPS
-    for hops in range(1, tries + 1):
+    for hops in range(1, MAX_TRANSIT_HOPS + 1):
         if verdict.verdict is not Verdict.INVALID or verdict.reason != _DIGEST_MISMATCH:
             return verdict
         undone = without_last_hop(document)

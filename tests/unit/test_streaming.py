@@ -254,3 +254,22 @@ def test_a_marker_out_of_its_place_is_refused() -> None:
     sink = signatures._Digesting(DigestAlgorithm.SHA256, aside)
     with pytest.raises(ValueError, match="out of place"):
         sink.write(f"<a>{aside.marker(1)}</a>".encode())
+
+
+@pytest.mark.parametrize("hops", [0, 3, 8])
+def test_a_package_with_a_text_set_aside_verifies_after_as_many_hops_as_any_other(hops: int) -> None:
+    """Undoing transit TraceHeaders reads the texts set aside again for each try: still every hop
+    the axis undoes for a small package, and a change made in transit is still found."""
+    data, issued = signed_with_attachments([b"%PDF-1.5 " + bytes(500_000)])
+    for n in range(hops):
+        data = append_trace_header(data, f"000.00.{n:02d}.G22", datetime.now(UTC))
+    trust = TrustMaterial(pinned=frozenset({fingerprint(issued.certificate)}))
+    root, aside = parsed_aside(data)
+    assert aside.ordinals == [0]
+    verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
+    assert verdict.verdict is Verdict.VALID, verdict.reason
+    assert verdict.transit_hops == hops
+    changed = data.replace(b"JVBERi0xLjUgAAAA", b"JVBERi0xLjUgAAAB")
+    root, aside = parsed_aside(changed)
+    verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
+    assert verdict.verdict is Verdict.INVALID
