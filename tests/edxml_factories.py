@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -54,6 +55,19 @@ def small_edoc(
         bussiness=Bussiness(BusinessType.NEW, reason="Văn bản điện tử mới"),
         references=(Reference("cid:1", "application/pdf", attachment_name="van-ban.pdf"),),
         attachments=(attachment,),
+    )
+
+
+def edoc_with_files(files: list[bytes], extension: str = "pdf") -> Edoc:
+    """small_edoc with ``files`` as its attachments (base64 in 76-character lines), in order."""
+    names = [f"f{n}.{extension}" for n in range(len(files))]
+    return replace(
+        small_edoc(),
+        references=tuple(Reference(f"cid:{n}", attachment_name=name) for n, name in enumerate(names)),
+        attachments=tuple(
+            Attachment(f"cid:{n}", base64.encodebytes(data).decode(), name)
+            for n, (data, name) in enumerate(zip(files, names, strict=True))
+        ),
     )
 
 

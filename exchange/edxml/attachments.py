@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import re
 import tempfile
 import zipfile
@@ -156,17 +155,15 @@ def decode_from_package(
 def decode_attachment(attachment: Attachment, max_unzipped: int = MAX_UNZIPPED_BYTES) -> DecodedAttachment:
     """An attachment whose base64 is in hand, decoded whole (and unzipped, for the VNPT zip)."""
     name = attachment_name(attachment)
-    try:
-        text = (attachment.content or "").encode("ascii")
-        raw = base64.b64decode(_WHITESPACE.sub(b"", text), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise AttachmentError(
-            f"attachment {name!r} is not valid base64",
-            [ErrorDetail(str(exc), path=f"Attachment[{attachment.content_id}]")],
-        ) from None
-    if is_wrapped_in_zip(attachment):
-        return unwrap_zip(attachment, io.BytesIO(raw), max_unzipped)
-    return DecodedAttachment(name, attachment.content_type, raw, False)
+    with decode_text(attachment.content or "") as decoded:
+        if decoded.error is not None:
+            raise AttachmentError(
+                f"attachment {name!r} is not valid base64",
+                [ErrorDetail(decoded.error, path=f"Attachment[{attachment.content_id}]")],
+            )
+        if is_wrapped_in_zip(attachment):
+            return unwrap_zip(attachment, decoded.file, max_unzipped)
+        return DecodedAttachment(name, attachment.content_type, decoded.file.read(), False)
 
 
 def unwrap_zip(

@@ -16,7 +16,7 @@ from exchange.edxml.ids import is_uuid, parse_document_id
 from exchange.edxml.model import Attachment
 from exchange.edxml.package import parse_package
 from exchange.edxml.trace import append_trace_header
-from tests.edxml_factories import sample, small_edoc
+from tests.edxml_factories import edoc_with_files, sample, small_edoc
 
 
 def test_document_ids_in_the_forms_seen() -> None:
@@ -189,20 +189,10 @@ def test_attachments_decoded_from_the_package_bytes_are_those_the_reader_reads()
 
     from exchange.edxml.attachments import decode_from_package
     from exchange.edxml.builder import build_edoc
-    from exchange.edxml.model import Attachment, Reference
     from exchange.edxml.package import parse_package
-    from tests.edxml_factories import small_edoc
 
     files = [os.urandom(n) for n in (0, 5, 70_000)]
-    edoc = replace(
-        small_edoc(),
-        references=tuple(Reference(f"cid:{n}", attachment_name=f"f{n}.bin") for n in range(len(files))),
-        attachments=tuple(
-            Attachment(f"cid:{n}", base64.encodebytes(data).decode(), f"f{n}.bin")
-            for n, data in enumerate(files)
-        ),
-    )
-    data = build_edoc(edoc)
+    data = build_edoc(edoc_with_files(files, "bin"))
     half = base64.encodebytes(files[2]).decode()[:4000].encode()
     commented = data.replace(half, half + b"<!-- inserted -->", 1)
     for package in (data, commented):

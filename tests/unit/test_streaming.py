@@ -10,7 +10,6 @@ import hashlib
 import itertools
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -25,7 +24,6 @@ from exchange.api.bodies import base64_json, base64_size
 from exchange.edxml.aside import Aside
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.errors import PackageTooLarge, SchemaInvalid
-from exchange.edxml.model import Attachment, Reference
 from exchange.edxml.package import parse_package
 from exchange.edxml.parser import DEFAULT_LIMITS, NS
 from exchange.edxml.trace import append_trace_header, find_splice
@@ -35,7 +33,7 @@ from exchange.trust.certificates import fingerprint
 from exchange.trust.pdf_signatures import items_of
 from exchange.trust.signatures import TrustMaterial, Verdict, verify_signature
 from exchange.trust.signing import Signer, sign_package
-from tests.edxml_factories import sample, small_edoc
+from tests.edxml_factories import edoc_with_files, sample, small_edoc
 
 MOMENT = datetime(2026, 11, 30, 8, 0, 0)
 # Lookalikes that only a careful scan tells from markup, put where the header is read.
@@ -178,16 +176,10 @@ def test_the_lean_reference_check_signs_off_exactly_what_signxml_does(legacy_lay
 def signed_with_attachments(files: list[bytes], legacy_layout: bool = False) -> tuple[bytes, devca.Issued]:
     ca = devca.make_ca()
     issued = devca.issue_signing_cert(ca, organ_id="000.00.01.H26", common_name="Sở Nội vụ")
-    edoc = replace(
-        small_edoc(),
-        references=tuple(Reference(f"cid:{n}", attachment_name=f"f{n}.pdf") for n in range(len(files))),
-        attachments=tuple(
-            Attachment(f"cid:{n}", base64.encodebytes(data).decode(), f"f{n}.pdf")
-            for n, data in enumerate(files)
-        ),
-    )
     return sign_package(
-        build_edoc(edoc), Signer(issued.certificate, issued.key), legacy_layout=legacy_layout
+        build_edoc(edoc_with_files(files)),
+        Signer(issued.certificate, issued.key),
+        legacy_layout=legacy_layout,
     ), issued
 
 
