@@ -105,7 +105,7 @@ async def signature_settings(conn: Connection, organ_id: str) -> tuple[Signature
 
 
 async def registry_version(conn: Connection) -> int:
-    """The number every change to agencies, certificates or revocation lists moves on."""
+    """The number every change to agencies, systems, certificates or revocation lists moves on."""
     version: int = await conn.fetchval("SELECT version FROM registry_version")
     return version
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from exchange import cert_registry, registry
-from exchange.model import AttachmentSignaturePolicy, SignaturePolicy
+from exchange.model import AttachmentSignaturePolicy, Role, SignaturePolicy
 from exchange.sender_facts import SenderFactsCache
 from exchange.settings import TrustSettings
 from exchange.trust import devca
@@ -72,6 +72,16 @@ async def test_a_registry_change_is_seen_by_the_next_lookup_and_nothing_else_is_
     assert facts.attachment_policy is AttachmentSignaturePolicy.OFFICIAL_REQUIRED
 
     await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", SENDER)
+    facts = await cache.facts(conn, SENDER)
+    assert facts.agency is not None
+    assert not facts.agency.in_service
+    await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", SENDER)
+    assert (await cache.facts(conn, SENDER)).agency.in_service  # type: ignore[union-attr]
+
+    # The system serving it, disabled by hand: the agency's standing comes from it too.
+    await registry.add_system(conn, "dms-dept", Role.SYSTEM, [SENDER])
+    assert (await cache.facts(conn, SENDER)).agency.in_service  # type: ignore[union-attr]
+    await conn.execute("UPDATE systems SET active = false WHERE name = 'dms-dept'")
     facts = await cache.facts(conn, SENDER)
     assert facts.agency is not None
     assert not facts.agency.in_service

@@ -1,5 +1,5 @@
 -- One number that moves on with every change to what intake reads of the registry for each
--- package (agencies and their policies, certificates, revocation lists). A server process keeps
+-- package (agencies and their policies, the systems serving them, certificates, revocation lists). A server process keeps
 -- what it read between packages for as long as the number stays the same (exchange/sender_facts.py):
 -- one short query per package instead of nine, and a change is seen by the next package exactly
 -- as if everything were read again.
@@ -18,6 +18,8 @@ END
 $$;
 
 CREATE TRIGGER agencies_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON agencies
+    FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
+CREATE TRIGGER systems_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON systems
     FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
 CREATE TRIGGER certificates_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON certificates
     FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
