@@ -671,22 +671,14 @@ def describe_items(
             attachments.append(AttachmentResult(item.name, item.content_type, digest, item.size, False))
             continue
         outcome = results.get(index, [])
+        problem = outcome if isinstance(outcome, str) else None
+        signatures: tuple[PdfSignature, ...]
         if isinstance(outcome, str):
-            attachments.append(
-                AttachmentResult(
-                    item.name,
-                    item.content_type or PDF_CONTENT_TYPE,
-                    digest,
-                    item.size,
-                    True,
-                    (PdfSignature(PdfVerdict.UNVERIFIABLE, outcome),),
-                    False,
-                    f"the document cannot be verified: {outcome}",
-                    outcome,
-                )
-            )
-            continue
-        official, reason = judge_official(outcome, sender)
+            signatures = (PdfSignature(PdfVerdict.UNVERIFIABLE, outcome),)
+            official, reason = False, f"the document cannot be verified: {outcome}"
+        else:
+            signatures = tuple(outcome)
+            official, reason = judge_official(outcome, sender)
         attachments.append(
             AttachmentResult(
                 item.name,
@@ -694,9 +686,10 @@ def describe_items(
                 digest,
                 item.size,
                 True,
-                tuple(outcome),
+                signatures,
                 official,
                 reason,
+                problem,
             )
         )
     main = next((a for a in attachments if a.signable), None)
