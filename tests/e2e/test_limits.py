@@ -8,9 +8,10 @@ meanwhile /healthz and honest clients are served. Nothing refused is stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,18 @@ def package(sender: str, number: int, body: bytes = b"%PDF-1.7 test") -> bytes:
     )
 
 
-async def start(tmp_path: Path, dev_pki: dict[str, Path], database_url: str, limits: str) -> Server:
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, dev_pki: dict[str, Path], database_url: str, limits: str
+) -> AsyncIterator[Server]:
+    """A server with ``limits`` added to the test configuration, stopped afterwards."""
     config = write_config(tmp_path / "exchange.toml", dev_pki)
     config.write_text(config.read_text() + limits)
-    return await Server.start("--config", str(config), "--database-url", database_url)
+    server = await Server.start("--config", str(config), "--database-url", database_url)
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def address(server: Server) -> tuple[str, int]:
@@ -96,105 +105,103 @@ async def test_stalled_connections_are_closed_while_health_and_honest_requests_a
     tmp_path: Path, database_url: str, dev_pki: dict[str, Path]
 ) -> None:
     keys = await register(database_url)
-    server = await start(
+    async with running(
         tmp_path,
         dev_pki,
         database_url,
         "[limits]\nheader_timeout_s = 1.0\nbody_timeout_s = 1.0\nmin_body_rate_bytes_per_s = 1000\n"
         "max_connections_per_address = 20\n",
-    )
-    host, port = address(server)
-    opened: list[asyncio.StreamWriter] = []
-    try:
+    ) as server:
+        host, port = address(server)
+        opened: list[asyncio.StreamWriter] = []
+        try:
 
-        async def connect(source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-            reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
-            opened.append(writer)
-            return reader, writer
+            async def connect(source: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+                reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0))
+                opened.append(writer)
+                return reader, writer
 
-        # An attacker at 127.0.0.2: idle connections, and half-sent headers.
-        idle = [await connect("127.0.0.2") for _ in range(10)]
-        partial = [await connect("127.0.0.2") for _ in range(10)]
-        for _, writer in partial:
-            writer.write(b"GET /v1/agencies HTTP/1.1\r\nHost: x\r\n")
-            await writer.drain()
-        # A slow body: honest headers, then a trickle far below the minimum rate.
-        slow_reader, slow_writer = await connect("127.0.0.3")
-        slow_writer.write(
-            b"POST /v1/packages HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
-            + f"Authorization: Bearer {keys['flooder']}\r\n\r\n".encode()
-            + b"<?xml"
-        )
-        await slow_writer.drain()
+            # An attacker at 127.0.0.2: idle connections, and half-sent headers.
+            idle = [await connect("127.0.0.2") for _ in range(10)]
+            partial = [await connect("127.0.0.2") for _ in range(10)]
+            for _, writer in partial:
+                writer.write(b"GET /v1/agencies HTTP/1.1\r\nHost: x\r\n")
+                await writer.drain()
+            # A slow body: honest headers, then a trickle far below the minimum rate.
+            slow_reader, slow_writer = await connect("127.0.0.3")
+            slow_writer.write(
+                b"POST /v1/packages HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
+                + f"Authorization: Bearer {keys['flooder']}\r\n\r\n".encode()
+                + b"<?xml"
+            )
+            await slow_writer.drain()
 
-        # Meanwhile, from 127.0.0.1: health and an honest submission are served.
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{server.url}/healthz") as response:
-                assert response.status == 200
-            honest = Client(session, server.url, keys["honest"])
-            status, accepted = await honest.post_package(package(HONEST, 1))
-            assert status == 201, accepted
+            # Meanwhile, from 127.0.0.1: health and an honest submission are served.
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{server.url}/healthz") as response:
+                    assert response.status == 200
+                honest = Client(session, server.url, keys["honest"])
+                status, accepted = await honest.post_package(package(HONEST, 1))
+                assert status == 201, accepted
 
-        # Every stalled connection is closed by the server, without an answer.
-        for reader, _ in [*idle, *partial]:
-            assert await closed_by_server(reader, within_s=5) == b""
-        assert await closed_by_server(slow_reader, within_s=6) == b""
-        assert await messages_from(database_url, FLOODER) == 0
-        assert await messages_from(database_url, HONEST) == 1
-    finally:
-        for writer in opened:
-            writer.close()
-        await server.stop()
+            # Every stalled connection is closed by the server, without an answer.
+            for reader, _ in [*idle, *partial]:
+                assert await closed_by_server(reader, within_s=5) == b""
+            assert await closed_by_server(slow_reader, within_s=6) == b""
+            assert await messages_from(database_url, FLOODER) == 0
+            assert await messages_from(database_url, HONEST) == 1
+        finally:
+            for writer in opened:
+                writer.close()
 
 
 async def test_past_the_per_address_cap_only_health_is_served(
     tmp_path: Path, database_url: str, dev_pki: dict[str, Path]
 ) -> None:
     keys = await register(database_url)
-    server = await start(tmp_path, dev_pki, database_url, "[limits]\nmax_connections_per_address = 5\n")
-    host, port = address(server)
-    held = []
-    try:
-        for _ in range(5):
-            held.append((await asyncio.open_connection(host, port, local_addr=("127.0.0.4", 0)))[1])
+    async with running(
+        tmp_path, dev_pki, database_url, "[limits]\nmax_connections_per_address = 5\n"
+    ) as server:
+        host, port = address(server)
+        held = []
+        try:
+            for _ in range(5):
+                held.append((await asyncio.open_connection(host, port, local_addr=("127.0.0.4", 0)))[1])
 
-        async def ask(path: str) -> tuple[bytes, asyncio.StreamReader]:
-            reader, writer = await asyncio.open_connection(host, port, local_addr=("127.0.0.4", 0))
-            held.append(writer)
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys['honest']}\r\n\r\n".encode()
-            )
-            return await reader.readuntil(b"\r\n\r\n"), reader
+            async def ask(path: str) -> tuple[bytes, asyncio.StreamReader]:
+                reader, writer = await asyncio.open_connection(host, port, local_addr=("127.0.0.4", 0))
+                held.append(writer)
+                headers = f"Host: x\r\nAuthorization: Bearer {keys['honest']}\r\n"
+                writer.write(f"GET {path} HTTP/1.1\r\n{headers}\r\n".encode())
+                return await reader.readuntil(b"\r\n\r\n"), reader
 
-        head, _ = await ask("/healthz")
-        assert head.startswith(b"HTTP/1.1 200")
-        head, reader = await ask("/v1/agencies")
-        assert head.startswith(b"HTTP/1.1 429")
-        assert b"Retry-After: 1" in head
-        body = await closed_by_server(reader, within_s=5)  # the answer, then the connection ends
-        assert json.loads(body)["error"]["code"] == "too_many_connections"
+            head, _ = await ask("/healthz")
+            assert head.startswith(b"HTTP/1.1 200")
+            head, reader = await ask("/v1/agencies")
+            assert head.startswith(b"HTTP/1.1 429")
+            assert b"Retry-After: 1" in head
+            body = await closed_by_server(reader, within_s=5)  # the answer, then the connection ends
+            assert json.loads(body)["error"]["code"] == "too_many_connections"
 
-        # Another address is not affected.
-        async with aiohttp.ClientSession() as session:
-            status, _ = await Client(session, server.url, keys["honest"]).get_json("/v1/agencies")
-            assert status == 200
-    finally:
-        for writer in held:
-            writer.close()
-        await server.stop()
+            # Another address is not affected.
+            async with aiohttp.ClientSession() as session:
+                status, _ = await Client(session, server.url, keys["honest"]).get_json("/v1/agencies")
+                assert status == 200
+        finally:
+            for writer in held:
+                writer.close()
 
 
 async def test_a_flooding_system_gets_429_and_the_honest_one_gets_through(
     tmp_path: Path, database_url: str, dev_pki: dict[str, Path]
 ) -> None:
     keys = await register(database_url)
-    server = await start(
+    async with running(
         tmp_path,
         dev_pki,
         database_url,
         "[limits.systems.flooder]\nmax_in_flight = 2\nrate_per_s = 0.1\nburst = 4\n",
-    )
-    try:
+    ) as server:
         async with aiohttp.ClientSession() as session:
             flooder = Client(session, server.url, keys["flooder"])
             honest = Client(session, server.url, keys["honest"])
@@ -232,8 +239,6 @@ async def test_a_flooding_system_gets_429_and_the_honest_one_gets_through(
             assert {"status": "FAIL", "ErrorCode": "429"}.items() <= vxp_answers[-1].items()
         assert await messages_from(database_url, FLOODER) == len(accepted)
         assert await messages_from(database_url, HONEST) == 8
-    finally:
-        await server.stop()
 
 
 async def test_intake_holds_a_bounded_number_of_bytes(
@@ -241,15 +246,14 @@ async def test_intake_holds_a_bounded_number_of_bytes(
 ) -> None:
     """One system holds most of the budget with a body it does not finish: the others wait, then 503."""
     keys = await register(database_url)
-    server = await start(
+    async with running(
         tmp_path,
         dev_pki,
         database_url,
         "[limits]\nintake_max_bytes = 1000000\nintake_max_bytes_per_system = 950000\n"
         "intake_wait_s = 0.5\nbody_timeout_s = 60.0\n",
-    )
-    host, port = address(server)
-    try:
+    ) as server:
+        host, port = address(server)
         _, holder = await asyncio.open_connection(host, port)
         holder.write(
             b"POST /v1/packages HTTP/1.1\r\nHost: x\r\nContent-Length: 900000\r\n"
@@ -287,16 +291,13 @@ async def test_intake_holds_a_bounded_number_of_bytes(
             assert status == 201, accepted
         assert await messages_from(database_url, FLOODER) == 0
         assert await messages_from(database_url, HONEST) == 2
-    finally:
-        await server.stop()
 
 
 async def test_an_element_bomb_is_refused_before_its_body_is_held(
     tmp_path: Path, database_url: str, dev_pki: dict[str, Path]
 ) -> None:
     keys = await register(database_url)
-    server = await start(tmp_path, dev_pki, database_url, "")
-    try:
+    async with running(tmp_path, dev_pki, database_url, "") as server:
         before = peak_rss_kib(server.process.pid)
         piece = b"<a/>" * 16_384
         prefix = b'<edXML xmlns="http://www.mic.gov.vn/TBT/QCVN_102_2016">'
@@ -336,8 +337,6 @@ async def test_an_element_bomb_is_refused_before_its_body_is_held(
         assert peak_rss_kib(server.process.pid) - before < 64 * 1024
         assert await messages_from(database_url, FLOODER) == 0
         assert await messages_from(database_url, HONEST) == 0
-    finally:
-        await server.stop()
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -348,9 +347,8 @@ def peak_rss_kib(pid: int) -> int:
 async def test_the_log_is_not_a_weapon(tmp_path: Path, database_url: str, dev_pki: dict[str, Path]) -> None:
     """Idle: nothing at info. Malformed requests: one info line each, rate-limited, no traceback."""
     await register(database_url)
-    server = await start(tmp_path, dev_pki, database_url, "[audit]\nseal_interval_s = 0.2\n")
-    host, port = address(server)
-    try:
+    async with running(tmp_path, dev_pki, database_url, "[audit]\nseal_interval_s = 0.2\n") as server:
+        host, port = address(server)
         async with aiohttp.ClientSession() as session, session.get(f"{server.url}/healthz") as response:
             assert response.status == 200
         await until(lambda: any(e.get("path") == "/healthz" for e in server.events))
@@ -379,5 +377,3 @@ async def test_the_log_is_not_a_weapon(tmp_path: Path, database_url: str, dev_pk
         assert all(e["level"] == "info" and "exception" not in e for e in malformed)
         assert [e for e in written if e.get("level") in ("error", "critical")] == []
         assert {e.get("event") for e in written} <= {"http.malformed", "http.request"}
-    finally:
-        await server.stop()
