@@ -10,7 +10,6 @@ stored with the message, in the same transaction, with an ``attachments.checked`
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -35,8 +34,6 @@ from exchange.trust.pdf_signatures import (
 )
 
 _ATTACHMENT_PATH = "/edXML/Attachments/Attachment"
-# Decoding the attachments of a larger package than this runs in a worker thread.
-_OFF_LOOP_BYTES = 256 * 1024
 
 
 async def check_attachments(
@@ -52,10 +49,7 @@ async def check_attachments(
     if not isinstance(model, Edoc):
         return None
     sender = model.sender.organ_id
-    if body.size > _OFF_LOOP_BYTES:
-        items = await asyncio.to_thread(items_of, model, body.chunks())
-    else:
-        items = items_of(model, body.chunks())
+    items = await body.work(lambda: items_of(model, body.chunks()))
     now = datetime.now(UTC)
     if policy is AttachmentSignaturePolicy.OFF:
         return unchecked(items, sender, now)

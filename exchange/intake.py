@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from exchange import bounds, standing
 from exchange.attachment_check import check_attachments, record_attachments
@@ -60,10 +60,6 @@ from exchange.store.messages import MessageRow, NewMessage
 from exchange.trust.pdf_signatures import AttachmentReport
 from exchange.trust.policy import Decision, check_signature
 from exchange.trust.signing import Signer
-
-T = TypeVar("T")
-# Packages above this size are parsed and verified in a worker thread.
-OFF_LOOP_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -255,8 +251,8 @@ class Intake:
     ) -> Decision:
         sender, policy, material = parsed.model.sender.organ_id, facts.signature_policy, facts.envelope_trust
         now = datetime.now(UTC)
-        decision = await _maybe_off_loop(
-            body.size, lambda: check_signature(parsed.root, sender, policy, material, now, body.aside)
+        decision = await body.work(
+            lambda: check_signature(parsed.root, sender, policy, material, now, body.aside)
         )
         if not decision.accepted:
             raise SignatureRejected(
@@ -379,24 +375,17 @@ async def _parsed(body: PackageBody, limits: Limits) -> ParsedPackage:
     """Check a package parsed as it arrived (``body.root``), or parse it from the body's file a chunk
     at a time (the tree is held, its attachment texts and the bytes are not); a schema refusal is
     explained (the slow part) off the loop."""
-    large = body.size > OFF_LOOP_BYTES
 
     def parsed() -> ParsedPackage:
         root = body.root if body.root is not None else body.parse(limits)
-        return parse_package(b"", limits, root=root, explain=large, aside=body.aside)
+        return parse_package(b"", limits, root=root, explain=body.large, aside=body.aside)
 
     try:
-        return await _maybe_off_loop(body.size, parsed)
+        return await body.work(parsed)
     except SchemaInvalid as invalid:
         if invalid.unexplained is None:
             raise
         raise await asyncio.to_thread(explain_invalid, invalid) from None
-
-
-async def _maybe_off_loop(size: int, work: Callable[[], T]) -> T:
-    if size > OFF_LOOP_BYTES:
-        return await asyncio.to_thread(work)
-    return work()
 
 
 def _signed_model(parsed: ParsedPackage, decision: Decision, aside: Aside | None) -> Edoc | Status:

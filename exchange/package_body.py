@@ -8,12 +8,13 @@ maximum is enforced as they do, so a body over the limit is never held whole.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import IO
+from typing import IO, TypeVar
 
 from lxml import etree
 
@@ -25,6 +26,9 @@ from exchange.edxml.parser import Limits, parse_xml
 SPOOL_IN_MEMORY_BYTES = 1024 * 1024
 # How much is read from the spool (to parse or to store) at a time.
 CHUNK_BYTES = 1024 * 1024
+# CPU-heavy work on a package larger than this (parsing, checking, decoding) runs in a worker thread.
+OFF_LOOP_BYTES = 256 * 1024
+T = TypeVar("T")
 
 
 def too_large(size: int, limit: int) -> PackageTooLarge:
@@ -96,6 +100,15 @@ class PackageBody:
         self.aside = Aside(source=self.chunks)
         self.root = parse_xml(self.reader(), limits, self.aside)
         return self.root
+
+    @property
+    def large(self) -> bool:
+        return self.size > OFF_LOOP_BYTES
+
+    async def work(self, work: Callable[[], T]) -> T:
+        """``work`` on this package: in a worker thread when the package is large, so that the event
+        loop serves the other requests meanwhile; here otherwise (a thread costs more than it)."""
+        return await asyncio.to_thread(work) if self.large else work()
 
     def head(self, size: int) -> bytes:
         return self.reader().read(size)
