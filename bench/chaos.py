@@ -34,9 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 import asyncpg
 
-from bench.common import PULL, PUSH, SENDERS, World, prepare
+from bench.common import (
+    PULL,
+    PUSH,
+    SENDERS,
+    World,
+    endpoint_per_recipient,
+    prepare,
+    sealed_chain,
+    unsettled_deliveries,
+)
 from bench.dms import Recipients, Senders, verdict
-from exchange.audit_chain import seal_pending, verify_chain
 from exchange.edxml.builder import build_edoc
 from exchange.store.embedded import embedded_cluster
 from exchange.trust.signing import Signer, sign_package
@@ -59,7 +67,7 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
         world = await prepare(url, scratch_dir / "pki", "http://127.0.0.1:9/push")
         recipients = Recipients(world.keys, PULL, fail_every=flapping)
         runner, endpoint_url = await recipients.push_endpoint()
-        await _push_endpoints_per_recipient(url, endpoint_url)
+        await endpoint_per_recipient(url, endpoint_url)
         pki = {
             "axis": scratch_dir / "pki" / "axis-signing.pem",
             "axis_key": scratch_dir / "pki" / "axis-signing.key.pem",
@@ -122,12 +130,7 @@ async def _all_final(url: str) -> None:
     other processes)."""
     conn = await asyncpg.connect(url)
     try:
-        while True:
-            waiting = await conn.fetchval(
-                "SELECT count(*) FROM deliveries WHERE state NOT IN ('delivered', 'acked')"
-            )
-            if not waiting:
-                return
+        while await unsettled_deliveries(conn):  # noqa: ASYNC110 (other processes settle them)
             await asyncio.sleep(0.5)
     finally:
         await conn.close()
@@ -140,18 +143,6 @@ def _failures(server: Server) -> list[str]:
         for event in server.events
         if event.get("event") == "request.failed"
     ]
-
-
-async def _push_endpoints_per_recipient(url: str, base: str) -> None:
-    """Give each push recipient its own query string, so the endpoint can tell them apart."""
-    conn = await asyncpg.connect(url)
-    try:
-        for organ in PUSH:
-            await conn.execute(
-                "UPDATE agencies SET push_endpoint = $2 WHERE organ_id = $1", organ, f"{base}?to={organ}"
-            )
-    finally:
-        await conn.close()
 
 
 async def _load(
@@ -202,13 +193,8 @@ async def _check(
     judged = verdict(senders, recipients)
     conn = await asyncpg.connect(url)
     try:
-        unsettled = await conn.fetchval(
-            "SELECT count(*) FROM deliveries WHERE state NOT IN ('delivered', 'acked')"
-        )
-        axis = Signer.from_files(pki["axis"], pki["axis_key"])
-        while (await seal_pending(conn, axis, force_checkpoint=True)).sealed:
-            pass
-        chain = await verify_chain(conn, axis.certificate)
+        unsettled = await unsettled_deliveries(conn)
+        chain = await sealed_chain(conn, pki)
     finally:
         await conn.close()
     second_fan_out = len(recipients.received_twice())

@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from exchange import cert_registry, registry
+from exchange.audit_chain import ChainReport, seal_pending, verify_chain
 from exchange.edxml.builder import build_edoc
 from exchange.model import Role
 from exchange.store.embedded import embedded_cluster
@@ -128,6 +129,22 @@ def percentile(values: list[float], fraction: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+async def unsettled_deliveries(conn: asyncpg.Connection) -> int:
+    """Deliveries not final yet: neither pushed with a 2xx nor downloaded (or acknowledged)."""
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM deliveries WHERE state NOT IN ('delivered', 'acked')"
+    )
+    return count
+
+
+async def sealed_chain(conn: asyncpg.Connection, pki: dict[str, Path]) -> ChainReport:
+    """Seal what the servers left unsealed, then verify the whole audit chain."""
+    axis = Signer.from_files(pki["axis"], pki["axis_key"])
+    while (await seal_pending(conn, axis, force_checkpoint=True)).sealed:
+        pass
+    return await verify_chain(conn, axis.certificate)
 
 
 async def endpoint_per_recipient(url: str, endpoint: str) -> None:

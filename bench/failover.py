@@ -36,14 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiohttp
 import asyncpg
 
-from bench.common import PULL, endpoint_per_recipient, make_packages, prepare, recipients_for
+from bench.common import (
+    PULL,
+    endpoint_per_recipient,
+    make_packages,
+    prepare,
+    recipients_for,
+    sealed_chain,
+    unsettled_deliveries,
+)
 from bench.dms import Recipients, Senders, verdict
 from bench.replicated import ReplicatedCluster
-from exchange.audit_chain import seal_pending, verify_chain
-from exchange.trust.signing import Signer
 from tests.e2e.harness import Server, write_config
-
-FINAL = ("delivered", "acked")
 
 
 async def failover(
@@ -232,11 +236,8 @@ async def _database_checks(cluster: ReplicatedCluster, pki: dict[str, Path]) -> 
     """On the promoted database: every delivery final, and the audit chain intact."""
     conn = await asyncpg.connect(cluster.url)
     try:
-        unsettled = await conn.fetchval("SELECT count(*) FROM deliveries WHERE state::text <> ALL($1)", FINAL)
-        axis = Signer.from_files(pki["axis"], pki["axis_key"])
-        while (await seal_pending(conn, axis, force_checkpoint=True)).sealed:
-            pass
-        chain = await verify_chain(conn, axis.certificate)
+        unsettled = await unsettled_deliveries(conn)
+        chain = await sealed_chain(conn, pki)
         on_standby = await conn.fetchval("SELECT inet_server_port()") == cluster.standby_port
     finally:
         await conn.close()
