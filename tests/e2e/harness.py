@@ -16,6 +16,9 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from exchange import registry
+from exchange.model import Role
+
 
 class Server:
     """An ``exchange serve`` process started with asyncio; ``url`` once it listens."""
@@ -184,6 +187,24 @@ def write_config(path: Path, dev_pki: dict[str, Path], **delivery: Any) -> Path:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+async def register_two_departments(
+    database_url: str, organ_ids: tuple[str, ...], finance_secret: str
+) -> dict[str, str]:
+    """Agencies ``organ_ids``; the first served by system so-noi-vu, the second by so-tai-chinh (VXP
+    secret ``finance_secret``); an admin ops. Their API keys as dept, finance and admin."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await registry.add_agencies(
+            conn, [registry.AgencyInput({"organ_id": o, "name": o}) for o in organ_ids]
+        )
+        dept = await registry.add_system(conn, "so-noi-vu", Role.SYSTEM, [organ_ids[0]])
+        finance = await registry.add_system(conn, "so-tai-chinh", Role.SYSTEM, [organ_ids[1]], finance_secret)
+        admin = await registry.add_system(conn, "ops", Role.ADMIN)
+        return {"dept": dept.api_key, "finance": finance.api_key, "admin": admin.api_key}
+    finally:
+        await conn.close()
 
 
 async def fetch_value(database_url: str, query: str, *args: Any) -> Any:

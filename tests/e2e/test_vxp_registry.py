@@ -10,11 +10,9 @@ import aiohttp
 import asyncpg
 
 from adapters.vxp_client import VxpClient
-from exchange import registry
 from exchange.edxml.builder import build_edoc
-from exchange.model import Role
 from exchange.vxp.protocol import hash_file
-from tests.e2e.harness import Client, Server, fetch_value, write_config
+from tests.e2e.harness import Client, Server, fetch_value, register_two_departments, write_config
 from tests.e2e.test_vxp import assert_fail, assert_ok
 from tests.edxml_factories import small_edoc
 
@@ -24,17 +22,7 @@ SECRET = "s3cret-of-finance"
 
 
 async def setup(database_url: str) -> dict[str, str]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await registry.add_agencies(
-            conn, [registry.AgencyInput({"organ_id": o, "name": o}) for o in (DEPT, FINANCE, CENTRAL)]
-        )
-        dept = await registry.add_system(conn, "so-noi-vu", Role.SYSTEM, [DEPT])
-        finance = await registry.add_system(conn, "so-tai-chinh", Role.SYSTEM, [FINANCE], SECRET)
-        admin = await registry.add_system(conn, "ops", Role.ADMIN)
-        return {"dept": dept.api_key, "finance": finance.api_key, "admin": admin.api_key}
-    finally:
-        await conn.close()
+    return await register_two_departments(database_url, (DEPT, FINANCE, CENTRAL), SECRET)
 
 
 async def registry_state(database_url: str) -> list[tuple[str, bool, bool]]:
