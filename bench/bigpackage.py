@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import asyncpg
-from aiohttp import web
 from lxml import etree
 
 from bench.common import PULL, PUSH, SENDERS, World, database, prepare
@@ -38,7 +37,7 @@ from bench.load import start_servers
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.parser import Limits, parse_xml
 from exchange.trust.signing import Signer, sign_xml
-from tests.e2e.harness import Server, serve_post
+from tests.e2e.harness import HashingEndpoint, Server, serve_post
 from tests.edxml_factories import small_edoc
 
 MB = 1024 * 1024
@@ -51,29 +50,6 @@ def memory_mb(pid: int, field: str) -> float:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     raise LookupError(field)
-
-
-class PushEndpoint:
-    """Hashes each pushed body as it arrives; wakes whoever waits for a delivery id."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, tuple[str, int]] = {}
-        self.arrived = asyncio.Condition()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        digest, size = hashlib.sha256(), 0
-        async for chunk in request.content.iter_chunked(256 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-        async with self.arrived:
-            self.received[request.headers.get("X-Exchange-Delivery-Id", "")] = (digest.hexdigest(), size)
-            self.arrived.notify_all()
-        return web.Response(status=204)
-
-    async def wait_for(self, delivery_id: str, within_s: float) -> tuple[str, int]:
-        async with self.arrived:
-            await asyncio.wait_for(self.arrived.wait_for(lambda: delivery_id in self.received), within_s)
-        return self.received[delivery_id]
 
 
 async def unsigned_senders(url: str) -> None:
@@ -124,7 +100,7 @@ async def download(session: aiohttp.ClientSession, base: str, key: str, delivery
 
 
 async def one_size(
-    world: World, scratch: Path, endpoint: PushEndpoint, name: str, package: bytes, warmup: bytes
+    world: World, scratch: Path, endpoint: HashingEndpoint, name: str, package: bytes, warmup: bytes
 ) -> dict[str, Any]:
     data_dir = scratch / f"server-{name}"
     data_dir.mkdir()
@@ -159,7 +135,7 @@ async def exchange(
     session: aiohttp.ClientSession,
     server: Server,
     world: World,
-    endpoint: PushEndpoint,
+    endpoint: HashingEndpoint,
     key: str,
     package: bytes,
 ) -> dict[str, Any]:
@@ -181,7 +157,7 @@ async def exchange(
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    endpoint = PushEndpoint()
+    endpoint = HashingEndpoint()
     runner, push_url = await serve_post(endpoint.handle, "/push")
     try:
         with database(args.database_url) as url, tempfile.TemporaryDirectory(prefix="bigpackage-") as scratch:

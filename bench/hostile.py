@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
 import yarl
-from aiohttp import web
 from lxml import etree
 
 from bench.common import PULL, PUSH, SENDERS, World, _make, database, percentile, prepare
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.parser import DEFAULT_LIMITS, parse_xml
 from exchange.trust.signing import Signer, sign_xml
+from tests.e2e.harness import HashingEndpoint, serve_post
 from tests.edxml_factories import small_edoc
 
 MB = 1024 * 1024
@@ -103,32 +103,6 @@ def read_events(log: Path) -> list[dict[str, Any]]:
         with contextlib.suppress(json.JSONDecodeError):
             events.append(json.loads(line))
     return events
-
-
-class PushEndpoint:
-    """The push recipient: reads each body in pieces (never whole) and counts it."""
-
-    def __init__(self) -> None:
-        self.received: dict[str, int] = {}  # delivery id -> bytes
-        self.arrived = asyncio.Event()
-
-    async def receive(self, request: web.Request) -> web.Response:
-        size = 0
-        async for piece in request.content.iter_chunked(256 * 1024):
-            size += len(piece)
-        self.received[request.headers.get("X-Exchange-Delivery-Id", "")] = size
-        self.arrived.set()
-        return web.Response(status=204)
-
-    async def start(self) -> tuple[web.AppRunner, str]:
-        app = web.Application(client_max_size=512 * MB)
-        app.router.add_post("/push", self.receive)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        return runner, f"http://{host}:{port}/push"
 
 
 def memory_mb(pid: int, field: str) -> float:
@@ -332,7 +306,7 @@ def run_flooders(url: str, key: str, invalid: bytes, seconds: float) -> Counter[
 
 
 async def big_package(
-    session: aiohttp.ClientSession, url: str, world: World, pusher: PushEndpoint, data: bytes
+    session: aiohttp.ClientSession, url: str, world: World, pusher: HashingEndpoint, data: bytes
 ) -> dict[str, Any]:
     """Accepted, pushed to its push recipient, downloaded by its pull recipient (sizes in bytes)."""
     headers = {"Authorization": f"Bearer {world.keys[HONEST]}"}
@@ -350,11 +324,8 @@ async def big_package(
         assert response.status == 200, response.status
         async for piece in response.content.iter_chunked(256 * 1024):
             downloaded += len(piece)
-    async with asyncio.timeout(120):
-        while deliveries[push] not in pusher.received:
-            pusher.arrived.clear()
-            await pusher.arrived.wait()
-    return {"downloaded": downloaded, "pushed": pusher.received[deliveries[push]]}
+    _, pushed = await pusher.wait_for(deliveries[push], 120)
+    return {"downloaded": downloaded, "pushed": pushed}
 
 
 def big_signed(pki: Path, size: int) -> bytes:
@@ -376,8 +347,8 @@ def big_signed(pki: Path, size: int) -> bytes:
 
 
 async def run(args: argparse.Namespace, url: str, scratch: Path) -> dict[str, Any]:
-    pusher = PushEndpoint()
-    push_runner, endpoint = await pusher.start()
+    pusher = HashingEndpoint()
+    push_runner, endpoint = await serve_post(pusher.handle, "/push")
     world = await prepare(url, scratch / "pki", endpoint)
     config = scratch / "hostile.toml"
     config.write_text(

@@ -271,7 +271,7 @@ async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery])
         [d.urgency for d in deliveries],
     )
     if any(d.mode in ("push", "upstream") for d in deliveries):
-        await conn.execute(_NOTIFY)
+        await wake_workers(conn)
     return [_delivery(row) for row in rows]
 
 

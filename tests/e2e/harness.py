@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import signal
@@ -124,6 +125,39 @@ class Receiver:
 
     def counts(self) -> Counter[str | None]:
         return Counter(r["delivery_id"] for r in self.requests)
+
+
+class HashingEndpoint:
+    """A push endpoint for large packages: hashes and counts each body as it arrives (holds none);
+    ``received`` lists every push taken as (delivery id, SHA-256, size), in order."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, int]] = []
+        self._arrived = asyncio.Condition()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        digest, size = hashlib.sha256(), 0
+        async for chunk in request.content.iter_chunked(256 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+        async with self._arrived:
+            self.received.append(
+                (request.headers.get("X-Exchange-Delivery-Id", ""), digest.hexdigest(), size)
+            )
+            self._arrived.notify_all()
+        return web.Response(status=204)
+
+    async def wait_for(self, delivery_id: str, within_s: float) -> tuple[str, int]:
+        """The SHA-256 and size of the first push of ``delivery_id``, once it has arrived."""
+
+        def first() -> tuple[str, int] | None:
+            return next(((sha, size) for got, sha, size in self.received if got == delivery_id), None)
+
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(lambda: first() is not None), within_s)
+        found = first()
+        assert found is not None
+        return found
 
 
 async def start_receiver(receiver: Receiver) -> tuple[web.AppRunner, str]:

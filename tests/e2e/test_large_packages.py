@@ -14,7 +14,6 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import yarl
-from aiohttp import web
 
 from adapters.vxp_client import VxpClient
 from exchange import registry
@@ -22,7 +21,7 @@ from exchange.clock import VIETNAM
 from exchange.edxml.builder import build_edoc
 from exchange.edxml.trace import append_trace_header
 from exchange.model import Role
-from tests.e2e.harness import Server, serve_post, write_config
+from tests.e2e.harness import HashingEndpoint, Server, serve_post, write_config
 from tests.edxml_factories import small_edoc
 
 DEPT, FINANCE, BUILDING = "000.00.01.H26", "000.00.02.H26", "000.00.03.H26"
@@ -47,23 +46,6 @@ class InMemory:
 
     async def sha256(self) -> bytes:
         return hashlib.sha256(self.data).digest()
-
-
-class HashingEndpoint:
-    """A push endpoint that hashes what it receives as it arrives (holds no body)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, str, int]] = []  # (delivery id, sha256, size)
-        self.arrived = asyncio.Event()
-
-    async def handle(self, request: web.Request) -> web.Response:
-        digest, size = hashlib.sha256(), 0
-        async for chunk in request.content.iter_chunked(256 * 1024):
-            digest.update(chunk)
-            size += len(chunk)
-        self.received.append((request.headers["X-Exchange-Delivery-Id"], digest.hexdigest(), size))
-        self.arrived.set()
-        return web.Response(status=204)
 
 
 async def setup(database_url: str, push_url: str) -> dict[str, str]:
@@ -155,7 +137,7 @@ async def test_a_large_package_is_accepted_pushed_and_downloaded_byte_for_byte(
             assert got["status"] == "OK"
             assert base64.b64decode(got["data"]) == expected
 
-            await asyncio.wait_for(endpoint.arrived.wait(), 120)
+            await endpoint.wait_for(deliveries[BUILDING], 120)
             assert endpoint.received == [(deliveries[BUILDING], wanted, len(expected))]
 
             # A recipient that goes away in the middle of a download is no failure of the server.
