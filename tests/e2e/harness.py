@@ -223,6 +223,28 @@ def write_config(path: Path, dev_pki: dict[str, Path], **delivery: Any) -> Path:
     return path
 
 
+async def register_each(
+    database_url: str, agencies: list[dict[str, Any]], overseer: Role, vxp_secret: str | None = None
+) -> dict[str, str]:
+    """Each agency served by its own system ``dms-<OrganId>`` (VXP secret ``vxp_secret``), and one
+    system of role ``overseer`` named after it: their API keys, by OrganId and by the role's name."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await registry.add_agencies(
+            conn, [registry.AgencyInput(values) for values in agencies], allow_private_endpoints=True
+        )
+        keys = {}
+        for values in agencies:
+            organ = values["organ_id"]
+            keys[organ] = (
+                await registry.add_system(conn, f"dms-{organ}", Role.SYSTEM, [organ], vxp_secret)
+            ).api_key
+        keys[overseer.value] = (await registry.add_system(conn, overseer.value, overseer)).api_key
+        return keys
+    finally:
+        await conn.close()
+
+
 async def register_two_departments(
     database_url: str, organ_ids: tuple[str, ...], finance_secret: str
 ) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from exchange import cert_registry, registry
+from exchange import cert_registry
 from exchange.audit_chain import seal_pending, verify_chain
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import BusinessType, StatusCode
@@ -20,7 +20,7 @@ from exchange.edxml.model import Bussiness
 from exchange.edxml.package import parse_package
 from exchange.model import Role
 from exchange.trust.signing import Signer, sign_package
-from tests.e2e.harness import Client, Receiver, Server, start_receiver, write_config
+from tests.e2e.harness import Client, Receiver, Server, register_each, start_receiver, write_config
 from tests.edxml_factories import small_edoc, small_status
 
 DEPT, FINANCE, BUILDING, CENTRAL = "000.00.01.H26", "000.00.02.H26", "000.00.03.H26", "000.00.00.G22"
@@ -28,23 +28,8 @@ DOC = "000.00.01.H26,2026/11/20,15/SNV-VP"
 
 
 async def register(database_url: str, agencies: list[dict[str, Any]]) -> dict[str, str]:
-    """Register agencies, one system each (named after the OrganId), and return their keys."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await registry.add_agencies(
-            conn, [registry.AgencyInput(values) for values in agencies], allow_private_endpoints=True
-        )
-        keys = {}
-        for values in agencies:
-            keys[values["organ_id"]] = (
-                await registry.add_system(
-                    conn, f"dms-{values['organ_id']}", Role.SYSTEM, [values["organ_id"]]
-                )
-            ).api_key
-        keys["auditor"] = (await registry.add_system(conn, "auditor", Role.AUDITOR)).api_key
-        return keys
-    finally:
-        await conn.close()
+    """Register agencies, one system each (named after the OrganId), and an auditor: their keys."""
+    return await register_each(database_url, agencies, Role.AUDITOR)
 
 
 async def trust_dev_ca(database_url: str, dev_pki: dict[str, Path]) -> None:

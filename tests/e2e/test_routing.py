@@ -20,7 +20,15 @@ from exchange import registry
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import StatusCode
 from exchange.model import Role
-from tests.e2e.harness import Client, Receiver, Server, start_receiver, write_config
+from tests.e2e.harness import (
+    Client,
+    Receiver,
+    Server,
+    fetch_value,
+    register_each,
+    start_receiver,
+    write_config,
+)
 from tests.edxml_factories import small_edoc, small_status
 
 # A (the real author), B (a legacy producer tolerated by the registry), D (a strict one), C the central
@@ -31,29 +39,8 @@ SECRET = "routing-test-secret"
 
 
 async def _register(database_url: str, agencies: list[dict[str, Any]]) -> dict[str, str]:
-    """Each agency with its own system ``dms-<OrganId>`` (VXP secret SECRET); their API keys."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await registry.add_agencies(
-            conn, [registry.AgencyInput(values) for values in agencies], allow_private_endpoints=True
-        )
-        keys = {}
-        for values in agencies:
-            organ = values["organ_id"]
-            new = await registry.add_system(conn, f"dms-{organ}", Role.SYSTEM, [organ], SECRET)
-            keys[organ] = new.api_key
-        keys["admin"] = (await registry.add_system(conn, "admin", Role.ADMIN)).api_key
-        return keys
-    finally:
-        await conn.close()
-
-
-async def _count(database_url: str, query: str, *args: Any) -> int:
-    conn = await asyncpg.connect(database_url)
-    try:
-        return int(await conn.fetchval(query, *args))
-    finally:
-        await conn.close()
+    """Each agency with its own system ``dms-<OrganId>`` (VXP secret SECRET), and an admin."""
+    return await register_each(database_url, agencies, Role.ADMIN, SECRET)
 
 
 @asynccontextmanager
@@ -102,8 +89,8 @@ async def test_a_reused_document_id_neither_gets_in_nor_captures_a_status(
         decoy = build_edoc(small_edoc(sender=D, recipients=(C,), document_id=DOC))
         status, refused = await d.post_package(decoy)
         assert (status, refused["error"]["code"]) == (422, "document_id_not_sender")
-        assert await _count(database_url, "SELECT count(*) FROM messages") == 0
-        assert await _count(database_url, "SELECT count(*) FROM deliveries") == 0
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 0
+        assert await fetch_value(database_url, "SELECT count(*) FROM deliveries") == 0
 
         # The tolerated legacy producer's decoy gets in first, then A's real document.
         status, legacy = await b.post_package(
@@ -127,11 +114,11 @@ async def test_a_reused_document_id_neither_gets_in_nor_captures_a_status(
         assert (await b.get_json("/v1/inbox?kind=status"))[1]["items"] == []
 
         # A status naming a sender C never received that DocumentId from: refused, nothing stored.
-        statuses_before = await _count(database_url, "SELECT count(*) FROM business_statuses")
+        statuses_before = await fetch_value(database_url, "SELECT count(*) FROM business_statuses")
         status, refused = await c.post_package(_status(C, D, StatusCode.PROCESSING))
         assert (status, refused["error"]["code"]) == (422, "unknown_document")
-        assert await _count(database_url, "SELECT count(*) FROM business_statuses") == statuses_before
-        assert await _count(database_url, "SELECT count(*) FROM messages WHERE kind = 'status'") == 1
+        assert await fetch_value(database_url, "SELECT count(*) FROM business_statuses") == statuses_before
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages WHERE kind = 'status'") == 1
 
 
 async def test_a_wider_resubmission_adds_the_missing_recipient_and_an_empty_scope_is_refused(
@@ -144,7 +131,7 @@ async def test_a_wider_resubmission_adds_the_missing_recipient_and_an_empty_scop
         first = VxpClient(session, server.url, f"dms-{A}", SECRET)
         sent = await first.send_edoc({**params, "to": [B]}, document)
         assert sent["status"] == "OK", sent
-        assert await _count(database_url, "SELECT count(*) FROM deliveries") == 1
+        assert await fetch_value(database_url, "SELECT count(*) FROM deliveries") == 1
 
         # An empty scope would deliver to nobody: refused, for a known package and for a new one.
         empty = await first.send_edoc({**params, "to": []}, document)
@@ -152,8 +139,8 @@ async def test_a_wider_resubmission_adds_the_missing_recipient_and_an_empty_scop
         assert "no_recipients" in empty["ErrorDesc"]
         other = build_edoc(small_edoc(sender=A, recipients=(B,), document_id=DOC + "-2"))
         assert (await first.send_edoc({**params, "to": []}, other))["ErrorCode"] == "422"
-        assert await _count(database_url, "SELECT count(*) FROM messages") == 1
-        assert await _count(database_url, "SELECT count(*) FROM deliveries") == 1
+        assert await fetch_value(database_url, "SELECT count(*) FROM messages") == 1
+        assert await fetch_value(database_url, "SELECT count(*) FROM deliveries") == 1
 
         # The same package with a wider scope: the same document, and a delivery for C.
         wider = await first.send_edoc({**params, "to": [B, C]}, document)
@@ -170,9 +157,9 @@ async def test_a_wider_resubmission_adds_the_missing_recipient_and_an_empty_scop
         status, native = await Client(session, server.url, keys[A]).post_package(document)
         assert status == 200
         assert sorted(x["recipient"] for x in native["deliveries"]) == sorted([B, C])
-        assert await _count(database_url, "SELECT count(*) FROM deliveries") == 2
+        assert await fetch_value(database_url, "SELECT count(*) FROM deliveries") == 2
         assert (
-            await _count(
+            await fetch_value(
                 database_url,
                 "SELECT count(*) FROM audit_log WHERE action = 'delivery.created' "
                 "AND details->>'reason' = 'added by a resubmission with a wider scope'",
@@ -225,7 +212,7 @@ async def test_a_late_status_never_moves_the_current_one_back(
         )
         assert [(x["toCode"], x["receiveStatus"]) for x in sent["data"]] == [(B, "06")]
         # Kept in the history, with its flag; only the current status stayed where it was.
-        assert await _count(database_url, "SELECT count(*) FROM business_statuses") == 3
+        assert await fetch_value(database_url, "SELECT count(*) FROM business_statuses") == 3
 
 
 async def test_statuses_need_a_copy_that_reached_the_recipient(
@@ -254,8 +241,8 @@ async def test_statuses_need_a_copy_that_reached_the_recipient(
                 for code in (StatusCode.COMPLETED, StatusCode.ARRIVED, StatusCode.REFUSED):
                     status, refused = await client.post_package(_status(reporter, A, code))
                     assert (status, refused["error"]["code"]) == (409, "not_received"), refused
-            assert await _count(database_url, "SELECT count(*) FROM messages WHERE kind = 'status'") == 0
-            assert await _count(database_url, "SELECT count(*) FROM business_statuses") == 0
+            assert await fetch_value(database_url, "SELECT count(*) FROM messages WHERE kind = 'status'") == 0
+            assert await fetch_value(database_url, "SELECT count(*) FROM business_statuses") == 0
             assert (await a.get_json("/v1/inbox?kind=status"))[1]["items"] == []
 
             # Once downloaded, the same status is accepted.
@@ -274,7 +261,7 @@ async def test_a_repeated_ack_is_answered_the_same_and_a_conflicting_one_is_refu
     keys = await _register(database_url, [{"organ_id": o, "name": o} for o in (A, B)])
 
     async def acks(action: str) -> int:
-        return await _count(database_url, "SELECT count(*) FROM audit_log WHERE action = $1", action)
+        return await fetch_value(database_url, "SELECT count(*) FROM audit_log WHERE action = $1", action)
 
     async with _server(tmp_path, database_url, dev_pki) as server, aiohttp.ClientSession() as session:
         a, b = Client(session, server.url, keys[A]), Client(session, server.url, keys[B])
