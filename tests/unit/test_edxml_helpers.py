@@ -262,3 +262,22 @@ def test_a_text_read_from_the_bytes_that_is_not_plain_base64_is_refused(text: by
     assert refused.value.status == 422
     # Refused at the first pieces, not after reading them all (a bound with room for a slow machine).
     assert time.process_time() - started < 5
+
+
+@pytest.mark.parametrize(("run", "refused"), [(47, False), (46, True)])
+def test_the_piece_rule_holds_at_24_characters_a_piece_and_refuses_just_past_it(
+    run: int, refused: bool
+) -> None:
+    """Runs of ``run`` characters, each followed by one written as a reference: two pieces per
+    run + 1 characters, so 47 gives 24 characters a piece (the most allowed) and 46 gives 23.5."""
+    from exchange.edxml.attachments import decode_from_package
+    from exchange.edxml.errors import AttachmentError
+
+    text = ((b"QUJD" * 12)[:run] + b"&#65;") * 4000
+    if refused:
+        with pytest.raises(AttachmentError, match="pieces"):
+            decode_from_package([_package_with_text(text)], {0})
+        return
+    decoded = decode_from_package([_package_with_text(text)], {0})
+    assert decoded[0].summary.size == len(text.replace(b"&#65;", b"A")) * 3 // 4
+    decoded[0].close()

@@ -265,3 +265,16 @@ def test_a_package_with_a_text_set_aside_verifies_after_as_many_hops_as_any_othe
     root, aside = parsed_aside(changed)
     verdict = verify_signature(root, "000.00.01.H26", trust, datetime.now(UTC), aside)
     assert verdict.verdict is Verdict.INVALID
+
+
+def test_a_text_is_set_aside_from_256_kib_of_the_package_and_kept_just_below() -> None:
+    from exchange.edxml.aside import SET_ASIDE_BYTES
+
+    root = parse_package(build_edoc(small_edoc())).root
+    [node] = root.iter(f"{{{NS}}}ContentTransferEncoded")
+    text = node.text
+    below, at = Aside(), Aside()
+    below.take(node, SET_ASIDE_BYTES - 1)
+    assert (node.text, below.ordinals) == (text, [])
+    at.take(node, SET_ASIDE_BYTES)
+    assert (node.text, at.ordinals) == (at.marker(0), [0])
