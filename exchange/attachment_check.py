@@ -20,9 +20,7 @@ from exchange.errors import DocumentNotOfficial, ErrorDetail
 from exchange.model import AttachmentSignaturePolicy
 from exchange.package_body import PackageBody
 from exchange.settings import TrustSettings
-from exchange.store import attachment_reports
 from exchange.store.audit import Event
-from exchange.store.db import Connection
 from exchange.trust.pdf_bounded import validate_attachments
 from exchange.trust.pdf_signatures import (
     AttachmentReport,
@@ -87,13 +85,10 @@ def unchecked(items: list[Item], sender: str, at: datetime) -> AttachmentReport:
     )
 
 
-async def record_attachments(
-    conn: Connection, message_id: UUID, report: AttachmentReport | None
-) -> list[Event]:
-    """Store the report with the message and name the audit entry that tells it."""
+def attachment_events(message_id: UUID, report: AttachmentReport | None) -> list[Event]:
+    """The audit entry that tells how a message's attachments were judged (none: not judged)."""
     if report is None:
         return []
-    await attachment_reports.insert_report(conn, message_id, report.official, report.as_dict())
     return [Event("attachments.checked", message_id, details=audit_summary(report))]
 
 

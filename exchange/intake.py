@@ -15,10 +15,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from exchange import bounds, standing
-from exchange.attachment_check import check_attachments, record_attachments
+from exchange.attachment_check import attachment_events, check_attachments
 from exchange.edxml.aside import Aside
 from exchange.edxml.codes import BusinessType, Priority, StatusCode
 from exchange.edxml.errors import SchemaInvalid
@@ -43,7 +43,7 @@ from exchange.errors import (
     UnknownRecipient,
 )
 from exchange.model import Agency, AgencyState, DeliveryMode, System
-from exchange.package_body import PackageBody
+from exchange.package_body import CHUNK_BYTES, PackageBody
 from exchange.receipts import sign_receipt
 from exchange.sender_facts import SenderFacts, SenderFactsCache
 from exchange.settings import LimitsSettings, Settings
@@ -56,7 +56,7 @@ from exchange.store import statuses as status_store
 from exchange.store.audit import Event
 from exchange.store.db import Connection, Pool, UniqueViolation
 from exchange.store.deliveries import DeliveryRow, NewDelivery
-from exchange.store.messages import MessageRow, NewMessage
+from exchange.store.messages import MessageRow
 from exchange.trust.pdf_signatures import AttachmentReport
 from exchange.trust.policy import Decision, check_signature
 from exchange.trust.signing import Signer
@@ -270,56 +270,72 @@ class Intake:
         scope: Scope,
         attachments: AttachmentReport | None = None,
     ) -> Accepted:
-        sha256 = body.sha256
-        async with self._pool.acquire() as conn, conn.transaction():
-            existing = await _existing(conn, model, sha256)
-            if existing is not None:
-                return await self._resubmitted(conn, caller, model, existing, scope)
-            if isinstance(model, Edoc):
+        async with self._pool.acquire() as conn:
+            if _one_statement(model, body) and await _existing(conn, model, body.sha256) is None:
+                # Most packages: checked by reads, then stored by one statement, atomic on its own. A
+                # twin racing in meanwhile is stopped by the unique index (UniqueViolation: retried).
                 plan = await _plan_edoc(conn, model, scope, self._settings)
-            else:
-                plan = await _plan_status(conn, model, self._settings)
-            message_id = uuid.uuid4()
-            new_message = _new_message(message_id, caller, model, sha256, body.size, decision, plan)
-            message = await message_store.insert_message(conn, new_message, body.chunks())
-            new = [
-                NewDelivery(
-                    uuid.uuid4(), message_id, agency.organ_id, agency.mode.value, "queued", message.urgency
-                )
-                for agency in plan.recipients
-            ]
-            deliveries = await delivery_store.insert_deliveries(conn, new)
-            await _apply_effects(conn, model, message, plan)  # on earlier messages, never this one
-            await audit.append(
-                conn,
-                caller.name,
-                [
-                    Event(
-                        "message.accepted",
-                        message_id,
-                        details={
-                            "kind": message.kind,
-                            "document_id": message.document_id,
-                            "sha256": sha256.hex(),
-                            "size_bytes": body.size,
-                            "business_type": message.business_type,
-                            "status_code": message.status_code,
-                        },
-                    ),
-                    Event("signature.checked", message_id, details=decision.verdict.as_dict()),
-                    *await record_attachments(conn, message_id, attachments),
-                    *[
-                        Event(
-                            "delivery.created", message_id, d.id, {"recipient": d.recipient, "mode": d.mode}
-                        )
-                        for d in new
-                    ],
-                    *plan.events,
-                ],
+                return await self._accept(conn, caller, model, body, decision, plan, attachments)
+            async with conn.transaction():
+                existing = await _existing(conn, model, body.sha256)
+                if existing is not None:
+                    return await self._resubmitted(conn, caller, model, existing, scope)
+                if isinstance(model, Edoc):
+                    plan = await _plan_edoc(conn, model, scope, self._settings)
+                else:
+                    plan = await _plan_status(conn, model, self._settings)
+                return await self._accept(conn, caller, model, body, decision, plan, attachments)
+
+    async def _accept(
+        self,
+        conn: Connection,
+        caller: System,
+        model: Edoc | Status,
+        body: PackageBody,
+        decision: Decision,
+        plan: _Plan,
+        attachments: AttachmentReport | None,
+    ) -> Accepted:
+        """Store a new package, its deliveries and audit entries, then apply its effects. The receipt
+        is signed first and stored with the message: evidence never lacks it."""
+        message_id = uuid.uuid4()
+        unsigned = _new_message(message_id, caller, model, body.sha256, body.size, decision, plan)
+        new = [
+            NewDelivery(
+                uuid.uuid4(), message_id, agency.organ_id, agency.mode.value, "queued", unsigned.urgency
             )
-            # The receipt is signed and kept before COMMIT: evidence never lacks it.
-            receipt = sign_receipt(self._signer, message, deliveries)
-            await message_store.set_receipt(conn, message_id, receipt)
+            for agency in plan.recipients
+        ]
+        receipt = sign_receipt(self._signer, unsigned, [d.recipient for d in new])
+        message = replace(unsigned, receipt=receipt)
+        events = [
+            Event(
+                "message.accepted",
+                message_id,
+                details={
+                    "kind": message.kind,
+                    "document_id": message.document_id,
+                    "sha256": message.sha256.hex(),
+                    "size_bytes": message.size_bytes,
+                    "business_type": message.business_type,
+                    "status_code": message.status_code,
+                },
+            ),
+            Event("signature.checked", message_id, details=decision.verdict.as_dict()),
+            *attachment_events(message_id, attachments),
+            *[
+                Event("delivery.created", message_id, d.id, {"recipient": d.recipient, "mode": d.mode})
+                for d in new
+            ],
+            *plan.events,
+        ]
+        report = None if attachments is None else (attachments.official, attachments.as_dict())
+        deliveries = await message_store.insert_accepted(
+            conn, message, body.chunks(), new, caller.name, events, report
+        )
+        written = len(plan.events)
+        await _apply_effects(conn, model, message, plan)  # on earlier messages, never this one
+        await audit.append(conn, caller.name, plan.events[written:])
         return Accepted(True, message, deliveries, receipt, attachments)
 
     async def _resubmitted(
@@ -362,9 +378,14 @@ class Intake:
         )
         deliveries = await delivery_store.deliveries_of(conn, existing.id)
         # The receipt now vouches for every recipient, as it would have had they all been named at once.
-        receipt = sign_receipt(self._signer, existing, deliveries)
+        receipt = sign_receipt(self._signer, existing, [d.recipient for d in deliveries])
         await message_store.set_receipt(conn, existing.id, receipt)
         return Accepted(False, existing, deliveries, receipt)
+
+
+def _one_statement(model: Edoc | Status, body: PackageBody) -> TypeGuard[Edoc]:
+    """A new document in one chunk has no effect on earlier messages: one statement stores it."""
+    return isinstance(model, Edoc) and model.business_type is BusinessType.NEW and body.size <= CHUNK_BYTES
 
 
 def _recipients_of(edoc: Edoc) -> list[str]:
@@ -651,10 +672,11 @@ def _new_message(
     size: int,
     decision: Decision,
     plan: _Plan,
-) -> NewMessage:
+) -> MessageRow:
     signature = decision.verdict.as_dict()
+    received_at = datetime.now(UTC)  # the receipt, signed before the message is stored, tells it
     if isinstance(model, Status):
-        return NewMessage(
+        return MessageRow(
             message_id,
             "status",
             model.sender.organ_id,
@@ -670,8 +692,9 @@ def _new_message(
             size,
             signature,
             plan.related.id if plan.related else None,
+            received_at,
         )
-    return NewMessage(
+    return MessageRow(
         message_id,
         "edoc",
         model.sender.organ_id,
@@ -687,6 +710,7 @@ def _new_message(
         size,
         signature,
         plan.related.id if plan.related else None,
+        received_at,
     )
 
 

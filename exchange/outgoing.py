@@ -31,6 +31,7 @@ class OutgoingPackage:
 
     message: MessageRow
     chunk_count: int
+    head: bytes  # the first chunk, read with the message
     splice: Splice | None  # None: sent as stored (status packages)
 
     @property
@@ -57,8 +58,7 @@ class PackageStream:
         package, position = self.package, 0
         pending = package.splice
         for seq in range(package.chunk_count):
-            async with self.pool.acquire() as conn:
-                chunk = await message_store.body_chunk(conn, package.message.id, seq)
+            chunk = package.head if seq == 0 else await self._chunk(seq)
             if chunk is None:
                 raise BodyMissing(f"the body of message {package.message.id} was removed")
             if pending is not None and pending.offset <= position + len(chunk):
@@ -70,6 +70,10 @@ class PackageStream:
             if chunk:
                 yield chunk
             position += len(chunk)
+
+    async def _chunk(self, seq: int) -> bytes | None:
+        async with self.pool.acquire() as conn:
+            return await message_store.body_chunk(conn, self.package.message.id, seq)
 
     async def sha256(self) -> bytes:
         """The SHA-256 of what ``chunks`` yields (one pass over the stored bytes)."""
@@ -85,25 +89,28 @@ class PackageStream:
 
 async def load_package(conn: Connection, message_id: UUID, trace_organ_id: str) -> OutgoingPackage:
     """The message and where its TraceHeader goes; BodyMissing when either is gone."""
-    message = await message_store.message_by_id(conn, message_id)
-    count = await message_store.body_chunks(conn, message_id)
-    if message is None or count is None:
+    found = await message_store.message_with_head(conn, message_id)
+    if found is None:
         raise BodyMissing(f"message {message_id} or its body is missing")
+    message, count, head = found
     splice = None
     if message.kind == "edoc":
-        splice = await _find_splice(conn, message, count, trace_organ_id)
-    return OutgoingPackage(message, count, splice)
+        splice = await _find_splice(conn, message, count, head, trace_organ_id)
+    return OutgoingPackage(message, count, head, splice)
 
 
-async def _find_splice(conn: Connection, message: MessageRow, count: int, trace_organ_id: str) -> Splice:
+async def _find_splice(
+    conn: Connection, message: MessageRow, count: int, head: bytes, trace_organ_id: str
+) -> Splice:
+    """The header decides, and it comes first: almost always within the first chunk."""
     hop = message.received_at.astimezone(VIETNAM).replace(tzinfo=None)
-    head = b""
-    for seq in range(count):
-        chunk = await message_store.body_chunk(conn, message.id, seq)
-        if chunk is None:
-            raise BodyMissing(f"the body of message {message.id} was removed")
-        head += chunk  # the header decides, and it comes first: usually within the first chunk
-        splice = find_splice(head, trace_organ_id or None, hop, complete=seq + 1 == count)
+    for seq in range(1, count + 1):
+        splice = find_splice(head, trace_organ_id or None, hop, complete=seq == count)
         if splice is not None:
             return splice
+        if seq < count:
+            chunk = await message_store.body_chunk(conn, message.id, seq)
+            if chunk is None:
+                raise BodyMissing(f"the body of message {message.id} was removed")
+            head += chunk
     raise BodyMissing(f"the body of message {message.id} has no chunks")

@@ -48,21 +48,11 @@ async def fetch(
     message = package.message
     if not may_read_body(caller, message, [delivery]):
         raise Gone("the sender withdrew this document; its content is no longer readable")
-    async with conn.transaction():
-        first = delivery.downloaded_at is None
-        await delivery_store.mark_downloaded(conn, delivery.id)
-        await audit.append(
-            conn,
-            caller.name,
-            [
-                Event(
-                    "delivery.downloaded",
-                    message.id,
-                    delivery.id,
-                    {"recipient": delivery.recipient, "first": first},
-                )
-            ],
-        )
+    first = delivery.downloaded_at is None
+    event = Event(
+        "delivery.downloaded", message.id, delivery.id, {"recipient": delivery.recipient, "first": first}
+    )
+    await delivery_store.mark_downloaded(conn, delivery.id, caller.name, event)
     return delivery, message, package
 
 
@@ -77,26 +67,18 @@ async def acknowledge(
     """
     delivery = await own_delivery(conn, caller, delivery_id)
     result = "done" if done else "fail"
-    async with conn.transaction():
-        if not await delivery_store.acknowledge(conn, delivery.id, done, reason):
-            current = await delivery_store.delivery_by_id(conn, delivery.id)
-            assert current is not None
-            _check_repeat(current, result, reason)
-            return current
-        await audit.append(
-            conn,
-            caller.name,
-            [
-                Event(
-                    f"delivery.ack_{result}",
-                    delivery.message_id,
-                    delivery.id,
-                    {"recipient": delivery.recipient, "reason": reason},
-                )
-            ],
-        )
-    updated = await delivery_store.delivery_by_id(conn, delivery.id)
-    assert updated is not None
+    event = Event(
+        f"delivery.ack_{result}",
+        delivery.message_id,
+        delivery.id,
+        {"recipient": delivery.recipient, "reason": reason},
+    )
+    updated = await delivery_store.acknowledge(conn, delivery.id, done, reason, caller.name, event)
+    if updated is None:
+        current = await delivery_store.delivery_by_id(conn, delivery.id)
+        assert current is not None
+        _check_repeat(current, result, reason)
+        return current
     return updated
 
 
@@ -129,16 +111,15 @@ async def processing(conn: Connection, caller: System, delivery_id: UUID, note: 
     delivery = await own_delivery(conn, caller, delivery_id)
     if delivery.state == "withdrawn":
         raise Gone("the sender withdrew this document; its copy takes no further report")
-    async with conn.transaction():
-        await audit.append(
-            conn,
-            caller.name,
-            [
-                Event(
-                    "delivery.processing",
-                    delivery.message_id,
-                    delivery.id,
-                    {"recipient": delivery.recipient, "note": note},
-                )
-            ],
-        )
+    await audit.append(
+        conn,
+        caller.name,
+        [
+            Event(
+                "delivery.processing",
+                delivery.message_id,
+                delivery.id,
+                {"recipient": delivery.recipient, "note": note},
+            )
+        ],
+    )

@@ -34,7 +34,6 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
-from exchange.store.deliveries import DeliveryRow
 from exchange.store.messages import MessageRow
 from exchange.trust.certificates import der
 from exchange.trust.signing import ReceiptKey, Signer
@@ -44,14 +43,14 @@ _P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _DERIVATION = b"exchange axis receipt key, ECDSA P-256, v1"
 
 
-def receipt_claims(message: MessageRow, deliveries: Sequence[DeliveryRow]) -> dict[str, Any]:
+def receipt_claims(message: MessageRow, recipients: Sequence[str]) -> dict[str, Any]:
     return {
         "iss": "exchange-axis",
         "message_id": str(message.id),
         "kind": message.kind,
         "document_id": message.document_id,
         "sender": message.sender,
-        "recipients": sorted(delivery.recipient for delivery in deliveries),
+        "recipients": sorted(recipients),
         "sha256": message.sha256.hex(),
         "received_at": message.received_at.isoformat(),
     }
@@ -115,8 +114,10 @@ def _receipt_certificate(signer: Signer, key: ec.EllipticCurvePrivateKey) -> x50
     )
 
 
-def sign_receipt(signer: Signer, message: MessageRow, deliveries: Sequence[DeliveryRow]) -> str:
-    payload = json.dumps(receipt_claims(message, deliveries), sort_keys=True, ensure_ascii=False).encode()
+def sign_receipt(signer: Signer, message: MessageRow, recipients: Sequence[str]) -> str:
+    """The receipt for a message delivered to ``recipients`` (signed before the message is stored,
+    which stores it with the message)."""
+    payload = json.dumps(receipt_claims(message, recipients), sort_keys=True, ensure_ascii=False).encode()
     axis_der = base64.b64encode(der(signer.certificate)).decode()
     if signer.receipt_key is None:
         headers = {"typ": RECEIPT_TYPE, "x5c": [axis_der]}

@@ -11,10 +11,24 @@ from uuid import UUID
 
 from exchange.store.db import Connection, Record
 
-# Appends one entry: $1 actor, $2 action, $3 message id, $4 delivery id, $5 details (JSON).
-_APPEND = """
-INSERT INTO audit_log (actor, action, message_id, delivery_id, details) VALUES ($1, $2, $3, $4, $5::jsonb)
+
+def insert_entries(first: int, when: str = "true") -> str:
+    """The statement that appends entries in order, its parameters numbered from ``first``: the actor,
+    then parallel arrays of actions, message ids, delivery ids and details (JSON); see ``columns``.
+    ``when``: a condition (SQL) for writing them at all, for a statement that audits what it changed."""
+    actor, actions, message_ids, delivery_ids, details = (f"${n}" for n in range(first, first + 5))
+    return f"""
+INSERT INTO audit_log (actor, action, message_id, delivery_id, details)
+SELECT {actor}, e.action, e.message_id, e.delivery_id, e.details::jsonb
+FROM unnest({actions}::text[], {message_ids}::uuid[], {delivery_ids}::uuid[], {details}::text[])
+    WITH ORDINALITY AS e (action, message_id, delivery_id, details, n)
+WHERE {when}
+ORDER BY e.n
 """
+
+
+_APPEND = insert_entries(1)
+
 # Every entry about a message, its deliveries, and the messages that report on it, in order: $1 message id.
 _FOR_MESSAGE = """
 SELECT a.id, a.at, a.actor, a.action, a.message_id, a.delivery_id, a.details, a.seq, a.prev_hash, a.hash,
@@ -89,18 +103,17 @@ class Event:
 
 
 async def append(conn: Connection, actor: str, events: Sequence[Event]) -> None:
-    await conn.executemany(
-        _APPEND,
-        [
-            (
-                actor,
-                e.action,
-                e.message_id,
-                e.delivery_id,
-                json.dumps(e.details or {}, ensure_ascii=False, default=str),
-            )
-            for e in events
-        ],
+    if events:
+        await conn.execute(_APPEND, actor, *columns(events))
+
+
+def columns(events: Sequence[Event]) -> tuple[list[str], list[UUID | None], list[UUID | None], list[str]]:
+    """The entries as parallel arrays (action, message id, delivery id, details as JSON), in order."""
+    return (
+        [e.action for e in events],
+        [e.message_id for e in events],
+        [e.delivery_id for e in events],
+        [json.dumps(e.details or {}, ensure_ascii=False, default=str) for e in events],
     )
 
 

@@ -12,12 +12,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from exchange.store import audit
+from exchange.store.audit import Event
 from exchange.store.db import Connection, Record
 from exchange.store.statuses import CURRENT_STATUS
 
 CHANNEL = "exchange_deliveries"
 
-_COLUMNS = f"""d.id, d.message_id, d.recipient, d.mode, d.state, d.urgency, d.attempts, d.next_attempt_at,
+COLUMNS = f"""d.id, d.message_id, d.recipient, d.mode, d.state, d.urgency, d.attempts, d.next_attempt_at,
     d.lease_until, d.last_error, d.created_at, d.updated_at, d.downloaded_at, d.delivered_at, d.acked_at,
     d.last_ack, d.last_ack_reason, {CURRENT_STATUS} AS business_status"""
 
@@ -105,16 +107,16 @@ WITH d AS (
         AS t (id, message_id, recipient, mode, state, urgency)
     RETURNING *
 )
-SELECT {_COLUMNS} FROM d ORDER BY d.recipient
+SELECT {COLUMNS} FROM d ORDER BY d.recipient
 """
 # Wakes the delivery workers of every server process (delivered at COMMIT).
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
 # The deliveries of a message: $1 message id.
-_OF_MESSAGE = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = $1 ORDER BY d.recipient"
+_OF_MESSAGE = f"SELECT {COLUMNS} FROM deliveries d WHERE d.message_id = $1 ORDER BY d.recipient"
 # One delivery: $1 id.
-_BY_ID = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.id = $1"
+_BY_ID = f"SELECT {COLUMNS} FROM deliveries d WHERE d.id = $1"
 # One delivery by message and recipient: $1 message id, $2 recipient.
-_BY_RECIPIENT = f"SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = $1 AND d.recipient = $2"
+_BY_RECIPIENT = f"SELECT {COLUMNS} FROM deliveries d WHERE d.message_id = $1 AND d.recipient = $2"
 # The inbox of some agencies, oldest first: $1 recipients, $2 kind or NULL, $3 limit. Deliveries to
 # agencies not in service (pending, disabled) are held: not listed until the agency is back.
 _INBOX = """
@@ -129,31 +131,41 @@ LIMIT $3
 """
 # A pull delivery handed to its recipient: $1 id. The first download moves queued to delivered; a
 # download after a "fail" acknowledgement opens a new round, to be acknowledged afresh.
-_DOWNLOADED = """
-UPDATE deliveries SET downloaded_at = coalesce(downloaded_at, now()),
-    delivered_at = coalesce(delivered_at, now()),
-    state = CASE WHEN state = 'queued' THEN 'delivered'::delivery_state ELSE state END, updated_at = now(),
-    last_ack = CASE WHEN last_ack = 'fail' THEN NULL ELSE last_ack END, last_ack_reason = CASE
-        WHEN last_ack = 'fail' THEN NULL ELSE last_ack_reason END
-WHERE id = $1 RETURNING state
+_DOWNLOADED = f"""
+WITH changed AS (
+    UPDATE deliveries SET downloaded_at = coalesce(downloaded_at, now()),
+        delivered_at = coalesce(delivered_at, now()),
+        state = CASE WHEN state = 'queued' THEN 'delivered'::delivery_state ELSE state END,
+        updated_at = now(),
+        last_ack = CASE WHEN last_ack = 'fail' THEN NULL ELSE last_ack END, last_ack_reason = CASE
+            WHEN last_ack = 'fail' THEN NULL ELSE last_ack_reason END
+    WHERE id = $1 RETURNING state
+), entries AS ({audit.insert_entries(2)})
+SELECT state FROM changed
 """
-# The recipient confirms a pull delivery it downloaded, not yet acknowledged in this round: $1 id,
-# $2 reason.
-_ACKED = """
-UPDATE deliveries SET state = 'acked', acked_at = now(), updated_at = now(), last_ack = 'done',
-    last_ack_reason = $2
-WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL
-  AND downloaded_at IS NOT NULL
-RETURNING id
+# The recipient confirms (done) a pull delivery it downloaded, not yet acknowledged in this round, or
+# could not use it (fail: back to the inbox); audited ($3.. the entry) only when it changes: $1 id,
+# $2 reason. Returns the delivery as changed.
+_ACKNOWLEDGED = """
+WITH changed AS (
+    UPDATE deliveries SET {changes}, updated_at = now()
+    WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL
+      AND downloaded_at IS NOT NULL
+    RETURNING *
+), entries AS ({entries})
+SELECT {columns} FROM changed d
 """
-# The recipient could not use a pull delivery it downloaded; it goes back to the inbox: $1 id, $2 reason.
-_NACKED = """
-UPDATE deliveries SET state = 'queued', attempts = attempts + 1, last_error = $2, updated_at = now(),
-    last_ack = 'fail', last_ack_reason = $2
-WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL
-  AND downloaded_at IS NOT NULL
-RETURNING id
-"""
+_ACKED = _ACKNOWLEDGED.format(
+    changes="state = 'acked', acked_at = now(), last_ack = 'done', last_ack_reason = $2",
+    entries=audit.insert_entries(3, when="EXISTS (SELECT 1 FROM changed)"),
+    columns=COLUMNS,
+)
+_NACKED = _ACKNOWLEDGED.format(
+    changes="state = 'queued', attempts = attempts + 1, last_error = $2, last_ack = 'fail', "
+    "last_ack_reason = $2",
+    entries=audit.insert_entries(3, when="EXISTS (SELECT 1 FROM changed)"),
+    columns=COLUMNS,
+)
 # Claims push deliveries whose worker's lease ran out, then due ones most urgent first, at most $1 in
 # all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
 # index in order and stops at the limit, however large the backlog. Deliveries to agencies not in
@@ -247,13 +259,13 @@ WHERE id = ANY($1::uuid[]) AND state IN ('failed', 'expired') RETURNING id
 """
 # Deliveries in a state (or all), most recently changed first: $1 state or NULL, $2 limit.
 _LIST = f"""
-SELECT {_COLUMNS} FROM deliveries d
+SELECT {COLUMNS} FROM deliveries d
 WHERE $1::delivery_state IS NULL OR d.state = $1::delivery_state
 ORDER BY d.updated_at DESC, d.id LIMIT $2
 """
 
 
-def _delivery(row: Record) -> DeliveryRow:
+def delivery_from_row(row: Record) -> DeliveryRow:
     return DeliveryRow(**dict(row))
 
 
@@ -272,7 +284,7 @@ async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery])
     )
     if any(d.mode in ("push", "upstream") for d in deliveries):
         await wake_workers(conn)
-    return [_delivery(row) for row in rows]
+    return [delivery_from_row(row) for row in rows]
 
 
 async def wake_workers(conn: Connection) -> None:
@@ -281,17 +293,17 @@ async def wake_workers(conn: Connection) -> None:
 
 
 async def deliveries_of(conn: Connection, message_id: UUID) -> list[DeliveryRow]:
-    return [_delivery(row) for row in await conn.fetch(_OF_MESSAGE, message_id)]
+    return [delivery_from_row(row) for row in await conn.fetch(_OF_MESSAGE, message_id)]
 
 
 async def delivery_by_id(conn: Connection, delivery_id: UUID) -> DeliveryRow | None:
     row = await conn.fetchrow(_BY_ID, delivery_id)
-    return None if row is None else _delivery(row)
+    return None if row is None else delivery_from_row(row)
 
 
 async def delivery_to(conn: Connection, message_id: UUID, recipient: str) -> DeliveryRow | None:
     row = await conn.fetchrow(_BY_RECIPIENT, message_id, recipient)
-    return None if row is None else _delivery(row)
+    return None if row is None else delivery_from_row(row)
 
 
 async def inbox(
@@ -300,16 +312,21 @@ async def inbox(
     return [dict(row) for row in await conn.fetch(_INBOX, list(recipients), kind, limit)]
 
 
-async def mark_downloaded(conn: Connection, delivery_id: UUID) -> str | None:
-    state: str | None = await conn.fetchval(_DOWNLOADED, delivery_id)
+async def mark_downloaded(conn: Connection, delivery_id: UUID, actor: str, event: Event) -> str | None:
+    """Record a download and its audit entry (one statement); the delivery's state after it."""
+    state: str | None = await conn.fetchval(_DOWNLOADED, delivery_id, actor, *audit.columns([event]))
     return state
 
 
-async def acknowledge(conn: Connection, delivery_id: UUID, done: bool, reason: str | None) -> bool:
-    """False when the delivery is not a pull delivery waiting for an acknowledgement."""
-    if done:
-        return await conn.fetchval(_ACKED, delivery_id, reason) is not None
-    return await conn.fetchval(_NACKED, delivery_id, reason) is not None
+async def acknowledge(
+    conn: Connection, delivery_id: UUID, done: bool, reason: str | None, actor: str, event: Event
+) -> DeliveryRow | None:
+    """Record an acknowledgement and its audit entry (one statement); the delivery as changed, or
+    None when it is not a pull delivery waiting for an acknowledgement (nothing changed)."""
+    row = await conn.fetchrow(
+        _ACKED if done else _NACKED, delivery_id, reason, actor, *audit.columns([event])
+    )
+    return None if row is None else delivery_from_row(row)
 
 
 async def claim_due(
@@ -430,7 +447,7 @@ async def requeue(conn: Connection, delivery_ids: Sequence[UUID]) -> list[UUID]:
 
 
 async def list_deliveries(conn: Connection, state: str | None, limit: int) -> list[DeliveryRow]:
-    return [_delivery(row) for row in await conn.fetch(_LIST, state, limit)]
+    return [delivery_from_row(row) for row in await conn.fetch(_LIST, state, limit)]
 
 
 STATES = ("queued", "sending", "delivered", "acked", "retry_wait", "failed", "expired", "withdrawn")
@@ -485,7 +502,7 @@ async def sent(
 
 # The deliveries of some messages: $1 message ids.
 _OF_MESSAGES = f"""
-SELECT {_COLUMNS} FROM deliveries d WHERE d.message_id = ANY($1::uuid[]) ORDER BY d.recipient
+SELECT {COLUMNS} FROM deliveries d WHERE d.message_id = ANY($1::uuid[]) ORDER BY d.recipient
 """
 
 
@@ -494,5 +511,5 @@ async def deliveries_of_messages(
 ) -> dict[UUID, list[DeliveryRow]]:
     found: dict[UUID, list[DeliveryRow]] = {message_id: [] for message_id in message_ids}
     for row in await conn.fetch(_OF_MESSAGES, list(message_ids)):
-        found[row["message_id"]].append(_delivery(row))
+        found[row["message_id"]].append(delivery_from_row(row))
     return found

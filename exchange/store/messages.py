@@ -10,13 +10,17 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from exchange.store import audit
+from exchange.store.audit import Event
 from exchange.store.db import Connection, Record
+from exchange.store.deliveries import CHANNEL, DeliveryRow, NewDelivery, delivery_from_row
+from exchange.store.deliveries import COLUMNS as DELIVERY_COLUMNS
 from exchange.store.statuses import CURRENT_PROGRESS, CURRENT_STATUS
 
 
 @dataclass(frozen=True)
-class NewMessage:
-    """An accepted package about to be stored."""
+class MessageRow:
+    """An accepted package: what is stored of it, when it was received, and the receipt given for it."""
 
     id: UUID
     kind: str
@@ -33,12 +37,6 @@ class NewMessage:
     size_bytes: int
     signature: dict[str, Any]
     related_message_id: UUID | None
-
-
-@dataclass(frozen=True)
-class MessageRow(NewMessage):
-    """A stored message: what was stored, when it was received, and the receipt given for it."""
-
     received_at: datetime
     receipt: str | None = None
 
@@ -65,16 +63,38 @@ class MessageRow(NewMessage):
 _COLUMNS = """id, kind, sender, sender_system_id, document_id, business_type, status_code, code, subject,
     urgency, due_date, sha256, size_bytes, signature, related_message_id, received_at, receipt"""
 
-# Stores an accepted package: $1..$15 the NewMessage fields in order. Returns the row.
-_INSERT = f"""
-INSERT INTO messages (id, kind, sender, sender_system_id, document_id, business_type, status_code, code,
-                      subject, urgency, due_date, sha256, size_bytes, signature, related_message_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15)
-RETURNING {_COLUMNS}
+# Stores an accepted package in one statement (atomic on its own): the message ($1..$17 the MessageRow
+# fields in order), the first chunk of its original bytes ($18), the report on its attachments ($19
+# official, $20 the report as JSON; NULL: none), its deliveries (parallel arrays $21 ids, $22
+# recipients, $23 modes; urgency the message's), its audit entries ($24 actor, parallel arrays $25
+# actions, $26 message ids, $27 delivery ids, $28 details as JSON, written in that order), and wakes
+# the delivery workers at COMMIT when $29. Returns the deliveries as stored, by recipient.
+_INSERT_ACCEPTED = f"""
+WITH m AS (
+    INSERT INTO messages (id, kind, sender, sender_system_id, document_id, business_type, status_code,
+                          code, subject, urgency, due_date, sha256, size_bytes, signature,
+                          related_message_id, received_at, receipt)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17)
+    RETURNING id
+), body AS (
+    INSERT INTO message_bodies (message_id, chunks) SELECT id, 1 FROM m
+), first_chunk AS (
+    INSERT INTO message_body_chunks (message_id, seq, data) SELECT id, 0, $18 FROM m
+), report AS (
+    INSERT INTO message_attachment_reports (message_id, official, report)
+    SELECT id, $19, $20::jsonb FROM m WHERE $20::text IS NOT NULL
+), entries AS ({audit.insert_entries(24)}), d AS (
+    INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
+    SELECT t.id, m.id, t.recipient, t.mode, 'queued', $10,
+           CASE WHEN t.mode IN ('push', 'upstream') THEN now() END
+    FROM m, unnest($21::uuid[], $22::text[], $23::delivery_mode[]) AS t (id, recipient, mode)
+    RETURNING *
+), wake AS (
+    SELECT pg_notify('{CHANNEL}', '') FROM m WHERE $29
+)
+SELECT {DELIVERY_COLUMNS} FROM d WHERE (SELECT count(*) FROM wake) >= 0 ORDER BY d.recipient
 """
-# The head of a message's original bytes, before its chunks: $1 message id.
-_INSERT_BODY = "INSERT INTO message_bodies (message_id, chunks) VALUES ($1, 1)"
-# One chunk of the original bytes: $1 message id, $2 its place (0, 1, ...), $3 the bytes.
+# One chunk of the original bytes after the first: $1 message id, $2 its place (1, 2, ...), $3 the bytes.
 _INSERT_CHUNK = "INSERT INTO message_body_chunks (message_id, seq, data) VALUES ($1, $2, $3)"
 # How many chunks the body has, once they are all written: $1 message id, $2 count.
 _SET_CHUNKS = "UPDATE message_bodies SET chunks = $2 WHERE message_id = $1"
@@ -104,21 +124,43 @@ ORDER BY m.business_type, m.received_at
 _SET_RECEIPT = "UPDATE messages SET receipt = $2 WHERE id = $1"
 # How many chunks the original bytes have (no row: removed by retention): $1 message id.
 _BODY_CHUNKS = "SELECT chunks FROM message_bodies WHERE message_id = $1"
+# A message with how many chunks its original bytes have and the first of them, for sending it (no row:
+# the message or its bytes are gone, removed by retention): $1 message id.
+_WITH_HEAD = f"""
+SELECT {_COLUMNS}, b.chunks AS chunk_count, c.data AS head
+FROM messages m JOIN message_bodies b ON b.message_id = m.id
+    JOIN message_body_chunks c ON c.message_id = m.id AND c.seq = 0
+WHERE m.id = $1
+"""
 # One chunk of the original bytes: $1 message id, $2 its place.
 _BODY_CHUNK = "SELECT data FROM message_body_chunks WHERE message_id = $1 AND seq = $2"
 
 
-def _message(row: Record) -> MessageRow:
+def _message(row: Record | dict[str, Any]) -> MessageRow:
     values = dict(row)
     values["signature"] = json.loads(values["signature"])
     return MessageRow(**values)
 
 
-async def insert_message(conn: Connection, message: NewMessage, body: Iterable[bytes]) -> MessageRow:
-    """Store a message and its original bytes, given as chunks (written one at a time, so a large
-    package never travels to the database in one piece); in the caller's transaction."""
-    row = await conn.fetchrow(
-        _INSERT,
+async def insert_accepted(
+    conn: Connection,
+    message: MessageRow,
+    body: Iterable[bytes],
+    deliveries: Sequence[NewDelivery],
+    actor: str,
+    events: Sequence[Event],
+    report: tuple[bool, dict[str, Any]] | None = None,
+) -> list[DeliveryRow]:
+    """Store an accepted package with its receipt, deliveries, attachment report and audit entries;
+    the deliveries as stored, by recipient. A package in one chunk (most) is one statement, atomic
+    without a transaction; the chunks after the first (so a large package never travels to the
+    database in one piece) follow one at a time, so a package of several must be stored inside the
+    caller's transaction."""
+    chunks = iter(body)
+    first = next(chunks, b"")
+    actions, message_ids, delivery_ids, details = audit.columns(events)
+    rows = await conn.fetch(
+        _INSERT_ACCEPTED,
         message.id,
         message.kind,
         message.sender,
@@ -134,15 +176,30 @@ async def insert_message(conn: Connection, message: NewMessage, body: Iterable[b
         message.size_bytes,
         json.dumps(message.signature, ensure_ascii=False),
         message.related_message_id,
+        message.received_at,
+        message.receipt,
+        first,
+        None if report is None else report[0],
+        None if report is None else json.dumps(report[1], ensure_ascii=False),
+        [d.id for d in deliveries],
+        [d.recipient for d in deliveries],
+        [d.mode for d in deliveries],
+        actor,
+        actions,
+        message_ids,
+        delivery_ids,
+        details,
+        any(d.mode in ("push", "upstream") for d in deliveries),
     )
-    await conn.execute(_INSERT_BODY, message.id)
-    count = 0
-    for chunk in body:
+    count = 1
+    for chunk in chunks:
+        if not conn.is_in_transaction():
+            raise RuntimeError("a package of several chunks is stored inside a transaction")
         await conn.execute(_INSERT_CHUNK, message.id, count, chunk)
         count += 1
     if count != 1:
         await conn.execute(_SET_CHUNKS, message.id, count)
-    return _message(row)
+    return [delivery_from_row(row) for row in rows]
 
 
 async def set_receipt(conn: Connection, message_id: UUID, receipt: str) -> None:
@@ -178,8 +235,18 @@ async def edocs_received_by(
     return [_message(row) for row in rows]
 
 
+async def message_with_head(conn: Connection, message_id: UUID) -> tuple[MessageRow, int, bytes] | None:
+    """The message, how many chunks its original bytes have and the first one; None: gone."""
+    row = await conn.fetchrow(_WITH_HEAD, message_id)
+    if row is None:
+        return None
+    values = dict(row)
+    count, head = values.pop("chunk_count"), values.pop("head")
+    return _message(values), count, head
+
+
 async def body_chunks(conn: Connection, message_id: UUID) -> int | None:
-    """How many chunks the original bytes have; None once retention removed them."""
+    """How many chunks the original bytes have; None when retention removed them."""
     count: int | None = await conn.fetchval(_BODY_CHUNKS, message_id)
     return count
 

@@ -11,7 +11,6 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import jwt
@@ -50,8 +49,7 @@ def message() -> MessageRow:
 
 def receipt(signer: Signer) -> tuple[str, MessageRow]:
     stored = message()
-    deliveries: Any = [SimpleNamespace(recipient="000.00.02.H26")]
-    return sign_receipt(signer, stored, deliveries), stored
+    return sign_receipt(signer, stored, ["000.00.02.H26"]), stored
 
 
 def test_an_es256_receipt_verifies_with_the_axis_certificate_alone(axis: Signer) -> None:
