@@ -231,10 +231,10 @@ class DeliveryWorker:
             outcome, event = self._decide(claim, result, now)
             outcomes.append(outcome)
             events[claim.id] = (claim, event)
-        async with self._pool.acquire() as conn, conn.transaction():
-            changed = await delivery_store.record_outcomes(conn, self.name, outcomes)
-            if changed:
-                await audit.append(conn, "axis", [events[i][1] for i in changed])
+        async with self._pool.acquire() as conn:
+            changed = await delivery_store.record_outcomes(
+                conn, self.name, outcomes, [event for _, event in events.values()]
+            )
         for delivery_id in changed:
             claim, event = events[delivery_id]
             self._on_outcome(event.action.removeprefix("delivery."), claim)

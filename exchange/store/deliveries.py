@@ -358,25 +358,32 @@ class Outcome:
 
 
 # Records many outcomes at once, each only where this worker still holds the lease: $1 worker, then
-# parallel arrays $2 ids, $3 states, $4 next attempt times, $5 errors, $6 remote ids. Returns those changed.
-_OUTCOMES = """
-UPDATE deliveries d
-SET state = o.state,
-    delivered_at = CASE WHEN o.state = 'delivered' THEN now() ELSE d.delivered_at END,
-    next_attempt_at = CASE WHEN o.state = 'retry_wait' THEN o.next_attempt_at
-                           WHEN o.state = 'delivered' THEN d.next_attempt_at END,
-    lease_until = NULL, last_error = o.error,
-    remote_id = CASE WHEN o.state = 'delivered' THEN o.remote_id ELSE d.remote_id END,
-    updated_at = now()
-FROM unnest($2::uuid[], $3::delivery_state[], $4::timestamptz[], $5::text[], $6::text[])
-    AS o (id, state, next_attempt_at, error, remote_id)
-WHERE d.id = o.id AND d.state = 'sending' AND d.leased_by = $1
-RETURNING d.id
+# parallel arrays $2 ids, $3 states, $4 next attempt times, $5 errors, $6 remote ids; $7.. the audit
+# entries, written for the deliveries changed only. Returns those changed.
+_OUTCOMES = f"""
+WITH changed AS (
+    UPDATE deliveries d
+    SET state = o.state,
+        delivered_at = CASE WHEN o.state = 'delivered' THEN now() ELSE d.delivered_at END,
+        next_attempt_at = CASE WHEN o.state = 'retry_wait' THEN o.next_attempt_at
+                               WHEN o.state = 'delivered' THEN d.next_attempt_at END,
+        lease_until = NULL, last_error = o.error,
+        remote_id = CASE WHEN o.state = 'delivered' THEN o.remote_id ELSE d.remote_id END,
+        updated_at = now()
+    FROM unnest($2::uuid[], $3::delivery_state[], $4::timestamptz[], $5::text[], $6::text[])
+        AS o (id, state, next_attempt_at, error, remote_id)
+    WHERE d.id = o.id AND d.state = 'sending' AND d.leased_by = $1
+    RETURNING d.id
+), entries AS ({audit.insert_entries(7, when="e.delivery_id IN (SELECT id FROM changed)")})
+SELECT id FROM changed
 """
 
 
-async def record_outcomes(conn: Connection, worker: str, outcomes: Sequence[Outcome]) -> set[UUID]:
-    """Write the outcomes this worker still holds leases for; the ids whose state changed."""
+async def record_outcomes(
+    conn: Connection, worker: str, outcomes: Sequence[Outcome], events: Sequence[Event]
+) -> set[UUID]:
+    """Write the outcomes this worker still holds leases for, with the audit entries (``events``, by
+    delivery) of those it changes, in one statement; the ids whose state changed."""
     rows = await conn.fetch(
         _OUTCOMES,
         worker,
@@ -385,6 +392,8 @@ async def record_outcomes(conn: Connection, worker: str, outcomes: Sequence[Outc
         [o.next_attempt_at for o in outcomes],
         [o.error for o in outcomes],
         [o.remote_id for o in outcomes],
+        "axis",
+        *audit.columns(events),
     )
     return {row["id"] for row in rows}
 
