@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import re
 import tempfile
 import zipfile
 from collections.abc import Iterable
@@ -22,7 +21,7 @@ from exchange.edxml.errors import AttachmentError, ErrorDetail
 from exchange.edxml.model import Attachment
 
 MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
-_WHITESPACE = re.compile(rb"\s+")
+_WHITESPACE = b" \t\n\r\f\v"  # what base64 text may be broken with (all of \s)
 
 
 @dataclass(frozen=True)
@@ -76,7 +75,7 @@ class DecodedFile:
         if self.error is not None:
             return
         try:
-            data = self._rest + _WHITESPACE.sub(b"", text.encode("ascii"))
+            data = self._rest + text.encode("ascii").translate(None, _WHITESPACE)
             if self._padded and data:
                 raise binascii.Error("characters after the padding ('=') that ends base64")
             whole = len(data) - len(data) % 4

@@ -27,6 +27,7 @@ import base64
 import binascii
 import copy
 import enum
+import functools
 from base64 import b64decode
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -526,7 +527,10 @@ def _chain_problem(
     return None  # a trusted intermediate is an anchor in its own right
 
 
+@functools.lru_cache(maxsize=4096)
 def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Whether ``issuer``'s key signed ``child`` (a fact of the two certificates alone, so kept: most
+    packages come signed with a certificate seen before)."""
     try:
         child.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignatureError):
