@@ -12,7 +12,7 @@ check that answer) and send a status 01 back for every fifth document, up to 8 i
 (a DMS with several workers); push recipients are
 an HTTP endpoint in this process (one URL per recipient agency).
 
-Each run begins with 3 s of the same load that is not measured (connections opened, statements
+Each run begins with 5 s of the same load that is not measured (connections opened, statements
 prepared: a cold start is paid once in a server's life). Latency of a submission is measured from
 its scheduled send time at a fixed ``--rate`` (so a
 stalled server is not hidden by the generator waiting for it: no coordinated omission), from
@@ -72,7 +72,7 @@ IDLE_S = 3.0  # recipients polling with nothing to deliver, to measure what poll
 # Each run starts with this long of the same load, not measured: connections opened (client to server,
 # server to database), statements prepared on them. A cold start is paid once in a server's life, and
 # would otherwise decide the p99 of a 30 s run.
-WARMUP_S = 3.0
+WARMUP_S = 5.0
 PULL_HANDS = 8  # items of its inbox a pull recipient (a DMS with several workers) takes at once
 
 
