@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -18,6 +20,7 @@ from exchange import cert_registry, registry
 from exchange.audit_chain import ChainReport, seal_pending, verify_chain
 from exchange.edxml.builder import build_edoc
 from exchange.model import Role
+from exchange.store.chain import lag as chain_lag
 from exchange.store.embedded import embedded_cluster
 from exchange.store.migrate import apply_migrations
 from exchange.trust import devca
@@ -131,12 +134,30 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def unsettled_deliveries(conn: asyncpg.Connection) -> int:
-    """Deliveries not final yet: neither pushed with a 2xx nor downloaded (or acknowledged)."""
+async def unsettled_deliveries(conn: asyncpg.Connection, push_only: bool = False) -> int:
+    """Deliveries not final yet: neither pushed with a 2xx nor downloaded (or acknowledged); with
+    ``push_only``, those the servers' workers still owe (pull ones wait for their recipient)."""
     count: int = await conn.fetchval(
         "SELECT count(*) FROM deliveries WHERE state NOT IN ('delivered', 'acked')"
+        " AND (NOT $1 OR mode IN ('push', 'upstream'))",
+        push_only,
     )
     return count
+
+
+async def settle(url: str, within_s: float = 300.0) -> float:
+    """Wait until the servers owe nothing (every push delivery final, every audit entry sealed), so a
+    run does not pay for what an earlier, heavier one left behind; how long that took."""
+    started = time.perf_counter()
+    conn = await asyncpg.connect(url)
+    try:
+        while time.perf_counter() - started < within_s:
+            if not await unsettled_deliveries(conn, push_only=True) and not (await chain_lag(conn))[1]:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
 
 
 async def sealed_chain(conn: asyncpg.Connection, pki: dict[str, Path]) -> ChainReport:

@@ -12,13 +12,14 @@ check that answer) and send a status 01 back for every fifth document, up to 8 i
 (a DMS with several workers); push recipients are
 an HTTP endpoint in this process (one URL per recipient agency).
 
-Each run begins with 5 s of the same load that is not measured (connections opened, statements
-prepared: a cold start is paid once in a server's life). Latency of a submission is measured from
-its scheduled send time at a fixed ``--rate`` (so a
-stalled server is not hidden by the generator waiting for it: no coordinated omission), from
-its actual send time at full speed. A delivery is *delivered* when it was pushed and answered
-2xx, or downloaded and acknowledged; every delivery is waited for after the run (up to
-``--drain-s``), and those never delivered are counted. Failed downloads and acks are errors.
+Each run waits until the servers owe nothing from an earlier run (push deliveries final, audit
+entries sealed), then begins with 5 s of the same load that is not measured (connections opened,
+statements prepared: a cold start is paid once in a server's life). Latency of a submission is
+measured from its scheduled send time at a fixed ``--rate`` (so a stalled server is not hidden by
+the generator waiting for it: no coordinated omission), from its actual send time at full speed.
+A delivery is *delivered* when it was pushed and answered 2xx, or downloaded and acknowledged;
+every delivery is waited for after the run (up to ``--drain-s``), and those never delivered are
+counted. Failed downloads and acks are errors.
 
 Full speed (no ``--rate``) also runs bench/limit.py in the same run (same size, recipients and
 concurrency) and reports the ratio. ``--find-max`` searches the highest rate at which, over
@@ -58,6 +59,7 @@ from bench.common import (
     make_packages,
     percentile,
     prepare,
+    settle,
 )
 from exchange.edxml.builder import build_status
 from exchange.edxml.codes import StatusCode
@@ -454,6 +456,8 @@ class Bench:
         packages = make_packages(
             self.scratch / "pki", SIZES[self.args.size], expected, self.args.recipients, with_push=True
         )
+        if self.servers:  # servers of its own: what an earlier trial left them to do is done first
+            self.loop.run_until_complete(settle(self.world.database_url))
         record = self.current[0] = Record()
         if self.watch:
             self.watch.restart()
