@@ -134,25 +134,26 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def unsettled_deliveries(conn: asyncpg.Connection, push_only: bool = False) -> int:
-    """Deliveries not final yet: neither pushed with a 2xx nor downloaded (or acknowledged); with
-    ``push_only``, those the servers' workers still owe (pull ones wait for their recipient)."""
+async def unsettled_deliveries(conn: asyncpg.Connection, recipients: list[str] | None = None) -> int:
+    """Deliveries not final yet: neither pushed with a 2xx nor downloaded (or acknowledged); of
+    ``recipients`` only, when given."""
     count: int = await conn.fetchval(
         "SELECT count(*) FROM deliveries WHERE state NOT IN ('delivered', 'acked')"
-        " AND (NOT $1 OR mode IN ('push', 'upstream'))",
-        push_only,
+        " AND ($1::text[] IS NULL OR recipient = ANY($1::text[]))",
+        recipients,
     )
     return count
 
 
-async def settle(url: str, within_s: float = 300.0) -> float:
-    """Wait until the servers owe nothing (every push delivery final, every audit entry sealed), so a
-    run does not pay for what an earlier, heavier one left behind; how long that took."""
+async def settle(url: str, recipients: list[str], within_s: float = 300.0) -> float:
+    """Wait until the servers owe nothing (every delivery to ``recipients``, who must be at work, final;
+    every audit entry sealed), so a run does not pay for what an earlier, heavier one left behind;
+    how long that took."""
     started = time.perf_counter()
     conn = await asyncpg.connect(url)
     try:
         while time.perf_counter() - started < within_s:
-            if not await unsettled_deliveries(conn, push_only=True) and not (await chain_lag(conn))[1]:
+            if not await unsettled_deliveries(conn, recipients) and not (await chain_lag(conn))[1]:
                 break
             await asyncio.sleep(0.5)
     finally:
