@@ -247,8 +247,6 @@ def _verify_xmldsig(
                 expect_references=1,
                 signature_methods=_allowed_methods(check.trust.allow_sha1),
                 digest_algorithms=_allowed_digests(check.trust.allow_sha1),
-                # The certificate's dates are judged below, as trust; here only the mathematics.
-                verification_time=certificate.not_valid_before_utc,
             ),
         )
     except InvalidDigest:
@@ -277,6 +275,10 @@ class _Verifier(XMLVerifier):
     def __init__(self, aside: Aside | None = None) -> None:
         super().__init__()
         self._aside = aside
+
+    def _check_cert_validity(self, cert: Any, cert_source: Any) -> None:
+        """Nothing here: the certificate's dates are judged as trust (``_judge``), and signxml's own
+        check described the certificate in words for every package only to find it in date."""
 
     def get_root(self, data: Any) -> Any:
         if isinstance(data, etree._Element) and data.getparent() is None:
