@@ -274,8 +274,12 @@ class Intake:
             if _one_statement(model, body) and await _existing(conn, model, body.sha256) is None:
                 # Most packages: checked by reads, then stored by one statement, atomic on its own. A
                 # twin racing in meanwhile is stopped by the unique index (UniqueViolation: retried).
-                plan = await _plan_edoc(conn, model, scope, self._settings)
-                return await self._accept(conn, caller, model, body, decision, plan, attachments)
+                try:
+                    plan = await _plan_edoc(conn, model, scope, self._settings, may_register=False)
+                except _RegistrationNeeded:
+                    pass  # a recipient to register first: a refusal after it must undo it
+                else:
+                    return await self._accept(conn, caller, model, body, decision, plan, attachments)
             async with conn.transaction():
                 existing = await _existing(conn, model, body.sha256)
                 if existing is not None:
@@ -443,8 +447,12 @@ async def _existing(conn: Connection, model: Edoc | Status, sha256: bytes) -> Me
     return existing
 
 
+class _RegistrationNeeded(Exception):
+    """An agency must be registered before the package can be planned (only in a transaction)."""
+
+
 async def _registered(
-    conn: Connection, organ_ids: Sequence[str], settings: Settings | None
+    conn: Connection, organ_ids: Sequence[str], settings: Settings | None, may_register: bool = True
 ) -> dict[str, Agency]:
     """The agencies of ``organ_ids`` registered here, registering first those an upstream axis routes.
 
@@ -458,6 +466,8 @@ async def _registered(
         for o in organ_ids
         if o not in registered and settings is not None and settings.upstream_for(o) and is_organ_id(o)
     ]
+    if routable and not may_register:
+        raise _RegistrationNeeded(routable)
     if routable:  # served by an upstream axis: registered here as such, on first use
         await agency_store.register_upstream(conn, [(o, o) for o in routable])
         registered = await agency_store.agencies_by_ids(conn, organ_ids)
@@ -465,9 +475,9 @@ async def _registered(
 
 
 async def _known_recipients(
-    conn: Connection, organ_ids: Sequence[str], settings: Settings | None = None
+    conn: Connection, organ_ids: Sequence[str], settings: Settings | None = None, may_register: bool = True
 ) -> list[Agency]:
-    registered = await _registered(conn, organ_ids, settings)
+    registered = await _registered(conn, organ_ids, settings, may_register)
     standing.check_recipients(organ_ids, registered)
     return [registered[organ_id] for organ_id in organ_ids]
 
@@ -492,10 +502,14 @@ async def _check_document_id(conn: Connection, edoc: Edoc) -> None:
     )
 
 
-async def _plan_edoc(conn: Connection, edoc: Edoc, scope: Scope, settings: Settings) -> _Plan:
+async def _plan_edoc(
+    conn: Connection, edoc: Edoc, scope: Scope, settings: Settings, may_register: bool = True
+) -> _Plan:
+    """Who gets the document; ``may_register``: register recipients an upstream axis routes (in a
+    transaction), else raise _RegistrationNeeded when there are any."""
     await _check_document_id(conn, edoc)
     recipients = await _in_scope(conn, _recipients_of(edoc), scope)
-    plan = _Plan(await _known_recipients(conn, recipients, settings))
+    plan = _Plan(await _known_recipients(conn, recipients, settings, may_register))
     if edoc.business_type is not BusinessType.NEW:
         target_id = _target_document_id(edoc)
         plan.related = await message_store.edoc_by_document(conn, edoc.sender.organ_id, target_id or "")

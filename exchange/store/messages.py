@@ -3,6 +3,7 @@ packages."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -157,7 +158,9 @@ async def insert_accepted(
     database in one piece) follow one at a time, so a package of several must be stored inside the
     caller's transaction."""
     chunks = iter(body)
-    first = next(chunks, b"")
+    first, second = next(chunks, b""), next(chunks, None)
+    if second is not None and not conn.is_in_transaction():
+        raise RuntimeError("a package of several chunks is stored inside a transaction")
     actions, message_ids, delivery_ids, details = audit.columns(events)
     rows = await conn.fetch(
         _INSERT_ACCEPTED,
@@ -192,9 +195,7 @@ async def insert_accepted(
         any(d.mode in ("push", "upstream") for d in deliveries),
     )
     count = 1
-    for chunk in chunks:
-        if not conn.is_in_transaction():
-            raise RuntimeError("a package of several chunks is stored inside a transaction")
+    for chunk in itertools.chain([second] if second is not None else [], chunks):
         await conn.execute(_INSERT_CHUNK, message.id, count, chunk)
         count += 1
     if count != 1:

@@ -27,7 +27,6 @@ import base64
 import binascii
 import copy
 import enum
-import functools
 from base64 import b64decode
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as InvalidSignatureError
-from cryptography.hazmat.primitives.hashes import Hash
+from cryptography.hazmat.primitives.hashes import SHA256, Hash
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 from signxml.algorithms import (
@@ -529,10 +528,24 @@ def _chain_problem(
     return None  # a trusted intermediate is an anchor in its own right
 
 
-@functools.lru_cache(maxsize=4096)
+# Whether an issuer's key signed a certificate is a fact of the two certificates alone, so it is kept:
+# most packages come signed with a certificate seen before. By their fingerprints, never the
+# certificates themselves: a sender's may be as large as a package, and a refused one must not stay.
+_ISSUED: dict[tuple[bytes, bytes], bool] = {}
+_ISSUED_KEPT = 4096  # facts kept at most; past this, all are dropped (a bound, not an eviction policy)
+
+
 def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """Whether ``issuer``'s key signed ``child`` (a fact of the two certificates alone, so kept: most
-    packages come signed with a certificate seen before)."""
+    key = (child.fingerprint(SHA256()), issuer.fingerprint(SHA256()))
+    known = _ISSUED.get(key)
+    if known is None:
+        if len(_ISSUED) >= _ISSUED_KEPT:
+            _ISSUED.clear()
+        known = _ISSUED[key] = _signed_by(child, issuer)
+    return known
+
+
+def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignatureError):

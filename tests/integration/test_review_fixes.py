@@ -346,6 +346,21 @@ async def test_a_status_to_an_unregistered_upstream_sender_registers_it_or_is_re
     assert await agency_store.agencies_by_ids(conn, [ROUTED]) == {}
 
 
+async def test_a_refused_new_document_registers_no_upstream_agency(
+    relay_client: TestClient, world: World, conn: asyncpg.Connection
+) -> None:
+    """A new document is stored by one statement, outside a transaction, unless a recipient must be
+    registered first: a refusal after that registration must undo it."""
+    before = await count(conn, "messages")
+    await send(relay_client, world, DEPT, edoc(1, (ROUTED, LOCAL_UNREGISTERED)), status=422)
+    assert await count(conn, "messages") == before
+    assert await agency_store.agencies_by_ids(conn, [ROUTED]) == {}
+
+    told = await send(relay_client, world, DEPT, edoc(2, (ROUTED,)))
+    assert [(d["recipient"], d["state"]) for d in told["deliveries"]] == [(ROUTED, "queued")]
+    assert (await agency_store.agencies_by_ids(conn, [ROUTED]))[ROUTED].mode.value == "upstream"
+
+
 # 6. "processing" hands out nothing; nothing is reported on a withdrawn copy.
 
 

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from lxml import etree
 
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.package import parse_package
 from exchange.edxml.parser import DSIG_NS, NS
 from exchange.model import SignaturePolicy
-from exchange.trust import devca
+from exchange.trust import devca, signatures
 from exchange.trust.certificates import fingerprint
 from exchange.trust.policy import check_signature
 from exchange.trust.signatures import SignatureVerdict, TrustMaterial, Verdict, verify_signature
@@ -289,3 +290,13 @@ def test_an_independent_implementation_agrees(pki: Pki, tmp_path: Path) -> None:
     assert _xmlsec1_verifies(data, pki.ca.cert_pem(), tmp_path)
     tampered = data.replace("thử nghiệm".encode(), "thử-nghiệm".encode())
     assert not _xmlsec1_verifies(tampered, pki.ca.cert_pem(), tmp_path)
+
+
+def test_issuance_is_kept_by_fingerprints_never_by_the_certificates(pki: Pki) -> None:
+    """A refused sender's certificate (as large as a package allows) must not stay in memory."""
+    signatures._ISSUED.clear()
+    verdict = verdict_of(signed(pki.untrusted), pki.trust)
+    assert verdict.verdict is Verdict.UNTRUSTED
+    assert signatures._ISSUED
+    assert all(len(child) == len(issuer) == 32 for child, issuer in signatures._ISSUED)
+    assert not any(isinstance(value, x509.Certificate) for key in signatures._ISSUED for value in key)
