@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import click
-import uvloop
 
 from exchange.app import serve as serve_app
 from exchange.cli.common import settings_options
@@ -29,9 +30,7 @@ def serve(settings: Settings, host: str | None, port: int | None, role: str | No
     if settings.embedded_database:
         log.info("db.embedded.starting", pgdata=str(settings.embedded_pgdata))
     with database_url(settings) as url:
-        # uvloop: the event loop in C (libuv); sockets, transports and timers cost a fraction of
-        # asyncio's own, and they were a third of the server's CPU per document.
-        uvloop.run(serve_app(settings, url))
+        asyncio.run(serve_app(settings, url))
     if settings.embedded_database:
         log.info("db.embedded.stopped", pgdata=str(settings.embedded_pgdata))
 
