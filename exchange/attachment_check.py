@@ -5,7 +5,8 @@ PDFs judged in a bounded child process (``exchange.trust.pdf_bounded``) against 
 trust store, and the sender's ``attachment_signature_policy`` applied: ``off`` looks at nothing,
 ``record`` keeps the report and refuses nothing, ``official-required`` refuses a package whose
 main document is not official (422 ``document_not_official``, nothing stored). The report is
-stored with the message, in the same transaction, with an ``attachments.checked`` audit entry.
+stored with the message, in the same statement or transaction, with an ``attachments.checked``
+audit entry.
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ class DeliveryWorker:
         await self._record(claim, result)
 
     async def _record(self, claim: Claimed, result: PushResult) -> None:
-        """Hand the outcome to the writer; several outcomes share one transaction (group commit)."""
+        """Hand the outcome to the writer; several outcomes share one statement (group commit)."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((claim, result, done))
         if self._writing is None or self._writing.done():
@@ -210,7 +210,7 @@ class DeliveryWorker:
 
     async def _write_outcomes(self) -> None:
         # Whatever arrived while the previous batch was being written goes in the next one: no
-        # waiting when idle, one transaction for many outcomes when busy.
+        # waiting when idle, one statement for many outcomes when busy.
         while self._pending:
             batch, self._pending = self._pending, []
             try:

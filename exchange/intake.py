@@ -3,9 +3,10 @@
 parse (hardened) -> schema -> signature under the sender's policy -> the signatures inside the
 attached PDFs under the sender's attachment policy (exchange.attachment_check) -> policy checks
 (the caller acts for the sender, recipients are known, statuses and business types
-name documents that exist) -> one transaction: message, original bytes, one delivery
-per recipient, business effects, audit entries. The answer (and its signed receipt)
-is built only after COMMIT. CPU-heavy steps of large packages run off the event loop.
+name documents that exist) -> the receipt signed -> stored with the message, its original
+bytes, one delivery per recipient and the audit entries by one statement (a new document in
+one chunk) or in one transaction with its business effects (the rest). The answer is given
+only after COMMIT. CPU-heavy steps of large packages run off the event loop.
 """
 
 from __future__ import annotations

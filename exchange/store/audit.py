@@ -1,4 +1,4 @@
-"""The audit log: one append per state change, in the same transaction as the change."""
+"""The audit log: one append per state change, in the same statement or transaction as the change."""
 
 from __future__ import annotations
 

@@ -348,7 +348,7 @@ async def claim_due(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one pushed delivery, to be written with others in one transaction."""
+    """What became of one pushed delivery, written with others in one statement."""
 
     delivery_id: UUID
     state: str  # delivered, retry_wait, failed or expired
