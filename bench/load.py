@@ -12,9 +12,10 @@ check that answer) and send a status 01 back for every fifth document, up to 8 i
 (a DMS with several workers); push recipients are
 an HTTP endpoint in this process (one URL per recipient agency).
 
-Each run waits until the servers owe nothing from an earlier run (push deliveries final, audit
-entries sealed), then begins with 5 s of the same load that is not measured (connections opened,
-statements prepared: a cold start is paid once in a server's life). Latency of a submission is
+Each run waits until the servers owe nothing from an earlier run (every delivery to the
+recipients at work final, every audit entry sealed), then begins with 5 s of the same load that
+is not measured (connections opened, statements prepared: a cold start is paid once in a
+server's life). Latency of a submission is
 measured from its scheduled send time at a fixed ``--rate`` (so a stalled server is not hidden by
 the generator waiting for it: no coordinated omission), from its actual send time at full speed.
 A delivery is *delivered* when it was pushed and answered 2xx, or downloaded and acknowledged;

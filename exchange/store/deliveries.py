@@ -98,16 +98,12 @@ class Claimed:
 
 # Creates deliveries; the arrays are parallel: ids, message ids, recipients, modes, states, urgencies.
 # Push deliveries are due at once.
-_INSERT = f"""
-WITH d AS (
-    INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
-    SELECT id, message_id, recipient, mode, state, urgency,
-           CASE WHEN mode IN ('push', 'upstream') THEN now() END
-    FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::delivery_mode[], $5::delivery_state[], $6::smallint[])
-        AS t (id, message_id, recipient, mode, state, urgency)
-    RETURNING *
-)
-SELECT {COLUMNS} FROM d ORDER BY d.recipient
+_INSERT = """
+INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
+SELECT id, message_id, recipient, mode, state, urgency,
+       CASE WHEN mode IN ('push', 'upstream') THEN now() END
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::delivery_mode[], $5::delivery_state[], $6::smallint[])
+    AS t (id, message_id, recipient, mode, state, urgency)
 """
 # Wakes the delivery workers of every server process (delivered at COMMIT).
 _NOTIFY = f"SELECT pg_notify('{CHANNEL}', '')"
@@ -143,28 +139,26 @@ WITH changed AS (
 ), entries AS ({audit.insert_entries(2)})
 SELECT state FROM changed
 """
-# The recipient confirms (done) a pull delivery it downloaded, not yet acknowledged in this round, or
-# could not use it (fail: back to the inbox); audited ($3.. the entry) only when it changes: $1 id,
-# $2 reason. Returns the delivery as changed.
-_ACKNOWLEDGED = """
+
+
+def _acknowledged(changes: str) -> str:
+    """The recipient confirms (done) a pull delivery it downloaded, not yet acknowledged in this round,
+    or could not use it (fail: back to the inbox), by ``changes``; audited ($3.. the entry) only when
+    it changes: $1 id, $2 reason. Returns the delivery as changed."""
+    return f"""
 WITH changed AS (
     UPDATE deliveries SET {changes}, updated_at = now()
     WHERE id = $1 AND mode = 'pull' AND state IN ('queued', 'delivered') AND last_ack IS NULL
       AND downloaded_at IS NOT NULL
     RETURNING *
-), entries AS ({entries})
-SELECT {columns} FROM changed d
+), entries AS ({audit.insert_entries(3, when="EXISTS (SELECT 1 FROM changed)")})
+SELECT {COLUMNS} FROM changed d
 """
-_ACKED = _ACKNOWLEDGED.format(
-    changes="state = 'acked', acked_at = now(), last_ack = 'done', last_ack_reason = $2",
-    entries=audit.insert_entries(3, when="EXISTS (SELECT 1 FROM changed)"),
-    columns=COLUMNS,
-)
-_NACKED = _ACKNOWLEDGED.format(
-    changes="state = 'queued', attempts = attempts + 1, last_error = $2, last_ack = 'fail', "
-    "last_ack_reason = $2",
-    entries=audit.insert_entries(3, when="EXISTS (SELECT 1 FROM changed)"),
-    columns=COLUMNS,
+
+
+_ACKED = _acknowledged("state = 'acked', acked_at = now(), last_ack = 'done', last_ack_reason = $2")
+_NACKED = _acknowledged(
+    "state = 'queued', attempts = attempts + 1, last_error = $2, last_ack = 'fail', last_ack_reason = $2"
 )
 # Claims push deliveries whose worker's lease ran out, then due ones most urgent first, at most $1 in
 # all: $2 lease seconds, $3 worker name. Two branches rather than one OR so that each walks its own
@@ -269,11 +263,10 @@ def delivery_from_row(row: Record) -> DeliveryRow:
     return DeliveryRow(**dict(row))
 
 
-async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery]) -> list[DeliveryRow]:
-    """Insert ``deliveries``; the rows as stored, by recipient (as ``deliveries_of`` lists them)."""
+async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery]) -> None:
     if not deliveries:
-        return []
-    rows = await conn.fetch(
+        return
+    await conn.execute(
         _INSERT,
         [d.id for d in deliveries],
         [d.message_id for d in deliveries],
@@ -282,9 +275,13 @@ async def insert_deliveries(conn: Connection, deliveries: Sequence[NewDelivery])
         [d.state for d in deliveries],
         [d.urgency for d in deliveries],
     )
-    if any(d.mode in ("push", "upstream") for d in deliveries):
+    if any_pushed(deliveries):
         await wake_workers(conn)
-    return [delivery_from_row(row) for row in rows]
+
+
+def any_pushed(deliveries: Sequence[NewDelivery]) -> bool:
+    """Whether the workers have something to do for these new deliveries (push or forward)."""
+    return any(d.mode in ("push", "upstream") for d in deliveries)
 
 
 async def wake_workers(conn: Connection) -> None:

@@ -14,7 +14,7 @@ from uuid import UUID
 from exchange.store import audit
 from exchange.store.audit import Event
 from exchange.store.db import Connection, Record
-from exchange.store.deliveries import CHANNEL, DeliveryRow, NewDelivery, delivery_from_row
+from exchange.store.deliveries import CHANNEL, DeliveryRow, NewDelivery, any_pushed, delivery_from_row
 from exchange.store.deliveries import COLUMNS as DELIVERY_COLUMNS
 from exchange.store.statuses import CURRENT_PROGRESS, CURRENT_STATUS
 
@@ -93,6 +93,7 @@ WITH m AS (
 ), wake AS (
     SELECT pg_notify('{CHANNEL}', '') FROM m WHERE $29
 )
+-- A SELECT in WITH runs only where it is referenced: the condition below is always true.
 SELECT {DELIVERY_COLUMNS} FROM d WHERE (SELECT count(*) FROM wake) >= 0 ORDER BY d.recipient
 """
 # One chunk of the original bytes after the first: $1 message id, $2 its place (1, 2, ...), $3 the bytes.
@@ -192,7 +193,7 @@ async def insert_accepted(
         message_ids,
         delivery_ids,
         details,
-        any(d.mode in ("push", "upstream") for d in deliveries),
+        any_pushed(deliveries),
     )
     count = 1
     for chunk in itertools.chain([second] if second is not None else [], chunks):
