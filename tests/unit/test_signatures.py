@@ -300,3 +300,14 @@ def test_issuance_is_kept_by_fingerprints_never_by_the_certificates(pki: Pki) ->
     assert signatures._ISSUED
     assert all(len(child) == len(issuer) == 32 for child, issuer in signatures._ISSUED)
     assert not any(isinstance(value, x509.Certificate) for key in signatures._ISSUED for value in key)
+
+
+def test_issuance_facts_are_kept_up_to_the_bound_then_dropped(pki: Pki) -> None:
+    signatures._ISSUED.clear()
+    filler = {(n.to_bytes(32, "big"), bytes(32)): False for n in range(signatures._ISSUED_KEPT - 1)}
+    signatures._ISSUED.update(filler)
+    verdict_of(signed(pki.sender), pki.trust)  # one fact more: at the bound, all kept
+    assert len(signatures._ISSUED) == signatures._ISSUED_KEPT
+    verdict_of(signed(pki.untrusted), pki.trust)  # past it: dropped, then the new fact kept
+    assert 1 <= len(signatures._ISSUED) < signatures._ISSUED_KEPT
+    assert not filler.keys() & signatures._ISSUED.keys()
