@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
@@ -46,7 +46,7 @@ from exchange.errors import (
 from exchange.model import Agency, AgencyState, DeliveryMode, System
 from exchange.package_body import CHUNK_BYTES, PackageBody
 from exchange.receipts import sign_receipt
-from exchange.sender_facts import SenderFacts, SenderFactsCache
+from exchange.registry_cache import RegistryCache, RegistryView, SenderFacts
 from exchange.settings import LimitsSettings, Settings
 from exchange.statuses import check_reportable, route_status, transition_flag
 from exchange.store import agencies as agency_store
@@ -54,6 +54,7 @@ from exchange.store import audit
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
 from exchange.store import statuses as status_store
+from exchange.store.agencies import RegistryChanged
 from exchange.store.audit import Event
 from exchange.store.db import Connection, Pool, UniqueViolation
 from exchange.store.deliveries import DeliveryRow, NewDelivery
@@ -61,6 +62,9 @@ from exchange.store.messages import MessageRow
 from exchange.trust.pdf_signatures import AttachmentReport
 from exchange.trust.policy import Decision, check_signature
 from exchange.trust.signing import Signer
+
+# How a plan reads agencies: from the registry as kept (exchange.registry_cache) or straight from it.
+AgencyLookup = Callable[[Connection, Sequence[str]], Awaitable[dict[str, Agency]]]
 
 
 @dataclass(frozen=True)
@@ -107,14 +111,19 @@ class Scope:
     local_only: bool = False
 
 
-async def _in_scope(conn: Connection, recipients: list[str], scope: Scope) -> list[str]:
+async def _in_scope(
+    conn: Connection,
+    recipients: list[str],
+    scope: Scope,
+    agencies: AgencyLookup = agency_store.agencies_by_ids,
+) -> list[str]:
     if scope.only is not None:
         stray = sorted(scope.only - set(recipients))
         if stray:
             raise UnknownRecipient(f"the request names recipients the package does not address: {stray}")
         recipients = [r for r in recipients if r in scope.only]
     if scope.local_only:
-        registered = await agency_store.agencies_by_ids(conn, recipients)
+        registered = await agencies(conn, recipients)
         recipients = [
             r
             for r in recipients
@@ -136,6 +145,17 @@ class _Plan:
     events: list[Event] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Checked:
+    """A package as checked: its model, the verdicts, and the registry it was checked under."""
+
+    model: Edoc | Status
+    decision: Decision
+    attachments: AttachmentReport | None
+    registry: RegistryView
+    registry_version: int | None  # store only while the registry is at it (None: whatever it is)
+
+
 def package_limits(settings: LimitsSettings) -> Limits:
     """The parser's limits for packages up to ``limits.max_package_bytes`` (an attachment is one
     text node, so a text node may be as long as the largest package)."""
@@ -152,7 +172,7 @@ class Intake:
         self._settings = settings
         self._signer = signer
         self._limits = limits or package_limits(settings.limits)
-        self._senders = SenderFactsCache(settings.trust)
+        self._registry = RegistryCache(settings.trust)
 
     @property
     def limits(self) -> Limits:
@@ -190,6 +210,32 @@ class Intake:
         expected_kind: str | None,
         scope: Scope,
     ) -> Accepted:
+        try:
+            return await self._check_and_store(
+                caller, body, expected_sender, expected_kind, scope, caller.registry_version
+            )
+        except RegistryChanged:
+            # The registry changed while the package was checked (an administrator's act, during a
+            # long upload perhaps): checked again from its bytes, which the first check may have
+            # changed the tree of (a legacy signature layout is converted in place), under the
+            # registry as read now, and stored whatever happens to it meanwhile.
+            body.root = None
+            return await self._check_and_store(
+                caller, body, expected_sender, expected_kind, scope, None, on_condition=False
+            )
+
+    async def _check_and_store(
+        self,
+        caller: System,
+        body: PackageBody,
+        expected_sender: str | None,
+        expected_kind: str | None,
+        scope: Scope,
+        registry_version: int | None,
+        on_condition: bool = True,
+    ) -> Accepted:
+        """Check the package under the registry as of ``registry_version`` (None: as read now) and store
+        it, ``on_condition`` that the registry is still at that version (else RegistryChanged)."""
         parsed = await _parsed(body, self._limits)
         bounds.check_package(parsed.model)
         sender = parsed.model.sender.organ_id
@@ -210,7 +256,8 @@ class Intake:
                 ],
             )
         async with self._pool.acquire() as conn:
-            facts = await self._senders.facts(conn, sender)
+            registry = await self._registry.at(conn, registry_version)
+            facts = await registry.sender(conn, sender)
         standing.check_sender(sender, facts.agency)
         if any(not slot.empty for slot in parsed.signatures):
             refuse_hidden_markup(parsed.root)
@@ -222,12 +269,14 @@ class Intake:
         attachments = await check_attachments(
             self._settings.trust, model, body, facts.attachment_policy, facts.document_trust
         )
+        checked = _Checked(model, decision, attachments, registry, registry.version if on_condition else None)
         try:
-            return await self._store(caller, model, body, decision, scope, attachments)
+            return await self._store(caller, body, scope, checked)
         except UniqueViolation:
-            # The same package raced in through another request; that one won.
+            # The same package was sent before (a resubmission) or raced in through another request
+            # that won: answered from the transaction, which reads what is stored.
             try:
-                return await self._store(caller, model, body, decision, scope, attachments)
+                return await self._store(caller, body, scope, checked, one_statement=False)
             except UniqueViolation as again:
                 # Not a race (it would be resolved by now): the package asks for something stored
                 # once only twice over. Refused in words, never a 500.
@@ -263,25 +312,31 @@ class Intake:
         return decision
 
     async def _store(
-        self,
-        caller: System,
-        model: Edoc | Status,
-        body: PackageBody,
-        decision: Decision,
-        scope: Scope,
-        attachments: AttachmentReport | None = None,
+        self, caller: System, body: PackageBody, scope: Scope, checked: _Checked, one_statement: bool = True
     ) -> Accepted:
+        model, condition = checked.model, checked.registry_version
         async with self._pool.acquire() as conn:
-            if _one_statement(model, body) and await _existing(conn, model, body.sha256) is None:
-                # Most packages: checked by reads, then stored by one statement, atomic on its own. A
-                # twin racing in meanwhile is stopped by the unique index (UniqueViolation: retried).
+            if one_statement and _one_statement(model, body):
+                # Most packages: planned from the registry as kept and stored by one statement,
+                # atomic on its own, if the registry is still as checked. A twin (a resubmission, or
+                # one racing in) is stopped by the unique index: UniqueViolation, retried below.
                 try:
-                    plan = await _plan_edoc(conn, model, scope, self._settings, may_register=False)
+                    plan = await _plan_edoc(
+                        conn,
+                        model,
+                        scope,
+                        self._settings,
+                        may_register=False,
+                        agencies=checked.registry.agencies,
+                    )
                 except _RegistrationNeeded:
                     pass  # a recipient to register first: a refusal after it must undo it
                 else:
-                    return await self._accept(conn, caller, model, body, decision, plan, attachments)
+                    if plan.recipients:
+                        return await self._accept(conn, caller, body, checked, plan, condition)
             async with conn.transaction():
+                if condition is not None and await agency_store.registry_version(conn) != condition:
+                    raise RegistryChanged(condition)
                 existing = await _existing(conn, model, body.sha256)
                 if existing is not None:
                     return await self._resubmitted(conn, caller, model, existing, scope)
@@ -289,20 +344,22 @@ class Intake:
                     plan = await _plan_edoc(conn, model, scope, self._settings)
                 else:
                     plan = await _plan_status(conn, model, self._settings)
-                return await self._accept(conn, caller, model, body, decision, plan, attachments)
+                # Checked against the version above: registering an upstream agency moves it on.
+                return await self._accept(conn, caller, body, checked, plan, None)
 
     async def _accept(
         self,
         conn: Connection,
         caller: System,
-        model: Edoc | Status,
         body: PackageBody,
-        decision: Decision,
+        checked: _Checked,
         plan: _Plan,
-        attachments: AttachmentReport | None,
+        registry_version: int | None,
     ) -> Accepted:
         """Store a new package, its deliveries and audit entries, then apply its effects. The receipt
-        is signed first and stored with the message: evidence never lacks it."""
+        is signed first and stored with the message: evidence never lacks it. ``registry_version``:
+        stored only if the registry is still at it (else RegistryChanged, nothing written)."""
+        model, decision, attachments = checked.model, checked.decision, checked.attachments
         message_id = uuid.uuid4()
         unsigned = _new_message(message_id, caller, model, body.sha256, body.size, decision, plan)
         new = [
@@ -336,7 +393,7 @@ class Intake:
         ]
         report = None if attachments is None else (attachments.official, attachments.as_dict())
         deliveries = await message_store.insert_accepted(
-            conn, message, body.chunks(), new, caller.name, events, report
+            conn, message, body.chunks(), new, caller.name, events, report, registry_version
         )
         written = len(plan.events)
         await _apply_effects(conn, model, message, plan)  # on earlier messages, never this one
@@ -453,7 +510,11 @@ class _RegistrationNeeded(Exception):
 
 
 async def _registered(
-    conn: Connection, organ_ids: Sequence[str], settings: Settings | None, may_register: bool = True
+    conn: Connection,
+    organ_ids: Sequence[str],
+    settings: Settings | None,
+    may_register: bool = True,
+    agencies: AgencyLookup = agency_store.agencies_by_ids,
 ) -> dict[str, Agency]:
     """The agencies of ``organ_ids`` registered here, registering first those an upstream axis routes.
 
@@ -461,7 +522,7 @@ async def _registered(
     sender's word, not the registry's, and would show in every agency list as if verified. The
     upstream's registry sync (getSynchronizeUnit) gives it its name.
     """
-    registered = await agency_store.agencies_by_ids(conn, organ_ids)
+    registered = await agencies(conn, organ_ids)
     routable = [
         o
         for o in organ_ids
@@ -476,20 +537,24 @@ async def _registered(
 
 
 async def _known_recipients(
-    conn: Connection, organ_ids: Sequence[str], settings: Settings | None = None, may_register: bool = True
+    conn: Connection,
+    organ_ids: Sequence[str],
+    settings: Settings | None = None,
+    may_register: bool = True,
+    agencies: AgencyLookup = agency_store.agencies_by_ids,
 ) -> list[Agency]:
-    registered = await _registered(conn, organ_ids, settings, may_register)
+    registered = await _registered(conn, organ_ids, settings, may_register, agencies)
     standing.check_recipients(organ_ids, registered)
     return [registered[organ_id] for organ_id in organ_ids]
 
 
-async def _check_document_id(conn: Connection, edoc: Edoc) -> None:
+async def _check_document_id(conn: Connection, edoc: Edoc, agencies: AgencyLookup) -> None:
     """A DocumentId belongs to the agency it names: another agency's id could capture its statuses."""
     sender = edoc.sender.organ_id
     named = document_id_organ(edoc.document_id)
     if named is None or named == sender:
         return
-    agency = (await agency_store.agencies_by_ids(conn, [sender])).get(sender)
+    agency = (await agencies(conn, [sender])).get(sender)
     if agency is not None and agency.foreign_document_ids:
         return  # a legacy producer, tolerated by the registry
     raise DocumentIdNotSender(
@@ -504,13 +569,18 @@ async def _check_document_id(conn: Connection, edoc: Edoc) -> None:
 
 
 async def _plan_edoc(
-    conn: Connection, edoc: Edoc, scope: Scope, settings: Settings, may_register: bool = True
+    conn: Connection,
+    edoc: Edoc,
+    scope: Scope,
+    settings: Settings,
+    may_register: bool = True,
+    agencies: AgencyLookup = agency_store.agencies_by_ids,
 ) -> _Plan:
     """Who gets the document; ``may_register``: register recipients an upstream axis routes (in a
     transaction), else raise _RegistrationNeeded when there are any."""
-    await _check_document_id(conn, edoc)
-    recipients = await _in_scope(conn, _recipients_of(edoc), scope)
-    plan = _Plan(await _known_recipients(conn, recipients, settings, may_register))
+    await _check_document_id(conn, edoc, agencies)
+    recipients = await _in_scope(conn, _recipients_of(edoc), scope, agencies)
+    plan = _Plan(await _known_recipients(conn, recipients, settings, may_register, agencies))
     if edoc.business_type is not BusinessType.NEW:
         target_id = _target_document_id(edoc)
         plan.related = await message_store.edoc_by_document(conn, edoc.sender.organ_id, target_id or "")

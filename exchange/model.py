@@ -66,6 +66,9 @@ class System:
     # (registered through VXP, unapproved) or a disabled one gives no visibility: its deliveries are
     # held, and reading is held with them.
     serving: tuple[str, ...] = ()
+    # The registry's version number when this record was read, for a caller at its authentication:
+    # intake checks the caller's packages under that version, without reading it again. None: unknown.
+    registry_version: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -53,9 +54,11 @@ class Upstreams:
         """Make sure each upstream has its local relay system (it never logs in: its key is discarded)."""
         async with self._pool.acquire() as conn:
             for upstream in self._settings.upstreams:
-                self._relays[upstream.name] = await system_store.ensure_relay(
+                relay = await system_store.ensure_relay(
                     conn, upstream.relay_system, hash_api_key(new_api_key())
                 )
+                # Kept for the process's life: the registry's version read now would soon be stale.
+                self._relays[upstream.name] = replace(relay, registry_version=None)
 
     async def forward(self, claim: Claimed, message: MessageRow, package: PackageStream) -> PushResult:
         upstream = self._settings.upstream_for(claim.recipient)

@@ -104,6 +104,10 @@ async def signature_settings(conn: Connection, organ_id: str) -> tuple[Signature
     return SignaturePolicy(row["signature_policy"]), row["allow_sha1"]
 
 
+class RegistryChanged(Exception):
+    """The registry's version is no longer the one a write was made on condition of."""
+
+
 async def registry_version(conn: Connection) -> int:
     """The number every change to agencies, systems, certificates or revocation lists moves on."""
     version: int = await conn.fetchval("SELECT version FROM registry_version")

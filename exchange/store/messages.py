@@ -12,6 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from exchange.store import audit
+from exchange.store.agencies import RegistryChanged
 from exchange.store.audit import Event
 from exchange.store.db import Connection, Record
 from exchange.store.deliveries import CHANNEL, DeliveryRow, NewDelivery, any_pushed, delivery_from_row
@@ -69,13 +70,15 @@ _COLUMNS = """id, kind, sender, sender_system_id, document_id, business_type, st
 # official, $20 the report as JSON; NULL: none), its deliveries (parallel arrays $21 ids, $22
 # recipients, $23 modes; urgency the message's), its audit entries ($24 actor, parallel arrays $25
 # actions, $26 message ids, $27 delivery ids, $28 details as JSON, written in that order), and wakes
-# the delivery workers at COMMIT when $29. Returns the deliveries as stored, by recipient.
+# the delivery workers at COMMIT when $29. Only while the registry's version is $30 (NULL: whatever
+# it is): otherwise nothing is written. Returns the deliveries as stored, by recipient.
 _INSERT_ACCEPTED = f"""
 WITH m AS (
     INSERT INTO messages (id, kind, sender, sender_system_id, document_id, business_type, status_code,
                           code, subject, urgency, due_date, sha256, size_bytes, signature,
                           related_message_id, received_at, receipt)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15, $16, $17
+    WHERE $30::bigint IS NULL OR $30 = (SELECT version FROM registry_version)
     RETURNING id
 ), body AS (
     INSERT INTO message_bodies (message_id, chunks) SELECT id, 1 FROM m
@@ -84,7 +87,7 @@ WITH m AS (
 ), report AS (
     INSERT INTO message_attachment_reports (message_id, official, report)
     SELECT id, $19, $20::jsonb FROM m WHERE $20::text IS NOT NULL
-), entries AS ({audit.insert_entries(24)}), d AS (
+), entries AS ({audit.insert_entries(24, when="EXISTS (SELECT FROM m)")}), d AS (
     INSERT INTO deliveries (id, message_id, recipient, mode, state, urgency, next_attempt_at)
     SELECT t.id, m.id, t.recipient, t.mode, 'queued', $10,
            CASE WHEN t.mode IN ('push', 'upstream') THEN now() END
@@ -152,12 +155,18 @@ async def insert_accepted(
     actor: str,
     events: Sequence[Event],
     report: tuple[bool, dict[str, Any]] | None = None,
+    registry_version: int | None = None,
 ) -> list[DeliveryRow]:
     """Store an accepted package with its receipt, deliveries, attachment report and audit entries;
     the deliveries as stored, by recipient. A package in one chunk (most) is one statement, atomic
     without a transaction; the chunks after the first (so a large package never travels to the
     database in one piece) follow one at a time, so a package of several must be stored inside the
-    caller's transaction."""
+    caller's transaction.
+
+    ``registry_version``: the version of the registry the package was checked under. When the
+    registry has moved on since, nothing is written and RegistryChanged is raised."""
+    if registry_version is not None and not deliveries:
+        raise ValueError("a package stored on condition has deliveries (their rows say it was written)")
     chunks = iter(body)
     first, second = next(chunks, b""), next(chunks, None)
     if second is not None and not conn.is_in_transaction():
@@ -194,7 +203,10 @@ async def insert_accepted(
         delivery_ids,
         details,
         any_pushed(deliveries),
+        registry_version,
     )
+    if not rows and registry_version is not None:
+        raise RegistryChanged(registry_version)
     count = 1
     for chunk in itertools.chain([second] if second is not None else [], chunks):
         await conn.execute(_INSERT_CHUNK, message.id, count, chunk)

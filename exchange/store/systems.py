@@ -10,42 +10,24 @@ from exchange.store.db import Connection, Record, UniqueViolation
 
 # Registers a system: $1 name, $2 role, $3 API key hash. Returns its id.
 _INSERT = "INSERT INTO systems (name, role, api_key_hash) VALUES ($1, $2, $3) RETURNING id"
-# Every system with the OrganIds it serves, by name.
-_LIST = """
+# A system with the OrganIds it serves, and the registry's version as of the read (a caller is read
+# when it authenticates: what a process keeps of the registry under that version needs no other read).
+_SYSTEM = """
 SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
        array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
        array(SELECT a.organ_id FROM agencies a
              WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
-             ORDER BY a.organ_id) AS serving
-FROM systems s ORDER BY s.name
-"""
+             ORDER BY a.organ_id) AS serving,
+       (SELECT version FROM registry_version) AS registry_version
+FROM systems s"""
+# Every system, by name.
+_LIST = f"{_SYSTEM} ORDER BY s.name"
 # One system by name: $1 name.
-_BY_NAME = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
-       array(SELECT a.organ_id FROM agencies a
-             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
-             ORDER BY a.organ_id) AS serving
-FROM systems s WHERE s.name = $1
-"""
+_BY_NAME = f"{_SYSTEM} WHERE s.name = $1"
 # The active system holding an API key: $1 key hash.
-_BY_KEY_HASH = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
-       array(SELECT a.organ_id FROM agencies a
-             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
-             ORDER BY a.organ_id) AS serving
-FROM systems s WHERE s.api_key_hash = $1 AND s.active
-"""
+_BY_KEY_HASH = f"{_SYSTEM} WHERE s.api_key_hash = $1 AND s.active"
 # The active system a TLS client certificate belongs to: $1 certificate fingerprint.
-_BY_CLIENT_CERT = """
-SELECT s.id, s.name, s.role, s.active, s.created_at, s.key_rotated_at, s.relay,
-       array(SELECT a.organ_id FROM agencies a WHERE a.system_id = s.id ORDER BY a.organ_id) AS organ_ids,
-       array(SELECT a.organ_id FROM agencies a
-             WHERE a.system_id = s.id AND a.organ_id IN (SELECT organ_id FROM agencies_in_service)
-             ORDER BY a.organ_id) AS serving
-FROM systems s WHERE s.client_cert_fingerprint = $1 AND s.active
-"""
+_BY_CLIENT_CERT = f"{_SYSTEM} WHERE s.client_cert_fingerprint = $1 AND s.active"
 # Registers a system's TLS client certificate: $1 name, $2 fingerprint (NULL removes it).
 _SET_CLIENT_CERT = "UPDATE systems SET client_cert_fingerprint = $2 WHERE name = $1 RETURNING id"
 # Replaces a system's API key: $1 name, $2 new key hash.
@@ -72,6 +54,7 @@ def _system(row: Record) -> System:
         organ_ids=tuple(row["organ_ids"]),
         serving=tuple(row["serving"]),
         relay=row["relay"],
+        registry_version=row["registry_version"],
     )
 
 

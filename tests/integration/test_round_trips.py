@@ -20,7 +20,7 @@ from exchange.store import systems as system_store
 from exchange.store.db import create_pool
 from tests.edxml_factories import small_edoc, small_status
 from tests.integration.conftest import DEPT, FINANCE, World, count
-from tests.integration.test_sender_facts import CountingConnection
+from tests.integration.test_registry_cache import CountingConnection
 
 
 class CountingPool:
@@ -67,12 +67,13 @@ async def test_a_new_document_is_stored_by_one_statement_and_taken_by_three_and_
             document_id = f"{DEPT},2026/11/30,{number}/RT"
             return build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=document_id))
 
-        await intake.submit(dept, document(1))  # reads the sender's registry facts once
+        await intake.submit(dept, document(1))  # reads the sender's and recipient's registry facts once
         counting.reset()
         accepted = await intake.submit(dept, document(2))
 
-        # The registry's version, "sent before?", the recipients' agencies, then one statement.
-        assert (counting.queries, counting.transactions) == (4, 0)
+        # The caller brings the registry's version from its authentication; what intake read under it
+        # is kept; the package is stored by one statement (if the version is still the registry's).
+        assert (counting.queries, counting.transactions) == (1, 0)
         assert accepted.created
         message_id = accepted.message.id
         stored = await conn.fetchrow(
