@@ -20,6 +20,7 @@ store, configure or distribute; rotating the axis key rotates it.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -118,15 +119,20 @@ def sign_receipt(signer: Signer, message: MessageRow, recipients: Sequence[str])
     """The receipt for a message delivered to ``recipients`` (signed before the message is stored,
     which stores it with the message)."""
     payload = json.dumps(receipt_claims(message, recipients), sort_keys=True, ensure_ascii=False).encode()
-    axis_der = base64.b64encode(der(signer.certificate)).decode()
+    axis_der = _x5c(signer.certificate)
     if signer.receipt_key is None:
         headers = {"typ": RECEIPT_TYPE, "x5c": [axis_der]}
         token: str = jwt.PyJWS().encode(payload, signer.key, algorithm="RS256", headers=headers)
         return token
-    receipt_der = base64.b64encode(der(signer.receipt_key.certificate)).decode()
-    headers = {"typ": RECEIPT_TYPE, "x5c": [receipt_der, axis_der]}
+    headers = {"typ": RECEIPT_TYPE, "x5c": [_x5c(signer.receipt_key.certificate), axis_der]}
     token = jwt.PyJWS().encode(payload, signer.receipt_key.key, algorithm="ES256", headers=headers)
     return token
+
+
+@functools.lru_cache(maxsize=8)
+def _x5c(certificate: x509.Certificate) -> str:
+    """A certificate as a JWS header carries it (the axis's own few: encoded once)."""
+    return base64.b64encode(der(certificate)).decode()
 
 
 def read_receipt(token: str, certificate_public_key: Any) -> dict[str, Any]:

@@ -453,7 +453,9 @@ def _judge(
     signed_root: etree._Element | None,
 ) -> SignatureVerdict:
     """The mathematics hold: decide whether the signer is one the axis accepts for this sender."""
-    signer, organ_id, digest = describe(certificate), organ_id_of(certificate), fingerprint(certificate)
+    digest = fingerprint(certificate)
+    named = _named(certificate, digest)
+    signer, organ_id = named.signer, named.organ_id
 
     def verdict(kind: Verdict, reason: str) -> SignatureVerdict:
         return SignatureVerdict(
@@ -467,7 +469,7 @@ def _judge(
             signed_root=signed_root if kind is Verdict.VALID else None,
         )
 
-    if not is_signing_certificate(certificate):
+    if not named.signing:
         return verdict(Verdict.UNTRUSTED, f"the certificate of {signer} is not for signing (key usage)")
     if at < certificate.not_valid_before_utc:
         return verdict(
@@ -496,7 +498,7 @@ def _judge(
             return verdict(
                 Verdict.UNTRUSTED, f"the certificate belongs to {organ_id}, not to the sender {sender}"
             )
-    how = "pinned to the sender" if pinned else f"issued by {describe_issuer(certificate)}"
+    how = "pinned to the sender" if pinned else f"issued by {named.issuer}"
     return verdict(Verdict.VALID, f"signed by {signer} for {sender}; certificate {how}")
 
 
@@ -533,6 +535,39 @@ def _chain_problem(
 # certificates themselves: a sender's may be as large as a package, and a refused one must not stay.
 _ISSUED: dict[tuple[bytes, bytes], bool] = {}
 _ISSUED_KEPT = 4096  # facts kept at most; past this, all are dropped (a bound, not an eviction policy)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """What a signer's certificate says of it: read from its names and extensions once per certificate
+    (by fingerprint), since reading them costs more than checking the signature."""
+
+    signer: str
+    organ_id: str | None
+    signing: bool  # its key usage allows document signatures
+    issuer: str
+
+
+_NAMED: dict[bytes, _Named] = {}
+# A certificate is the sender's to write: one whose names are longer than this is read every time
+# rather than kept, so what is kept stays small (at most _ISSUED_KEPT entries of this size).
+_NAMED_KEPT_CHARS = 1024
+
+
+def _named(certificate: x509.Certificate, digest: bytes) -> _Named:
+    known = _NAMED.get(digest)
+    if known is None:
+        known = _Named(
+            describe(certificate),
+            organ_id_of(certificate),
+            is_signing_certificate(certificate),
+            describe_issuer(certificate),
+        )
+        if len(_NAMED) >= _ISSUED_KEPT:
+            _NAMED.clear()
+        if len(known.signer) + len(known.issuer) + len(known.organ_id or "") <= _NAMED_KEPT_CHARS:
+            _NAMED[digest] = known
+    return known
 
 
 def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:

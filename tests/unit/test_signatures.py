@@ -311,3 +311,22 @@ def test_issuance_facts_are_kept_up_to_the_bound_then_dropped(pki: Pki) -> None:
     verdict_of(signed(pki.untrusted), pki.trust)  # past it: dropped, then the new fact kept
     assert 1 <= len(signatures._ISSUED) < signatures._ISSUED_KEPT
     assert not filler.keys() & signatures._ISSUED.keys()
+
+
+def test_what_a_certificate_names_is_read_once_and_kept_only_when_short(
+    pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signatures._NAMED.clear()
+    first = verdict_of(signed(pki.sender), pki.trust)
+    digest = fingerprint(pki.sender.certificate)
+    assert signatures._NAMED[digest].signer == first.signer == "Sở Nội vụ"
+    # Kept facts are what later verdicts say: one planted here shows in the next reason.
+    signatures._NAMED[digest] = replace(signatures._NAMED[digest], issuer="Planted CA")
+    assert verdict_of(signed(pki.sender), pki.trust).reason.endswith("certificate issued by Planted CA")
+
+    # Names longer than the bound (the sender writes its certificate) are read each time, not kept.
+    signatures._NAMED.clear()
+    monkeypatch.setattr(signatures, "_NAMED_KEPT_CHARS", len("Sở Nội vụ") + len(SENDER))
+    verdict = verdict_of(signed(pki.sender), pki.trust)
+    assert (verdict.verdict, verdict.signer) == (Verdict.VALID, "Sở Nội vụ")
+    assert not signatures._NAMED
