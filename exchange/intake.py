@@ -36,10 +36,13 @@ from exchange.errors import (
     DocumentIdNotSender,
     DuplicateDocument,
     ErrorDetail,
+    ExchangeError,
     InvalidInput,
     NoRecipients,
+    NotFound,
     SenderNotOwned,
     SignatureRejected,
+    Unauthenticated,
     UnknownDocument,
     UnknownRecipient,
 )
@@ -54,6 +57,7 @@ from exchange.store import audit
 from exchange.store import deliveries as delivery_store
 from exchange.store import messages as message_store
 from exchange.store import statuses as status_store
+from exchange.store import systems as system_store
 from exchange.store.agencies import RegistryChanged
 from exchange.store.audit import Event
 from exchange.store.db import Connection, Pool, UniqueViolation
@@ -173,6 +177,7 @@ class Intake:
         self._signer = signer
         self._limits = limits or package_limits(settings.limits)
         self._registry = RegistryCache(settings.trust)
+        self._turns = asyncio.Semaphore(settings.limits.intake_concurrency)
 
     @property
     def limits(self) -> Limits:
@@ -210,19 +215,46 @@ class Intake:
         expected_kind: str | None,
         scope: Scope,
     ) -> Accepted:
-        try:
-            return await self._check_and_store(
-                caller, body, expected_sender, expected_kind, scope, caller.registry_version
-            )
-        except RegistryChanged:
-            # The registry changed while the package was checked (an administrator's act, during a
-            # long upload perhaps): checked again from its bytes, which the first check may have
-            # changed the tree of (a legacy signature layout is converted in place), under the
-            # registry as read now, and stored whatever happens to it meanwhile.
+        # A few packages are checked at once (limits.intake_concurrency), the others wait their turn:
+        # a flood of submissions would otherwise take nearly every turn of the event loop from the
+        # deliveries this process pushes and serves, which then fall seconds behind what it accepts.
+        async with self._turns:
+            try:
+                return await self._check_and_store(
+                    caller, body, expected_sender, expected_kind, scope, caller.registry_version
+                )
+            except RegistryChanged:
+                pass  # accepted under a registry that changed before the package could be stored
+            except ExchangeError as refusal:
+                if refusal.status >= 500 or not await self._registry_moved(caller.registry_version):
+                    raise  # refused under the registry as it is
+            # The registry changed since the caller authenticated (an administrator's act, during a
+            # long upload perhaps): the package is checked again from its bytes (the first check may
+            # have changed the tree: a legacy signature layout is converted in place), for the caller
+            # and under the registry as they are now, and stored whatever happens to them meanwhile.
             body.root = None
+            caller = await self._caller_now(caller)
             return await self._check_and_store(
                 caller, body, expected_sender, expected_kind, scope, None, on_condition=False
             )
+
+    async def _registry_moved(self, version: int | None) -> bool:
+        if version is None:
+            return False  # read during the check: as it is
+        async with self._pool.acquire() as conn:
+            return await agency_store.registry_version(conn) != version
+
+    async def _caller_now(self, caller: System) -> System:
+        """The caller as registered now: a system disabled (or removed) while its request was under way
+        sends nothing, and acts only for the agencies it serves now."""
+        async with self._pool.acquire() as conn:
+            try:
+                current = await system_store.system_by_name(conn, caller.name)
+            except NotFound:
+                current = None
+        if current is None or current.id != caller.id or not current.active:
+            raise Unauthenticated(f"system {caller.name!r} was disabled while its request was under way")
+        return current
 
     async def _check_and_store(
         self,
@@ -331,6 +363,8 @@ class Intake:
                     )
                 except _RegistrationNeeded:
                     pass  # a recipient to register first: a refusal after it must undo it
+                except InvalidInput:
+                    pass  # judged again below from what is stored: a resubmission is answered first
                 else:
                     if plan.recipients:
                         return await self._accept(conn, caller, body, checked, plan, condition)

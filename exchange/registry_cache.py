@@ -49,7 +49,8 @@ class RegistryCache:
         self._settings = settings
         self._version: int | None = None
         self._senders: dict[str, SenderFacts] = {}
-        self._agencies: dict[str, Agency | None] = {}  # None: not registered
+        # Registered agencies only: an unregistered OrganId is any string a package cares to name.
+        self._agencies: dict[str, Agency] = {}
 
     async def at(self, conn: Connection, version: int | None) -> RegistryView:
         """The registry as of ``version`` (the caller's, read at its authentication; None: read it now)."""
@@ -76,13 +77,13 @@ class RegistryCache:
     async def agencies(self, conn: Connection, version: int, organ_ids: Sequence[str]) -> dict[str, Agency]:
         """The registered agencies among ``organ_ids``, by OrganId (as agency_store.agencies_by_ids)."""
         kept = self._agencies if self._keeps(version) else {}
-        found = {organ_id: agency for organ_id in organ_ids if (agency := kept.get(organ_id)) is not None}
+        found = {organ_id: kept[organ_id] for organ_id in organ_ids if organ_id in kept}
         missing = [organ_id for organ_id in organ_ids if organ_id not in kept]
         if missing:
             read = await agency_store.agencies_by_ids(conn, missing)
             found.update(read)
             if self._keeps(version):
-                self._agencies.update({organ_id: read.get(organ_id) for organ_id in missing})
+                self._agencies.update(read)
         return found
 
     def _keeps(self, version: int) -> bool:

@@ -81,6 +81,7 @@ class LimitsSettings(_Section):
     intake_max_bytes_per_system: int = Field(default=32 * 1024 * 1024, gt=0)
     intake_bytes_per_s_per_system: int = Field(default=8 * 1024 * 1024, gt=0)
     intake_wait_s: float = Field(default=10.0, ge=0)
+    intake_concurrency: int = Field(default=4, ge=1)
 
     def for_system(self, name: str) -> SystemLimits:
         return self.systems.get(name, self.system)

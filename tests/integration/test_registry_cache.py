@@ -11,11 +11,12 @@ import pytest
 from exchange import cert_registry, registry
 from exchange.axis_identity import load_axis_signer
 from exchange.edxml.builder import build_edoc
-from exchange.errors import AgencyDisabled
+from exchange.errors import AgencyDisabled, Unauthenticated
 from exchange.intake import Intake
-from exchange.model import AttachmentSignaturePolicy, Role, SignaturePolicy
+from exchange.model import AttachmentSignaturePolicy, Role, SignaturePolicy, System
 from exchange.registry_cache import RegistryCache, SenderFacts
 from exchange.settings import Settings, TrustSettings
+from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
 from exchange.store.db import create_pool
 from exchange.trust import devca
@@ -106,7 +107,7 @@ async def test_a_registry_change_is_seen_by_the_next_lookup_and_nothing_else_is_
     assert len(facts.document_trust.crls) == 1
 
 
-async def test_agencies_are_kept_under_the_version_they_were_read_at_including_unregistered_ones(
+async def test_registered_agencies_are_kept_under_the_version_they_were_read_at(
     conn: asyncpg.Connection,
 ) -> None:
     await registry.add_agencies(conn, [registry.AgencyInput({"organ_id": SENDER, "name": "Dept"})])
@@ -116,8 +117,14 @@ async def test_agencies_are_kept_under_the_version_they_were_read_at_including_u
     other = "000.00.02.H26"
     assert set(await view.agencies(counting, [SENDER, other])) == {SENDER}  # type: ignore[arg-type]
     counting.queries = 0
+    assert set(await view.agencies(counting, [SENDER])) == {SENDER}  # type: ignore[arg-type]
+    assert counting.queries == 0  # kept
+    # An unregistered OrganId is read again each time: a package may name any number of them, and
+    # keeping them would let one caller crowd out what is kept for everybody.
     assert set(await view.agencies(counting, [other, SENDER])) == {SENDER}  # type: ignore[arg-type]
-    assert counting.queries == 0  # both kept: the registered one and the absence of the other
+    assert counting.queries == 1
+    await view.agencies(counting, [f"000.00.{n:02}.X99" for n in range(50)])  # type: ignore[arg-type]
+    assert set(cache._agencies) == {SENDER}
 
     # Registered now: a caller authenticated after it brings the new version, which reads it.
     await registry.add_agencies(conn, [registry.AgencyInput({"organ_id": other, "name": "Other"})])
@@ -181,9 +188,70 @@ async def test_a_package_checked_under_a_registry_since_changed_is_checked_again
         await pool.close()
 
 
-async def _stored(conn: asyncpg.Connection, number: int) -> int:
+async def _stored(conn: asyncpg.Connection, number: int, series: str = "RC") -> int:
     return int(
         await conn.fetchval(
-            "SELECT count(*) FROM messages WHERE document_id = $1", f"{DEPT},2026/11/30,{number}/RC"
+            "SELECT count(*) FROM messages WHERE document_id = $1", f"{DEPT},2026/11/30,{number}/{series}"
         )
     )
+
+
+async def test_registry_changes_during_a_request_are_judged_as_the_registry_is_now(
+    settings: Settings, database_url: str, world: World, conn: asyncpg.Connection
+) -> None:
+    pool = await create_pool(database_url, settings.database)
+    try:
+        intake = Intake(pool, settings, load_axis_signer(settings))
+
+        def document(number: int) -> bytes:
+            document_id = f"{DEPT},2026/11/30,{number}/RN"
+            return build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=document_id))
+
+        async def authenticated() -> System:
+            return await system_store.system_by_name(conn, f"dms-{DEPT}")
+
+        # A resubmission is answered as before even once a recipient has left service: the DMS lost
+        # the answer, and sending the same bytes again must give it, not a refusal.
+        package = document(1)
+        first = await intake.submit(await authenticated(), package)
+        await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", FINANCE)
+        with pytest.raises(AgencyDisabled):
+            await intake.submit(await authenticated(), document(2))  # (FINANCE's standing now kept)
+        again = await intake.submit(await authenticated(), package)
+        assert (again.created, again.message.id, again.receipt) == (False, first.message.id, first.receipt)
+
+        # A recipient back in service while a package was uploading: it is not refused from what
+        # was kept under the registry the caller authenticated with.
+        uploading = await authenticated()
+        await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", FINANCE)
+        assert (await intake.submit(uploading, document(3))).created
+
+        # The sender's agency moved to another system, the old one disabled, during the upload:
+        # the old system sends nothing more.
+        uploading = await authenticated()
+        successor = await registry.add_system(conn, "dms-dept-successor", Role.SYSTEM)
+        await conn.execute(
+            "UPDATE agencies SET system_id = $1 WHERE organ_id = $2", successor.system.id, DEPT
+        )
+        await conn.execute("UPDATE systems SET active = false WHERE id = $1", uploading.id)
+        with pytest.raises(Unauthenticated):
+            await intake.submit(uploading, document(4))
+        assert await _stored(conn, 4, "RN") == 0
+    finally:
+        await pool.close()
+
+
+async def test_the_registry_version_moves_with_rows_changed_not_with_statements(
+    conn: asyncpg.Connection,
+) -> None:
+    organ = "000.00.09.H26"
+    await agency_store.register_upstream(conn, [(organ, organ)])
+    assert await agency_store.sync_upstream(conn, organ, "Upstream agency", True)
+    before = await agency_store.registry_version(conn)
+    # The upstream registry sync finding nothing new, a package naming a known upstream agency.
+    assert not await agency_store.sync_upstream(conn, organ, "Upstream agency", True)
+    await agency_store.register_upstream(conn, [(organ, organ)])
+    await conn.execute("UPDATE agencies SET name = name WHERE organ_id = $1", organ)
+    assert await agency_store.registry_version(conn) == before
+    assert await agency_store.sync_upstream(conn, organ, "Renamed upstream agency", True)
+    assert await agency_store.registry_version(conn) > before
