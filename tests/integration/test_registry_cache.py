@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,7 +17,6 @@ from exchange.intake import Intake
 from exchange.model import AttachmentSignaturePolicy, Role, SignaturePolicy, System
 from exchange.registry_cache import RegistryCache, SenderFacts
 from exchange.settings import Settings, TrustSettings
-from exchange.store import agencies as agency_store
 from exchange.store import systems as system_store
 from exchange.store.db import create_pool
 from exchange.trust import devca
@@ -140,118 +140,90 @@ async def test_registered_agencies_are_kept_under_the_version_they_were_read_at(
     assert (await view.agencies(conn, [other]))[other].in_service  # kept under its version
 
 
-async def test_a_package_checked_under_a_registry_since_changed_is_checked_again_and_stored_once(
-    settings: Settings, database_url: str, world: World, conn: asyncpg.Connection
-) -> None:
+@pytest.fixture
+async def intake(settings: Settings, database_url: str, world: World) -> AsyncIterator[Intake]:
     pool = await create_pool(database_url, settings.database)
     try:
-        intake = Intake(pool, settings, load_axis_signer(settings))
-        dept = await system_store.system_by_name(conn, f"dms-{DEPT}")  # as authenticated: version now
-
-        def document(number: int) -> bytes:
-            document_id = f"{DEPT},2026/11/30,{number}/RC"
-            return build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=document_id))
-
-        await intake.submit(dept, document(1))  # the sender's facts and the recipient's agency kept
-
-        # The recipient is disabled after the caller authenticated (its upload still under way):
-        # the package, checked from what was kept, is not stored under the registry it was checked by.
-        await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", FINANCE)
-        with pytest.raises(AgencyDisabled):
-            await intake.submit(dept, document(2))
-        assert await _stored(conn, 2) == 0
-
-        # A change that does not concern the package: checked again and stored, once.
-        await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", FINANCE)
-        accepted = await intake.submit(dept, document(3))
-        assert accepted.created
-        assert await _stored(conn, 3) == 1
-        assert [d.recipient for d in accepted.deliveries] == [FINANCE]
-        actions = await conn.fetch(
-            "SELECT action FROM audit_log WHERE message_id = $1 ORDER BY id", accepted.message.id
-        )
-        assert [row["action"] for row in actions] == [
-            "message.accepted",
-            "signature.checked",
-            "attachments.checked",
-            "delivery.created",
-        ]
-
-        # Sent again by the stale caller: the same answer, from what is stored.
-        again = await intake.submit(dept, document(3))
-        assert (again.created, again.message.id, again.receipt) == (
-            False,
-            accepted.message.id,
-            accepted.receipt,
-        )
+        yield Intake(pool, settings, load_axis_signer(settings))
     finally:
         await pool.close()
 
 
-async def _stored(conn: asyncpg.Connection, number: int, series: str = "RC") -> int:
-    return int(
-        await conn.fetchval(
-            "SELECT count(*) FROM messages WHERE document_id = $1", f"{DEPT},2026/11/30,{number}/{series}"
-        )
+def _document(number: int) -> bytes:
+    document_id = f"{DEPT},2026/11/30,{number}/RC"
+    return build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=document_id))
+
+
+async def _authenticated(conn: asyncpg.Connection) -> System:
+    """DEPT's system as its authentication reads it: with the registry's version now."""
+    return await system_store.system_by_name(conn, f"dms-{DEPT}")
+
+
+async def test_a_package_checked_under_a_registry_since_changed_is_checked_again_and_stored_once(
+    intake: Intake, conn: asyncpg.Connection
+) -> None:
+    dept = await _authenticated(conn)
+    await intake.submit(dept, _document(1))  # the sender's facts and the recipient's agency kept
+
+    # The recipient is disabled after the caller authenticated (its upload still under way):
+    # the package, checked from what was kept, is not stored under the registry it was checked by.
+    await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", FINANCE)
+    with pytest.raises(AgencyDisabled):
+        await intake.submit(dept, _document(2))
+    assert await _stored(conn, 2) == 0
+
+    # A change that does not concern the package: checked again and stored, once.
+    await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", FINANCE)
+    accepted = await intake.submit(dept, _document(3))
+    assert accepted.created
+    assert await _stored(conn, 3) == 1
+    assert [d.recipient for d in accepted.deliveries] == [FINANCE]
+    actions = await conn.fetch(
+        "SELECT action FROM audit_log WHERE message_id = $1 ORDER BY id", accepted.message.id
     )
+    assert [row["action"] for row in actions] == [
+        "message.accepted",
+        "signature.checked",
+        "attachments.checked",
+        "delivery.created",
+    ]
+
+    # Sent again by the stale caller: the same answer, from what is stored.
+    again = await intake.submit(dept, _document(3))
+    assert not again.created
+    assert (again.message.id, again.receipt) == (accepted.message.id, accepted.receipt)
 
 
 async def test_registry_changes_during_a_request_are_judged_as_the_registry_is_now(
-    settings: Settings, database_url: str, world: World, conn: asyncpg.Connection
+    intake: Intake, conn: asyncpg.Connection
 ) -> None:
-    pool = await create_pool(database_url, settings.database)
-    try:
-        intake = Intake(pool, settings, load_axis_signer(settings))
+    # A resubmission is answered as before even once a recipient has left service: the DMS lost
+    # the answer, and sending the same bytes again must give it, not a refusal.
+    package = _document(1)
+    first = await intake.submit(await _authenticated(conn), package)
+    await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", FINANCE)
+    with pytest.raises(AgencyDisabled):
+        await intake.submit(await _authenticated(conn), _document(2))  # (FINANCE's standing now kept)
+    again = await intake.submit(await _authenticated(conn), package)
+    assert (again.created, again.message.id, again.receipt) == (False, first.message.id, first.receipt)
 
-        def document(number: int) -> bytes:
-            document_id = f"{DEPT},2026/11/30,{number}/RN"
-            return build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=document_id))
+    # A recipient back in service while a package was uploading: it is not refused from what
+    # was kept under the registry the caller authenticated with.
+    uploading = await _authenticated(conn)
+    await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", FINANCE)
+    assert (await intake.submit(uploading, _document(3))).created
 
-        async def authenticated() -> System:
-            return await system_store.system_by_name(conn, f"dms-{DEPT}")
-
-        # A resubmission is answered as before even once a recipient has left service: the DMS lost
-        # the answer, and sending the same bytes again must give it, not a refusal.
-        package = document(1)
-        first = await intake.submit(await authenticated(), package)
-        await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", FINANCE)
-        with pytest.raises(AgencyDisabled):
-            await intake.submit(await authenticated(), document(2))  # (FINANCE's standing now kept)
-        again = await intake.submit(await authenticated(), package)
-        assert (again.created, again.message.id, again.receipt) == (False, first.message.id, first.receipt)
-
-        # A recipient back in service while a package was uploading: it is not refused from what
-        # was kept under the registry the caller authenticated with.
-        uploading = await authenticated()
-        await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", FINANCE)
-        assert (await intake.submit(uploading, document(3))).created
-
-        # The sender's agency moved to another system, the old one disabled, during the upload:
-        # the old system sends nothing more.
-        uploading = await authenticated()
-        successor = await registry.add_system(conn, "dms-dept-successor", Role.SYSTEM)
-        await conn.execute(
-            "UPDATE agencies SET system_id = $1 WHERE organ_id = $2", successor.system.id, DEPT
-        )
-        await conn.execute("UPDATE systems SET active = false WHERE id = $1", uploading.id)
-        with pytest.raises(Unauthenticated):
-            await intake.submit(uploading, document(4))
-        assert await _stored(conn, 4, "RN") == 0
-    finally:
-        await pool.close()
+    # The sender's agency moved to another system, the old one disabled, during the upload:
+    # the old system sends nothing more.
+    uploading = await _authenticated(conn)
+    successor = await registry.add_system(conn, "dms-dept-successor", Role.SYSTEM)
+    await conn.execute("UPDATE agencies SET system_id = $1 WHERE organ_id = $2", successor.system.id, DEPT)
+    await conn.execute("UPDATE systems SET active = false WHERE id = $1", uploading.id)
+    with pytest.raises(Unauthenticated):
+        await intake.submit(uploading, _document(4))
+    assert await _stored(conn, 4) == 0
 
 
-async def test_the_registry_version_moves_with_rows_changed_not_with_statements(
-    conn: asyncpg.Connection,
-) -> None:
-    organ = "000.00.09.H26"
-    await agency_store.register_upstream(conn, [(organ, organ)])
-    assert await agency_store.sync_upstream(conn, organ, "Upstream agency", True)
-    before = await agency_store.registry_version(conn)
-    # The upstream registry sync finding nothing new, a package naming a known upstream agency.
-    assert not await agency_store.sync_upstream(conn, organ, "Upstream agency", True)
-    await agency_store.register_upstream(conn, [(organ, organ)])
-    await conn.execute("UPDATE agencies SET name = name WHERE organ_id = $1", organ)
-    assert await agency_store.registry_version(conn) == before
-    assert await agency_store.sync_upstream(conn, organ, "Renamed upstream agency", True)
-    assert await agency_store.registry_version(conn) > before
+async def _stored(conn: asyncpg.Connection, number: int) -> int:
+    document_id = f"{DEPT},2026/11/30,{number}/RC"
+    return int(await conn.fetchval("SELECT count(*) FROM messages WHERE document_id = $1", document_id))

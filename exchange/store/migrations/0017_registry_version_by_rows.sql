@@ -9,30 +9,24 @@ DROP TRIGGER systems_changed ON systems;
 DROP TRIGGER certificates_changed ON certificates;
 DROP TRIGGER revocation_lists_changed ON certificate_revocation_lists;
 
-CREATE TRIGGER agencies_rows_added_or_removed AFTER INSERT OR DELETE ON agencies
-    FOR EACH ROW EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER agencies_rows_changed AFTER UPDATE ON agencies
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER agencies_truncated AFTER TRUNCATE ON agencies
-    FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
-
-CREATE TRIGGER systems_rows_added_or_removed AFTER INSERT OR DELETE ON systems
-    FOR EACH ROW EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER systems_rows_changed AFTER UPDATE ON systems
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER systems_truncated AFTER TRUNCATE ON systems
-    FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
-
-CREATE TRIGGER certificates_rows_added_or_removed AFTER INSERT OR DELETE ON certificates
-    FOR EACH ROW EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER certificates_rows_changed AFTER UPDATE ON certificates
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER certificates_truncated AFTER TRUNCATE ON certificates
-    FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
-
-CREATE TRIGGER revocation_lists_rows_added_or_removed AFTER INSERT OR DELETE ON certificate_revocation_lists
-    FOR EACH ROW EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER revocation_lists_rows_changed AFTER UPDATE ON certificate_revocation_lists
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION registry_changed();
-CREATE TRIGGER revocation_lists_truncated AFTER TRUNCATE ON certificate_revocation_lists
-    FOR EACH STATEMENT EXECUTE FUNCTION registry_changed();
+DO $$
+DECLARE
+    registry_table text;
+BEGIN
+    FOREACH registry_table IN ARRAY ARRAY['agencies', 'systems', 'certificates', 'certificate_revocation_lists']
+    LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER INSERT OR DELETE ON %I '
+            'FOR EACH ROW EXECUTE FUNCTION registry_changed()',
+            registry_table || '_rows_added_or_removed', registry_table);
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER UPDATE ON %I '
+            'FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION registry_changed()',
+            registry_table || '_rows_changed', registry_table);
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %I '
+            'FOR EACH STATEMENT EXECUTE FUNCTION registry_changed()',
+            registry_table || '_truncated', registry_table);
+    END LOOP;
+END
+$$;
