@@ -31,12 +31,13 @@ from exchange.edxml.parser import DEFAULT_LIMITS, Limits
 from exchange.edxml.reader import read_edoc, read_status
 from exchange.edxml.schema import explain_invalid
 from exchange.errors import (
+    AgencyDisabled,
     AgencyPending,
     Conflict,
     DocumentIdNotSender,
+    DocumentNotOfficial,
     DuplicateDocument,
     ErrorDetail,
-    ExchangeError,
     InvalidInput,
     NoRecipients,
     NotFound,
@@ -66,9 +67,15 @@ from exchange.store.messages import MessageRow
 from exchange.trust.pdf_signatures import AttachmentReport
 from exchange.trust.policy import Decision, check_signature
 from exchange.trust.signing import Signer
+from exchange.turns import Turns
 
 # How a plan reads agencies: from the registry as kept (exchange.registry_cache) or straight from it.
 AgencyLookup = Callable[[Connection, Sequence[str]], Awaitable[dict[str, Agency]]]
+# Refusals that depend on what the registry says of the caller and the sender (its systems, the
+# sender's standing, its signature and attachment policies and trust): judged again when the
+# registry has changed since the caller authenticated, and only those (a second check costs as
+# much as the first).
+_SENDER_STANDING = (SenderNotOwned, AgencyPending, AgencyDisabled, SignatureRejected, DocumentNotOfficial)
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,7 @@ class Intake:
         self._signer = signer
         self._limits = limits or package_limits(settings.limits)
         self._registry = RegistryCache(settings.trust)
-        self._turns = asyncio.Semaphore(settings.limits.intake_concurrency)
+        self._turns = Turns(settings.limits.intake_concurrency, settings.limits.intake_wait_s)
 
     @property
     def limits(self) -> Limits:
@@ -215,18 +222,16 @@ class Intake:
         expected_kind: str | None,
         scope: Scope,
     ) -> Accepted:
-        # A few packages are checked at once (limits.intake_concurrency), the others wait their turn:
-        # a flood of submissions would otherwise take nearly every turn of the event loop from the
-        # deliveries this process pushes and serves, which then fall seconds behind what it accepts.
-        async with self._turns:
+        async with self._turns.take(caller.name):  # a few packages at once (exchange.turns)
             try:
                 return await self._check_and_store(
                     caller, body, expected_sender, expected_kind, scope, caller.registry_version
                 )
             except RegistryChanged:
                 pass  # accepted under a registry that changed before the package could be stored
-            except ExchangeError as refusal:
-                if refusal.status >= 500 or not await self._registry_moved(caller.registry_version):
+            except _SENDER_STANDING:
+                # Recipients are judged afresh in _store already; these come from what was kept.
+                if not await self._registry_moved(caller.registry_version):
                     raise  # refused under the registry as it is
             # The registry changed since the caller authenticated (an administrator's act, during a
             # long upload perhaps): the package is checked again from its bytes (the first check may
@@ -369,8 +374,8 @@ class Intake:
                     if plan.recipients:
                         return await self._accept(conn, caller, body, checked, plan, condition)
             async with conn.transaction():
-                if condition is not None and await agency_store.registry_version(conn) != condition:
-                    raise RegistryChanged(condition)
+                # Read first: registering an upstream agency below moves the version on itself.
+                moved = condition is not None and await agency_store.registry_version(conn) != condition
                 existing = await _existing(conn, model, body.sha256)
                 if existing is not None:
                     return await self._resubmitted(conn, caller, model, existing, scope)
@@ -378,7 +383,8 @@ class Intake:
                     plan = await _plan_edoc(conn, model, scope, self._settings)
                 else:
                     plan = await _plan_status(conn, model, self._settings)
-                # Checked against the version above: registering an upstream agency moves it on.
+                if moved:  # planned from what is stored now, but checked under a registry since changed
+                    raise RegistryChanged(condition)
                 return await self._accept(conn, caller, body, checked, plan, None)
 
     async def _accept(

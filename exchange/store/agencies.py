@@ -168,7 +168,10 @@ RETURNING organ_id
 
 
 async def register_upstream(conn: Connection, agencies: Sequence[tuple[str, str]]) -> None:
-    await conn.execute(_REGISTER_UPSTREAM, [a[0] for a in agencies], [a[1] or a[0] for a in agencies])
+    # In OrganId order, once each: two transactions registering the same agencies in different
+    # orders would each wait for the other's uncommitted row (a deadlock, refused as a 500).
+    ordered = sorted(dict(agencies).items())
+    await conn.execute(_REGISTER_UPSTREAM, [a[0] for a in ordered], [a[1] or a[0] for a in ordered])
 
 
 async def sync_upstream(conn: Connection, organ_id: str, name: str, active: bool) -> bool:

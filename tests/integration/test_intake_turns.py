@@ -1,9 +1,10 @@
-"""A server process checks a few packages at once; the others wait their turn (limits.intake_concurrency),
-so that a flood of submissions cannot take every turn of the event loop from delivery."""
+"""A server process checks a few packages at once, at most half of them one system's; the others
+wait their turn (limits.intake_concurrency, exchange.turns)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import asyncpg
@@ -11,55 +12,60 @@ import asyncpg
 from exchange.axis_identity import load_axis_signer
 from exchange.edxml.builder import build_edoc
 from exchange.intake import Intake
+from exchange.model import System
 from exchange.settings import Settings
 from exchange.store import systems as system_store
 from exchange.store.db import create_pool
 from tests.edxml_factories import small_edoc
-from tests.integration.conftest import DEPT, FINANCE, World, count
+from tests.integration.conftest import CENTRAL, DEPT, FINANCE, World, count
 
 
 async def test_packages_beyond_the_turns_wait_and_are_then_all_accepted(
     settings: Settings, database_url: str, world: World, conn: asyncpg.Connection
 ) -> None:
-    turns = 2
+    turns = 4
     settings = settings.model_copy(
         update={"limits": settings.limits.model_copy(update={"intake_concurrency": turns})}
     )
     pool = await create_pool(database_url, settings.database)
     try:
         intake = Intake(pool, settings, load_axis_signer(settings))
-        dept = await system_store.system_by_name(conn, f"dms-{DEPT}")
-        checking, peak = 0, 0
+        checking: Counter[str] = Counter()
+        peak: Counter[str] = Counter()
         all_turns_taken, gate = asyncio.Event(), asyncio.Event()
         check = intake._check_and_store
 
-        async def held(*args: Any) -> Any:
-            nonlocal checking, peak
-            checking += 1
-            peak = max(peak, checking)
-            if checking == turns:
+        async def held(caller: System, *args: Any) -> Any:
+            checking[caller.name] += 1
+            peak[caller.name] = max(peak[caller.name], checking[caller.name])
+            if checking.total() == turns:
                 all_turns_taken.set()
             try:
                 await gate.wait()
-                return await check(*args)
+                return await check(caller, *args)
             finally:
-                checking -= 1
+                checking[caller.name] -= 1
 
         intake._check_and_store = held  # type: ignore[method-assign]
-        packages = [
-            build_edoc(small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=f"{DEPT},2026/11/30,{n}/T"))
-            for n in range(5)
-        ]
-        submissions = [asyncio.create_task(intake.submit(dept, package)) for package in packages]
+
+        dept = await system_store.system_by_name(conn, f"dms-{DEPT}")
+        central = await system_store.system_by_name(conn, f"dms-{CENTRAL}")
+
+        async def send(caller: System, organ: str, number: int) -> Any:
+            document_id = f"{organ},2026/11/30,{number}/T"
+            package = build_edoc(small_edoc(sender=organ, recipients=(FINANCE,), document_id=document_id))
+            return await intake.submit(caller, package)
+
+        flood = [asyncio.create_task(send(dept, DEPT, n)) for n in range(5)]
+        others = [asyncio.create_task(send(central, CENTRAL, n)) for n in range(2)]
         await all_turns_taken.wait()
-        # Every submission has started by now (tasks run in the order they were made): the ones
-        # past the turns wait for one, and none of their work has begun.
-        assert (checking, peak) == (turns, turns)
-        assert not any(task.done() for task in submissions)
+        # The first sender asked first and most, yet holds half the turns; the other holds the rest.
+        assert checking == {dept.name: 2, central.name: 2}
+        assert not any(task.done() for task in flood + others)
         gate.set()
-        accepted = await asyncio.gather(*submissions)
+        accepted = await asyncio.gather(*flood, *others)
         assert all(a.created for a in accepted)
-        assert peak == turns
-        assert await count(conn, "messages") == 5
+        assert peak == {dept.name: 2, central.name: 2}
+        assert await count(conn, "messages") == 7
     finally:
         await pool.close()

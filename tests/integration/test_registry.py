@@ -1,3 +1,5 @@
+import asyncio
+
 import asyncpg
 import pytest
 
@@ -112,3 +114,23 @@ async def test_system_rules(conn: asyncpg.Connection) -> None:
         await registry.rotate_key(conn, "absent")
     names = [r["name"] for r in await conn.fetch("SELECT name FROM systems")]
     assert names == ["one"]
+
+
+async def test_upstream_agencies_registered_by_two_transactions_in_opposite_orders_both_commit(
+    database_url: str,
+) -> None:
+    # Two packages naming the same upstream agencies in opposite orders, registered at once: taken
+    # in the order given, each transaction would wait for a row the other inserted (a deadlock).
+    organs = [f"{n // 100:03}.{n % 100:02}.99.Z99" for n in range(20_000)]
+    first, second = await asyncpg.connect(database_url), await asyncpg.connect(database_url)
+    try:
+
+        async def register(conn: asyncpg.Connection, order: list[str]) -> None:
+            async with conn.transaction():
+                await agency_store.register_upstream(conn, [(o, o) for o in order])
+
+        await asyncio.gather(register(first, organs), register(second, organs[::-1]))
+        assert await first.fetchval("SELECT count(*) FROM agencies WHERE organ_id LIKE '%.Z99'") == 20_000
+    finally:
+        await first.close()
+        await second.close()

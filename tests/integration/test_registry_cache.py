@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from exchange import cert_registry, registry
 from exchange.axis_identity import load_axis_signer
 from exchange.edxml.builder import build_edoc
-from exchange.errors import AgencyDisabled, Unauthenticated
+from exchange.errors import AgencyDisabled, Unauthenticated, UnknownRecipient
 from exchange.intake import Intake
 from exchange.model import AttachmentSignaturePolicy, Role, SignaturePolicy, System
 from exchange.registry_cache import RegistryCache, SenderFacts
@@ -213,6 +214,15 @@ async def test_registry_changes_during_a_request_are_judged_as_the_registry_is_n
     await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", FINANCE)
     assert (await intake.submit(uploading, _document(3))).created
 
+    # The sender itself back in service during the upload: its refusal, from what was kept, is
+    # judged again under the registry as it is now.
+    await conn.execute("UPDATE agencies SET active = false WHERE organ_id = $1", DEPT)
+    with pytest.raises(AgencyDisabled):
+        await intake.submit(await _authenticated(conn), _document(5))
+    uploading = await _authenticated(conn)
+    await conn.execute("UPDATE agencies SET active = true WHERE organ_id = $1", DEPT)
+    assert (await intake.submit(uploading, _document(6))).created
+
     # The sender's agency moved to another system, the old one disabled, during the upload:
     # the old system sends nothing more.
     uploading = await _authenticated(conn)
@@ -227,3 +237,25 @@ async def test_registry_changes_during_a_request_are_judged_as_the_registry_is_n
 async def _stored(conn: asyncpg.Connection, number: int) -> int:
     document_id = f"{DEPT},2026/11/30,{number}/RC"
     return int(await conn.fetchval("SELECT count(*) FROM messages WHERE document_id = $1", document_id))
+
+
+async def test_only_refusals_the_registry_decides_are_checked_again(
+    intake: Intake, conn: asyncpg.Connection
+) -> None:
+    checks = 0
+    check = intake._check_and_store
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        nonlocal checks
+        checks += 1
+        return await check(*args, **options)
+
+    intake._check_and_store = counted  # type: ignore[method-assign]
+    uploading = await _authenticated(conn)
+    await registry.add_agencies(conn, [registry.AgencyInput({"organ_id": "000.00.07.H26", "name": "New"})])
+    # A recipient nobody registered: refused from fresh reads, whatever the registry did meanwhile,
+    # and not checked a second time (a second check costs as much as the first).
+    unknown = small_edoc(sender=DEPT, recipients=("000.00.08.H26",), document_id=f"{DEPT},2026/11/30,9/RC")
+    with pytest.raises(UnknownRecipient):
+        await intake.submit(uploading, build_edoc(unknown))
+    assert checks == 1
