@@ -14,7 +14,8 @@ What is kept is at least as new as its number (a read after the number may see a
 and a package may take a while to arrive after its caller authenticated. So a package checked
 under a number is stored only if the number is still the registry's when it is written
 (exchange.store.messages.insert_accepted); otherwise it is checked again under the new one
-(exchange.intake). A refusal is judged under the registry as it was when its request began.
+(exchange.intake); and a refusal given from what was kept is judged again from fresh reads when
+the registry has moved on since.
 """
 
 from __future__ import annotations
