@@ -36,7 +36,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature as InvalidSignatureError
-from cryptography.hazmat.primitives.hashes import SHA256, Hash
+from cryptography.hazmat.primitives.hashes import Hash
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from lxml import etree
 from signxml.algorithms import (
@@ -571,7 +571,7 @@ def _named(certificate: x509.Certificate, digest: bytes) -> _Named:
 
 
 def _issued(child: x509.Certificate, issuer: x509.Certificate) -> bool:
-    key = (child.fingerprint(SHA256()), issuer.fingerprint(SHA256()))
+    key = (fingerprint(child), fingerprint(issuer))
     known = _ISSUED.get(key)
     if known is None:
         if len(_ISSUED) >= _ISSUED_KEPT:
