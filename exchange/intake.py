@@ -164,7 +164,12 @@ class _Checked:
     decision: Decision
     attachments: AttachmentReport | None
     registry: RegistryView
-    registry_version: int | None  # store only while the registry is at it (None: whatever it is)
+    on_condition: bool  # stored only while the registry is still at the version checked under
+
+    @property
+    def condition(self) -> int | None:
+        """The registry version the store is made on condition of (None: none)."""
+        return self.registry.version if self.on_condition else None
 
 
 def package_limits(settings: LimitsSettings) -> Limits:
@@ -306,7 +311,7 @@ class Intake:
         attachments = await check_attachments(
             self._settings.trust, model, body, facts.attachment_policy, facts.document_trust
         )
-        checked = _Checked(model, decision, attachments, registry, registry.version if on_condition else None)
+        checked = _Checked(model, decision, attachments, registry, on_condition)
         try:
             return await self._store(caller, body, scope, checked)
         except UniqueViolation:
@@ -351,7 +356,7 @@ class Intake:
     async def _store(
         self, caller: System, body: PackageBody, scope: Scope, checked: _Checked, one_statement: bool = True
     ) -> Accepted:
-        model, condition = checked.model, checked.registry_version
+        model, condition = checked.model, checked.condition
         async with self._pool.acquire() as conn:
             if one_statement and _one_statement(model, body):
                 # Most packages: planned from the registry as kept and stored by one statement,
