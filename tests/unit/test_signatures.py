@@ -324,9 +324,15 @@ def test_what_a_certificate_names_is_read_once_and_kept_only_when_short(
     signatures._NAMED[digest] = replace(signatures._NAMED[digest], issuer="Planted CA")
     assert verdict_of(signed(pki.sender), pki.trust).reason.endswith("certificate issued by Planted CA")
 
-    # Names longer than the bound (the sender writes its certificate) are read each time, not kept.
+    # Names up to the bound are kept; one character past it (the sender writes its certificate),
+    # they are read each time instead.
+    names = len("Sở Nội vụ") + len("Exchange Development CA") + len(SENDER)
     signatures._NAMED.clear()
-    monkeypatch.setattr(signatures, "_NAMED_KEPT_CHARS", len("Sở Nội vụ") + len(SENDER))
+    monkeypatch.setattr(signatures, "_NAMED_KEPT_CHARS", names)
+    verdict_of(signed(pki.sender), pki.trust)
+    assert digest in signatures._NAMED
+    signatures._NAMED.clear()
+    monkeypatch.setattr(signatures, "_NAMED_KEPT_CHARS", names - 1)
     verdict = verdict_of(signed(pki.sender), pki.trust)
     assert (verdict.verdict, verdict.signer) == (Verdict.VALID, "Sở Nội vụ")
     assert not signatures._NAMED
