@@ -335,9 +335,12 @@ async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_anoth
     held: list[str] = []
     fast = Receiver()
     fast_got_all = asyncio.Event()
+    hanging_got_two = asyncio.Event()
 
     async def hang(request: web.Request) -> web.Response:
         held.append(request.headers["X-Exchange-Delivery-Id"])
+        if len(held) == 2:
+            hanging_got_two.set()
         await release.wait()  # an endpoint that accepts the connection and never answers
         return web.Response(status=204)
 
@@ -390,6 +393,8 @@ async def test_a_hanging_endpoint_gets_its_share_of_slots_and_never_blocks_anoth
     try:
         worker.wake()
         await asyncio.wait_for(fast_got_all.wait(), 20)
+        # The second request to the hanging endpoint may still be on its way when the fast ones are done.
+        await asyncio.wait_for(hanging_got_two.wait(), 20)
         # Every fast delivery went through while the hanging endpoint held only its share.
         assert len(held) == 2
         states = await conn.fetch(
