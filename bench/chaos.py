@@ -73,7 +73,13 @@ async def chaos(kills: int, seconds: float, seed: int) -> dict[str, Any]:
             "axis_key": scratch_dir / "pki" / "axis-signing.key.pem",
         }
         config = write_config(
-            scratch_dir / "chaos.toml", pki, lease_s=3.0, base_delay_s=0.3, max_delay_s=2.0, max_attempts=1000
+            scratch_dir / "chaos.toml",
+            pki,
+            lease_s=3.0,
+            push_timeout_s=2.0,
+            base_delay_s=0.3,
+            max_delay_s=2.0,
+            max_attempts=1000,
         )
         args = ["--config", str(config), "--database-url", url]
         servers = [await Server.start(*args) for _ in range(2)]

@@ -82,7 +82,9 @@ async def _run(
     runner, endpoint = await recipients.push_endpoint()
     await endpoint_per_recipient(cluster.url, endpoint)
     pki = {"axis": root / "pki" / "axis-signing.pem", "axis_key": root / "pki" / "axis-signing.key.pem"}
-    config = write_config(root / "failover.toml", pki, lease_s=3.0, base_delay_s=0.3, max_delay_s=2.0)
+    config = write_config(
+        root / "failover.toml", pki, lease_s=3.0, push_timeout_s=2.0, base_delay_s=0.3, max_delay_s=2.0
+    )
     args = ["--config", str(config), "--database-url", cluster.url]
     servers = [await Server.start(*args) for _ in range(2)]
     urls = [server.url for server in servers]

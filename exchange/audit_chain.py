@@ -28,6 +28,8 @@ from exchange.store.db import Connection
 from exchange.trust.signing import Signer
 
 GENESIS = bytes(32)
+# How long a forced seal waits for the sealer at work: a batch of thousands takes about a second.
+FORCED_WAIT_S = 10.0
 CHECKPOINT_TYPE = "exchange-audit-checkpoint+jws"
 
 
@@ -86,10 +88,17 @@ async def seal_pending(
     checkpoint_every: timedelta = timedelta(minutes=1),
     force_checkpoint: bool = False,
 ) -> SealResult:
-    """Seal committed entries (if no other process is sealing) and sign a checkpoint when one is due."""
+    """Seal committed entries and sign a checkpoint when one is due. Unforced (the background
+    sealer), it gives way if another process is sealing. Forced, someone needs the head anchored
+    now (an evidence bundle, ``audit seal --checkpoint``): it waits for that process to finish,
+    up to ``FORCED_WAIT_S``, and seals after it, rather than leave the caller with nothing sealed."""
     result = SealResult()
     async with conn.transaction():
-        if not await chain_store.try_become_sealer(conn):
+        if force_checkpoint:
+            sealer = await chain_store.become_sealer(conn, FORCED_WAIT_S)
+        else:
+            sealer = await chain_store.try_become_sealer(conn)
+        if not sealer:
             return result
         current = await chain_store.head(conn)
         seq, prev = current if current is not None else (0, GENESIS)

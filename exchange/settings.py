@@ -126,6 +126,17 @@ class DeliverySettings(_Section):
     trace_organ_id: str = ""
     allow_private_endpoints: bool = False
 
+    @model_validator(mode="after")
+    def _lease_outlasts_a_push(self) -> DeliverySettings:
+        # A push (or forward) still waiting for its answer when its lease runs out is claimed
+        # again, and the recipient gets the document twice.
+        if self.lease_s <= self.push_timeout_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must be longer than push_timeout_s ({self.push_timeout_s:g}),"
+                " or a push still waiting for its answer is claimed and sent again"
+            )
+        return self
+
 
 class AuditSettings(_Section):
     seal_interval_s: float = Field(default=1.0, gt=0)

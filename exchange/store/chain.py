@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from exchange.store.audit import ENTRY_COLUMNS, AuditEntry, entry_from_row
 from exchange.store.db import Connection
 
@@ -25,6 +27,10 @@ class Checkpoint:
 
 # Becomes the sealer for this transaction, or says someone else is: no parameters.
 _TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({SEALER_LOCK})"
+# Bounds how long the next lock is waited for, to the end of the transaction: $1 e.g. '10s'.
+_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
+# Becomes the sealer for this transaction once the one sealing now is done: no parameters.
+_LOCK = f"SELECT pg_advisory_xact_lock({SEALER_LOCK})"
 # The last sealed entry's position and hash.
 _HEAD = "SELECT seq, hash FROM audit_log WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
 # Committed entries not sealed yet, oldest id first: $1 how many.
@@ -57,6 +63,18 @@ _SEALED_COUNT = "SELECT count(*) FROM audit_log WHERE seq IS NOT NULL"
 
 async def try_become_sealer(conn: Connection) -> bool:
     return bool(await conn.fetchval(_TRY_LOCK))
+
+
+async def become_sealer(conn: Connection, wait_s: float) -> bool:
+    """Wait up to ``wait_s`` for the sealer at work (if any) to finish, then become the sealer.
+    Inside a savepoint: a wait that times out aborts only it, not the caller's transaction."""
+    try:
+        async with conn.transaction():
+            await conn.execute(_LOCK_TIMEOUT, f"{round(wait_s * 1000)}ms")
+            await conn.execute(_LOCK)
+    except asyncpg.LockNotAvailableError:
+        return False
+    return True
 
 
 async def head(conn: Connection) -> tuple[int, bytes] | None:

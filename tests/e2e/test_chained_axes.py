@@ -49,7 +49,8 @@ async def register(
 
 def city_config(path: Path, dev_pki: dict[str, Path], national_url: str) -> Path:
     """The city axis: the national one upstream for ministries (top-level keys come before tables)."""
-    write_config(path, dev_pki, trace_organ_id=CITY)
+    # Short leases: forwards claimed by a killed city axis are taken up again by the next one.
+    write_config(path, dev_pki, trace_organ_id=CITY, lease_s=3.0, push_timeout_s=2.0)
     upstream = (
         f'upstreams = [{{name = "national", url = "{national_url}", system_id = "truc-thanh-pho", '
         f'secret = {json.dumps(CITY_SECRET)}, prefixes = ["000.00.00.G"], poll_interval_s = 0.3}}]\n'

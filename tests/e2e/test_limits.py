@@ -200,7 +200,7 @@ async def test_a_flooding_system_gets_429_and_the_honest_one_gets_through(
         tmp_path,
         dev_pki,
         database_url,
-        "[limits.systems.flooder]\nmax_in_flight = 2\nrate_per_s = 0.1\nburst = 4\n",
+        "[limits.systems.flooder]\nmax_in_flight = 2\nrate_per_s = 0.01\nburst = 4\n",
     ) as server:
         async with aiohttp.ClientSession() as session:
             flooder = Client(session, server.url, keys["flooder"])
@@ -225,7 +225,7 @@ async def test_a_flooding_system_gets_429_and_the_honest_one_gets_through(
                         accepted.append(await response.json())
                         continue
                     assert response.status == 429
-                    assert int(response.headers["Retry-After"]) >= 5  # one request per 10 s
+                    assert int(response.headers["Retry-After"]) >= 5  # one request per 100 s
                     break
             else:
                 raise AssertionError("the flooder was never refused for its rate")
@@ -347,13 +347,14 @@ def peak_rss_kib(pid: int) -> int:
 async def test_the_log_is_not_a_weapon(tmp_path: Path, database_url: str, dev_pki: dict[str, Path]) -> None:
     """Idle: nothing at info. Malformed requests: one info line each, rate-limited, no traceback."""
     await register(database_url)
-    async with running(tmp_path, dev_pki, database_url, "[audit]\nseal_interval_s = 0.2\n") as server:
+    async with running(tmp_path, dev_pki, database_url, "[audit]\nseal_interval_s = 0.5\n") as server:
         host, port = address(server)
         async with aiohttp.ClientSession() as session, session.get(f"{server.url}/healthz") as response:
             assert response.status == 200
         await until(lambda: any(e.get("path") == "/healthz" for e in server.events))
         quiet_from = len(server.events)
-        # The idle period observed: 15 rounds of the audit sealer and a sweep of every connection.
+        # The idle period observed: 6 rounds of the audit sealer (each far shorter than its
+        # interval) and a sweep of every connection.
         await asyncio.sleep(3)
         assert server.events[quiet_from:] == []
 

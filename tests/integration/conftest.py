@@ -1,3 +1,4 @@
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -11,6 +12,7 @@ from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import StatusCode
 from exchange.model import Role
 from exchange.settings import Settings
+from exchange.store import chain as chain_store
 from tests.edxml_factories import small_edoc, small_status
 
 KeyMaker = Callable[..., Awaitable[str]]
@@ -118,3 +120,16 @@ async def receive(client: TestClient, world: World, organ: str) -> list[str]:
         assert response.status == 200
         fetched.append(item["delivery_id"])
     return fetched
+
+
+async def waiting_for_the_sealer(conn: asyncpg.Connection) -> None:
+    """Until some session waits for the sealer's lock: the state itself, not the clock."""
+    for _ in range(400):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted",
+            chain_store.SEALER_LOCK,
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("nobody waits for the sealer's lock")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -9,6 +10,7 @@ import random
 import zipfile
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography import x509
@@ -16,7 +18,8 @@ from cryptography import x509
 from exchange.cli import run
 from exchange.edxml.codes import StatusCode
 from exchange.evidence import canonical_zip, verify_bundle
-from tests.integration.conftest import DEPT, DOC, World, send_with_status
+from exchange.store import chain as chain_store
+from tests.integration.conftest import DEPT, DOC, World, send_with_status, waiting_for_the_sealer
 
 
 @pytest.fixture
@@ -26,6 +29,29 @@ async def bundle(client: TestClient, world: World) -> bytes:
     assert response.status == 200
     assert response.headers["Content-Type"] == "application/zip"
     return await response.read()
+
+
+async def test_a_bundle_asked_for_while_the_chain_is_being_sealed_waits_and_is_whole(
+    client: TestClient, world: World, database_url: str, dev_pki: dict[str, Path]
+) -> None:
+    accepted = await send_with_status(client, world, StatusCode.ARRIVED)
+    sealer = await asyncpg.connect(database_url)  # the background sealer, at work right then
+    try:
+        work = sealer.transaction()
+        await work.start()
+        assert await chain_store.try_become_sealer(sealer)
+        asked = asyncio.create_task(
+            client.get(f"/v1/messages/{accepted['message_id']}/evidence", headers=world.as_(DEPT))
+        )
+        await waiting_for_the_sealer(sealer)
+        await work.commit()
+        response = await asyncio.wait_for(asked, 30)
+    finally:
+        await sealer.close()
+    assert response.status == 200  # not 409 "not sealed yet"
+    axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
+    report = verify_bundle(await response.read(), axis)
+    assert report.valid, report.problems
 
 
 def rezip(files: dict[str, bytes]) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from cryptography import x509
 from exchange.alerts import Alerter
 from exchange.api.keys import POOL
 from exchange.cert_registry import import_certificates
-from exchange.clock import now
+from exchange.clock import now, today_in_vietnam
 from exchange.edxml.builder import build_edoc, build_status
 from exchange.edxml.codes import StatusCode
 from exchange.evidence import verify_bundle
@@ -64,7 +64,7 @@ async def test_retention_removes_bodies_keeps_evidence_and_is_audited(
 async def test_overdue_documents_are_flagged_in_the_api(client: TestClient, world: World) -> None:
     late = replace(
         small_edoc(sender=DEPT, recipients=(FINANCE, CENTRAL), document_id=DOC),
-        due_date=date.today() - timedelta(days=3),
+        due_date=today_in_vietnam() - timedelta(days=3),
     )
     accepted = await send(client, world, DEPT, build_edoc(late))
     view = await (await client.get(f"/v1/messages/{accepted['message_id']}", headers=world.as_(DEPT))).json()
@@ -106,7 +106,7 @@ async def test_alerts_go_to_the_webhook_once(
 
     late = replace(
         small_edoc(sender=DEPT, recipients=(FINANCE,), document_id=DOC),
-        due_date=date.today() - timedelta(days=1),
+        due_date=today_in_vietnam() - timedelta(days=1),
     )
     accepted = await send(client, world, DEPT, build_edoc(late))
     ca = devca.make_ca()
