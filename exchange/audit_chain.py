@@ -28,8 +28,9 @@ from exchange.store.db import Connection
 from exchange.trust.signing import Signer
 
 GENESIS = bytes(32)
-# How long a forced seal waits for the sealer at work: a batch of thousands takes about a second.
-FORCED_WAIT_S = 10.0
+# How long one who needs the head anchored now waits for the sealer at work (a batch of
+# thousands of entries takes about a second).
+SEALER_WAIT_S = 10.0
 CHECKPOINT_TYPE = "exchange-audit-checkpoint+jws"
 
 
@@ -87,15 +88,15 @@ async def seal_pending(
     batch: int = 5_000,
     checkpoint_every: timedelta = timedelta(minutes=1),
     force_checkpoint: bool = False,
+    wait_s: float = 0.0,
 ) -> SealResult:
-    """Seal committed entries and sign a checkpoint when one is due. Unforced (the background
-    sealer), it gives way if another process is sealing. Forced, someone needs the head anchored
-    now (an evidence bundle, ``audit seal --checkpoint``): it waits for that process to finish,
-    up to ``FORCED_WAIT_S``, and seals after it, rather than leave the caller with nothing sealed."""
+    """Seal committed entries and sign a checkpoint when one is due (or ``force_checkpoint``).
+    If another process is sealing, give way at once, or wait up to ``wait_s`` for it to finish
+    and seal after it (for a caller who needs its entries anchored now)."""
     result = SealResult()
     async with conn.transaction():
-        if force_checkpoint:
-            sealer = await chain_store.become_sealer(conn, FORCED_WAIT_S)
+        if wait_s > 0:
+            sealer = await chain_store.become_sealer(conn, wait_s)
         else:
             sealer = await chain_store.try_become_sealer(conn)
         if not sealer:

@@ -26,7 +26,7 @@ import jwt
 from cryptography import x509
 
 from exchange import attachment_evidence, timeline, visibility
-from exchange.audit_chain import ChainChecker, ChainReport, checkpoint_claims, seal_pending
+from exchange.audit_chain import SEALER_WAIT_S, ChainChecker, ChainReport, checkpoint_claims, seal_pending
 from exchange.charts import readable_json
 from exchange.errors import Conflict
 from exchange.model import System
@@ -66,9 +66,9 @@ async def write_bundle(
     trace = await timeline.trace(conn, caller, message_id)
     readable = visibility.may_read_body(caller, message, deliveries)
     chunks = await message_store.body_chunks(conn, message_id) if readable else None
-    # Seal what is pending and sign the head, so the bundle's entries are anchored now.
-    await seal_pending(conn, signer, force_checkpoint=True)
-    chain = await _chain_proof(conn, message_id, visibility.event_filter(caller, message, deliveries))
+    chain = await _anchored_chain_proof(
+        conn, signer, message_id, visibility.event_filter(caller, message, deliveries)
+    )
     files = {
         "receipt.jws": (message.receipt or "").encode(),
         "trace.json": json.dumps(trace, ensure_ascii=False, indent=2).encode(),
@@ -124,6 +124,20 @@ def _member(name: str) -> zipfile.ZipInfo:
     info.external_attr = 0o644 << 16
     info.create_system = 3
     return info
+
+
+async def _anchored_chain_proof(
+    conn: Connection, signer: Signer, message_id: UUID, shows: EventFilter
+) -> dict[str, Any]:
+    """Seal what is pending and sign the head, so the bundle's entries are anchored now. If the
+    background sealer was at work right then and left them unanchored, wait for it and seal after
+    it: the caller gets its bundle, not a 409, and only such callers wait."""
+    await seal_pending(conn, signer, force_checkpoint=True)
+    try:
+        return await _chain_proof(conn, message_id, shows)
+    except Conflict:
+        await seal_pending(conn, signer, force_checkpoint=True, wait_s=SEALER_WAIT_S)
+        return await _chain_proof(conn, message_id, shows)
 
 
 async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -> dict[str, Any]:

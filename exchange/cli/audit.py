@@ -10,7 +10,7 @@ from cryptography import x509
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from exchange.audit_chain import ChainReport, SealResult, seal_pending, verify_chain
+from exchange.audit_chain import SEALER_WAIT_S, ChainReport, SealResult, seal_pending, verify_chain
 from exchange.axis_identity import load_axis_signer
 from exchange.cli.common import json_option, print_json, settings_options, with_database
 from exchange.settings import Settings
@@ -88,7 +88,8 @@ def seal(settings: Settings, checkpoint: bool, as_json: bool) -> None:
     async def work(conn: Connection) -> SealResult:
         total = SealResult()
         while True:
-            result = await seal_pending(conn, signer, force_checkpoint=checkpoint)
+            # A running server's sealer at work is waited for, not taken for "nothing to seal".
+            result = await seal_pending(conn, signer, force_checkpoint=checkpoint, wait_s=SEALER_WAIT_S)
             total.sealed += result.sealed
             total.checkpoint = result.checkpoint or total.checkpoint
             if result.sealed == 0:

@@ -11,7 +11,6 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from exchange import audit_chain
 from exchange.audit_chain import GENESIS, seal_pending, verify_chain
 from exchange.cli import run
 from exchange.store import audit
@@ -65,7 +64,7 @@ async def test_sealing_links_every_entry_and_signs_the_head(conn: asyncpg.Connec
     assert (await verify_chain(conn, signer.certificate)).entries == 35
 
 
-async def test_a_forced_seal_waits_for_the_sealer_at_work_and_seals_after_it(
+async def test_a_seal_that_may_wait_waits_for_the_sealer_at_work_and_seals_after_it(
     conn: asyncpg.Connection, signer: Signer, database_url: str
 ) -> None:
     await write_entries(conn, 3)
@@ -76,8 +75,8 @@ async def test_a_forced_seal_waits_for_the_sealer_at_work_and_seals_after_it(
         assert await chain_store.try_become_sealer(sealer)
         # The background sealer gives way at once...
         assert (await seal_pending(conn, signer)).sealed == 0
-        # ...a forced one (an evidence bundle) waits, then seals what is pending.
-        forced = asyncio.create_task(seal_pending(conn, signer, force_checkpoint=True))
+        # ...one who needs the head anchored now (an evidence bundle) waits, then seals.
+        forced = asyncio.create_task(seal_pending(conn, signer, force_checkpoint=True, wait_s=30))
         await waiting_for_the_sealer(sealer)
         assert not forced.done()
         await work.commit()
@@ -89,22 +88,21 @@ async def test_a_forced_seal_waits_for_the_sealer_at_work_and_seals_after_it(
     assert result.checkpoint.seq == 3
 
 
-async def test_a_forced_seal_that_waits_too_long_gives_up_and_leaves_the_connection_usable(
-    conn: asyncpg.Connection, signer: Signer, database_url: str, monkeypatch: pytest.MonkeyPatch
+async def test_a_seal_that_waits_too_long_gives_up_and_leaves_the_connection_usable(
+    conn: asyncpg.Connection, signer: Signer, database_url: str
 ) -> None:
-    monkeypatch.setattr(audit_chain, "FORCED_WAIT_S", 0.2)
     await write_entries(conn, 3)
     sealer = await asyncpg.connect(database_url)
     try:
         async with sealer.transaction():
             assert await chain_store.try_become_sealer(sealer)
-            gave_up = await seal_pending(conn, signer, force_checkpoint=True)
+            gave_up = await seal_pending(conn, signer, force_checkpoint=True, wait_s=0.2)
     finally:
         await sealer.close()
     assert (gave_up.sealed, gave_up.checkpoint) == (0, None)
     # The wait's own time limit did not stay with the connection, and the next seal goes through.
     assert await conn.fetchval("SHOW lock_timeout") == "0"
-    assert (await seal_pending(conn, signer, force_checkpoint=True)).sealed == 3
+    assert (await seal_pending(conn, signer, force_checkpoint=True, wait_s=0.2)).sealed == 3
 
 
 async def test_sealed_entries_cannot_be_changed_through_sql(conn: asyncpg.Connection, signer: Signer) -> None:
