@@ -25,7 +25,17 @@ from exchange.api.connections import (
     sweeping,
 )
 from exchange.api.errors import error_middleware, vxp_error_middleware
-from exchange.api.keys import CALLER, DATABASE_URL, INTAKE, LOGIN_THROTTLE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.keys import (
+    CALLER,
+    DATABASE_URL,
+    INTAKE,
+    LOGIN_THROTTLE,
+    METRICS,
+    POOL,
+    SEALER_WAITER,
+    SETTINGS,
+    SIGNER,
+)
 from exchange.api.limiting import LIMITER, Limiter, limits_middleware
 from exchange.api.public import setup_public
 from exchange.api.routes import setup_health_routes, setup_routes
@@ -64,6 +74,7 @@ def create_app(settings: Settings, database_url: str) -> web.Application:
     app[LIMITER] = Limiter.from_settings(settings.limits)
     app[DATABASE_URL] = database_url
     app[SIGNER] = load_axis_signer(settings)
+    app[SEALER_WAITER] = asyncio.Lock()
     app[METRICS] = Metrics()
     app[LOGIN_THROTTLE] = LoginThrottle(settings.ui)
     app.on_response_prepare.append(security_headers)

@@ -183,6 +183,20 @@ class DeliveryWorker:
             )
 
     async def _deliver(self, claim: Claimed) -> None:
+        # The whole attempt, reading the package included, ends within push_timeout_s of the
+        # claim, before its lease (longer by LEASE_MARGIN_S at least) runs out: no other worker
+        # can claim it and push it again while this one still waits for the answer.
+        timeout_s = self._settings.push_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                result = await self._attempt(claim)
+        except TimeoutError:
+            result = PushResult(
+                False, f"the attempt took longer than {timeout_s:g} s (push_timeout_s); stopped"
+            )
+        await self._record(claim, result)
+
+    async def _attempt(self, claim: Claimed) -> PushResult:
         async with self._pool.acquire() as conn:
             stored = await load_package(conn, claim.message_id, self._settings.trace_organ_id)
         # Read from the database as it is sent, never held whole.
@@ -197,7 +211,7 @@ class DeliveryWorker:
             result = await self._pusher.push(claim.endpoint, claim.id, claim.message_id, package)
         else:
             result = PushResult(False, f"agency {claim.recipient} has no push endpoint")
-        await self._record(claim, result)
+        return result
 
     async def _record(self, claim: Claimed, result: PushResult) -> None:
         """Hand the outcome to the writer; several outcomes share one statement (group commit)."""

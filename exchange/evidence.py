@@ -10,9 +10,11 @@ nothing but the bundle (and, better, a copy of the axis certificate obtained sep
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -48,26 +50,25 @@ _TEMPLATES.filters["details"] = readable_json
 FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json", "axis-certificate.pem")
 
 
-async def build_bundle(conn: Connection, caller: System | None, message_id: UUID, signer: Signer) -> bytes:
-    """The bundle in memory (small packages, tests); ``write_bundle`` writes it to a file."""
-    buffer = io.BytesIO()
-    await write_bundle(conn, caller, message_id, signer, buffer)
-    return buffer.getvalue()
-
-
 async def write_bundle(
-    conn: Connection, caller: System | None, message_id: UUID, signer: Signer, target: IO[bytes]
+    conn: Connection,
+    caller: System | None,
+    message_id: UUID,
+    signer: Signer,
+    target: IO[bytes],
+    sealer_waiter: asyncio.Lock,
 ) -> None:
     """Write the bundle as ``caller`` may see it (``exchange.visibility``) to ``target`` (seekable):
     the package only for a caller who may read its body, going in as it is read from the database a
     chunk at a time (a bundle costs no more memory for a large package); the trace and the chain
-    entries of others left out or redacted."""
+    entries of others left out or redacted. ``sealer_waiter`` is held by the one request of the
+    process that may wait for the background sealer (``_anchored_chain_proof``)."""
     message, deliveries = await timeline.visible_message(conn, caller, message_id)
     trace = await timeline.trace(conn, caller, message_id)
     readable = visibility.may_read_body(caller, message, deliveries)
     chunks = await message_store.body_chunks(conn, message_id) if readable else None
     chain = await _anchored_chain_proof(
-        conn, signer, message_id, visibility.event_filter(caller, message, deliveries)
+        conn, signer, message_id, visibility.event_filter(caller, message, deliveries), sealer_waiter
     )
     files = {
         "receipt.jws": (message.receipt or "").encode(),
@@ -127,17 +128,31 @@ def _member(name: str) -> zipfile.ZipInfo:
 
 
 async def _anchored_chain_proof(
-    conn: Connection, signer: Signer, message_id: UUID, shows: EventFilter
+    conn: Connection, signer: Signer, message_id: UUID, shows: EventFilter, waiter: asyncio.Lock
 ) -> dict[str, Any]:
-    """Seal what is pending and sign the head, so the bundle's entries are anchored now. If the
-    background sealer was at work right then and left them unanchored, wait for it and seal after
-    it: the caller gets its bundle, not a 409, and only such callers wait."""
+    """Seal what is pending and sign the head, so the bundle's entries are anchored now.
+
+    If the background sealer was at work right then and left them unanchored, wait for it and
+    seal after it, batch after batch, for up to ``SEALER_WAIT_S``: the caller gets its bundle,
+    not a 409. A waiter holds its pooled connection, so only one request per process waits
+    (``waiter``); another one meanwhile is told to ask again, and cannot take the pool."""
     await seal_pending(conn, signer, force_checkpoint=True)
     try:
         return await _chain_proof(conn, message_id, shows)
     except Conflict:
-        await seal_pending(conn, signer, force_checkpoint=True, wait_s=SEALER_WAIT_S)
-        return await _chain_proof(conn, message_id, shows)
+        if waiter.locked():
+            raise
+    async with waiter:
+        deadline = time.monotonic() + SEALER_WAIT_S
+        while True:
+            left = deadline - time.monotonic()
+            sealed = (await seal_pending(conn, signer, force_checkpoint=True, wait_s=max(left, 0.001))).sealed
+            try:
+                return await _chain_proof(conn, message_id, shows)
+            except Conflict:
+                # Nothing sealed: the wait ran out, or nothing is pending and waiting cannot help.
+                if sealed == 0 or time.monotonic() >= deadline:
+                    raise
 
 
 async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -> dict[str, Any]:

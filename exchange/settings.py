@@ -110,6 +110,10 @@ class TrustSettings(_Section):
     receipt_algorithm: Literal["ES256", "RS256"] = "ES256"
 
 
+# How much longer than an attempt (push_timeout_s) a delivery's lease lasts at least.
+LEASE_MARGIN_S = 1.0
+
+
 class DeliverySettings(_Section):
     enabled: bool = True
     max_attempts: int = Field(default=12, ge=1)
@@ -129,11 +133,13 @@ class DeliverySettings(_Section):
     @model_validator(mode="after")
     def _lease_outlasts_a_push(self) -> DeliverySettings:
         # A push (or forward) still waiting for its answer when its lease runs out is claimed
-        # again, and the recipient gets the document twice.
-        if self.lease_s <= self.push_timeout_s:
+        # again, and the recipient gets the document twice. The margin covers recording the
+        # outcome after an attempt that took all of push_timeout_s.
+        if self.lease_s < self.push_timeout_s + LEASE_MARGIN_S:
             raise ValueError(
-                f"lease_s ({self.lease_s:g}) must be longer than push_timeout_s ({self.push_timeout_s:g}),"
-                " or a push still waiting for its answer is claimed and sent again"
+                f"lease_s ({self.lease_s:g}) must be at least {LEASE_MARGIN_S:g} s longer than"
+                f" push_timeout_s ({self.push_timeout_s:g}), or a push still waiting for its answer"
+                " is claimed and sent again"
             )
         return self
 

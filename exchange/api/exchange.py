@@ -11,7 +11,7 @@ from exchange import bounds, pull, timeline
 from exchange.api.auth import allow
 from exchange.api.bodies import file_chunks, receive_package, send_stream
 from exchange.api.common import path_uuid, query_int, read_json
-from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SETTINGS, SIGNER
+from exchange.api.keys import CALLER, INTAKE, METRICS, POOL, SEALER_WAITER, SETTINGS, SIGNER
 from exchange.errors import BadRequest, ExchangeError, InvalidInput, NotFound
 from exchange.evidence import write_bundle
 from exchange.model import Role
@@ -142,7 +142,9 @@ async def evidence_download(request: web.Request) -> web.StreamResponse:
     # Made in a temporary file and sent from it: the package inside may be large.
     with tempfile.TemporaryFile() as bundle:
         async with request.app[POOL].acquire() as conn:
-            await write_bundle(conn, request[CALLER], message_id, request.app[SIGNER], bundle)
+            await write_bundle(
+                conn, request[CALLER], message_id, request.app[SIGNER], bundle, request.app[SEALER_WAITER]
+            )
         size = bundle.tell()
         bundle.seek(0)
         return await send_stream(

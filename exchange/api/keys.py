@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -20,6 +22,8 @@ DATABASE_URL = web.AppKey("database_url", str)
 POOL = web.AppKey("pool", Pool)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 SIGNER = web.AppKey("signer", Signer)
+# Held by the one evidence request of the process that waits for the background sealer.
+SEALER_WAITER = web.AppKey("sealer_waiter", asyncio.Lock)
 INTAKE = web.AppKey("intake", Intake)
 WORKER = web.AppKey("worker", DeliveryWorker)
 METRICS = web.AppKey("metrics", Metrics)

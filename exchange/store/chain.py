@@ -70,7 +70,8 @@ async def become_sealer(conn: Connection, wait_s: float) -> bool:
     Inside a savepoint: a wait that times out aborts only it, not the caller's transaction."""
     try:
         async with conn.transaction():
-            await conn.execute(_LOCK_TIMEOUT, f"{round(wait_s * 1000)}ms")
+            # At least 1 ms: PostgreSQL reads 0 as "wait for ever".
+            await conn.execute(_LOCK_TIMEOUT, f"{max(1, round(wait_s * 1000))}ms")
             await conn.execute(_LOCK)
     except asyncpg.LockNotAvailableError:
         return False

@@ -225,7 +225,7 @@ async def test_a_flooding_system_gets_429_and_the_honest_one_gets_through(
                         accepted.append(await response.json())
                         continue
                     assert response.status == 429
-                    assert int(response.headers["Retry-After"]) >= 5  # one request per 100 s
+                    assert int(response.headers["Retry-After"]) >= 50  # one request per 100 s
                     break
             else:
                 raise AssertionError("the flooder was never refused for its rate")

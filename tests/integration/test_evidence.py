@@ -7,18 +7,25 @@ import hashlib
 import io
 import json
 import random
+import uuid
 import zipfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from cryptography import x509
 
 from exchange.cli import run
 from exchange.edxml.codes import StatusCode
 from exchange.evidence import canonical_zip, verify_bundle
+from exchange.store import audit
 from exchange.store import chain as chain_store
+from exchange.store.audit import Event
 from tests.integration.conftest import DEPT, DOC, World, send_with_status, waiting_for_the_sealer
 
 
@@ -31,27 +38,73 @@ async def bundle(client: TestClient, world: World) -> bytes:
     return await response.read()
 
 
-async def test_a_bundle_asked_for_while_the_chain_is_being_sealed_waits_and_is_whole(
-    client: TestClient, world: World, database_url: str, dev_pki: dict[str, Path]
-) -> None:
-    accepted = await send_with_status(client, world, StatusCode.ARRIVED)
-    sealer = await asyncpg.connect(database_url)  # the background sealer, at work right then
+@asynccontextmanager
+async def sealer_at_work(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """Another process's background sealer, holding the chain until the block ends."""
+    sealer = await asyncpg.connect(database_url)
     try:
-        work = sealer.transaction()
-        await work.start()
-        assert await chain_store.try_become_sealer(sealer)
-        asked = asyncio.create_task(
-            client.get(f"/v1/messages/{accepted['message_id']}/evidence", headers=world.as_(DEPT))
-        )
-        await waiting_for_the_sealer(sealer)
-        await work.commit()
-        response = await asyncio.wait_for(asked, 30)
+        async with sealer.transaction():
+            assert await chain_store.try_become_sealer(sealer)
+            yield sealer
     finally:
         await sealer.close()
+
+
+def evidence_of(client: TestClient, world: World, accepted: dict[str, Any]) -> asyncio.Task[ClientResponse]:
+    return asyncio.create_task(
+        client.get(f"/v1/messages/{accepted['message_id']}/evidence", headers=world.as_(DEPT))
+    )
+
+
+async def assert_whole(response: ClientResponse, dev_pki: dict[str, Path]) -> None:
     assert response.status == 200  # not 409 "not sealed yet"
     axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
     report = verify_bundle(await response.read(), axis)
     assert report.valid, report.problems
+
+
+async def test_a_bundle_asked_for_while_the_chain_is_being_sealed_waits_and_is_whole(
+    client: TestClient, world: World, database_url: str, dev_pki: dict[str, Path]
+) -> None:
+    accepted = await send_with_status(client, world, StatusCode.ARRIVED)
+    async with sealer_at_work(database_url) as sealer:
+        asked = evidence_of(client, world, accepted)
+        await waiting_for_the_sealer(sealer)
+    await assert_whole(await asyncio.wait_for(asked, 30), dev_pki)
+
+
+async def test_a_bundle_behind_more_than_one_batch_to_seal_waits_for_every_batch(
+    client: TestClient, world: World, conn: asyncpg.Connection, database_url: str, dev_pki: dict[str, Path]
+) -> None:
+    async with sealer_at_work(database_url) as sealer:
+        # Before the message's own entries, more than one seal takes (5,000) are waiting.
+        backlog = [Event("test.event", uuid.uuid4(), details={"n": n}) for n in range(12_000)]
+        await audit.append(conn, "dms-test", backlog)
+        accepted = await send_with_status(client, world, StatusCode.ARRIVED)
+        asked = evidence_of(client, world, accepted)
+        await waiting_for_the_sealer(sealer)
+    await assert_whole(await asyncio.wait_for(asked, 60), dev_pki)
+
+
+async def test_one_request_of_a_process_waits_for_the_sealer_and_the_others_ask_again(
+    client: TestClient, world: World, database_url: str, dev_pki: dict[str, Path]
+) -> None:
+    """A waiter holds a pooled connection: a burst of bundle requests must not take the pool."""
+    accepted = await send_with_status(client, world, StatusCode.ARRIVED)
+    async with sealer_at_work(database_url) as sealer:
+        first = evidence_of(client, world, accepted)
+        await waiting_for_the_sealer(sealer)
+        others = await asyncio.gather(*(evidence_of(client, world, accepted) for _ in range(5)))
+        # Answered while the sealer still holds the chain: none of them joined the wait.
+        assert [response.status for response in others] == [409] * 5
+        assert {(await response.json())["error"]["code"] for response in others} == {"conflict"}
+        waiting = await sealer.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted",
+            chain_store.SEALER_LOCK,
+        )
+        assert waiting == 1
+        assert not first.done()
+    await assert_whole(await asyncio.wait_for(first, 30), dev_pki)
 
 
 def rezip(files: dict[str, bytes]) -> bytes:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from adapters.http_push import HttpPush, signed_text
+from exchange import delivery as delivery_module
 from exchange import registry
 from exchange.api.keys import POOL, SETTINGS, SIGNER
 from exchange.app import create_app
@@ -211,6 +212,44 @@ async def test_giving_up_and_requeueing(
         ]  # what metrics and alerts see
     finally:
         await pusher.close()
+
+
+async def test_an_attempt_is_stopped_at_the_push_timeout_even_while_the_package_is_read(
+    push_client: TestClient,
+    receiver: tuple[Receiver, TestServer],
+    conn: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lease outlasts the attempt only if the whole attempt is bounded, not the request alone."""
+    endpoint, server = receiver
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    response = await push_client.post(
+        "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
+    )
+    delivery_id = UUID((await response.json())["deliveries"][0]["delivery_id"])
+    never = asyncio.Event()
+
+    async def stalled_read(*args: object) -> None:
+        await never.wait()  # the stored package never comes
+
+    monkeypatch.setattr(delivery_module, "load_package", stalled_read)
+    app = push_client.server.app
+    settings = app[SETTINGS].delivery.model_copy(update={"push_timeout_s": 0.3, "lease_s": 1.3})
+    pusher = HttpPush(app[SIGNER], 0.3, allow_private_endpoints=True)
+    await pusher.start()
+    try:
+        worker = DeliveryWorker(app[POOL], settings, pusher, "stalled-worker")
+        assert await asyncio.wait_for(worker.run_until_idle(), 30) == 1
+    finally:
+        await pusher.close()
+    row = await delivery_store.delivery_by_id(conn, delivery_id)
+    assert row is not None
+    assert (row.state, row.attempts, row.last_error) == (
+        "retry_wait",
+        1,
+        "the attempt took longer than 0.3 s (push_timeout_s); stopped",
+    )
+    assert endpoint.requests == []
 
 
 async def test_urgent_documents_are_claimed_first(

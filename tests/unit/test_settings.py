@@ -70,8 +70,8 @@ def test_missing_file_unknown_key_and_bad_value_are_config_errors(tmp_path: Path
 
 def test_a_lease_shorter_than_a_push_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "exchange.toml"
-    config.write_text("[delivery]\nlease_s = 30.0\npush_timeout_s = 30.0\n")
-    refused = r"delivery: .*lease_s \(30\) must be longer than push_timeout_s \(30\)"
+    config.write_text("[delivery]\nlease_s = 30.5\npush_timeout_s = 30.0\n")
+    refused = r"delivery: .*lease_s \(30.5\) must be at least 1 s longer than push_timeout_s \(30\)"
     with pytest.raises(ConfigError, match=refused):
         load_settings(config)
     config.write_text("[delivery]\nlease_s = 31.0\npush_timeout_s = 30.0\n")
