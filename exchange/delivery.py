@@ -187,13 +187,16 @@ class DeliveryWorker:
         # claim, before its lease (longer by LEASE_MARGIN_S at least) runs out: no other worker
         # can claim it and push it again while this one still waits for the answer.
         timeout_s = self._settings.push_timeout_s
+        deadline = asyncio.timeout(timeout_s)
         try:
-            async with asyncio.timeout(timeout_s):
+            async with deadline:
                 result = await self._attempt(claim)
-        except TimeoutError:
-            result = PushResult(
-                False, f"the attempt took longer than {timeout_s:g} s (push_timeout_s); stopped"
-            )
+        except TimeoutError as exc:
+            if deadline.expired():
+                detail = f"the attempt took longer than {timeout_s:g} s (push_timeout_s); stopped"
+            else:  # something inside timed out first (a database connection, say)
+                detail = f"timed out: {exc!r}"
+            result = PushResult(False, detail)
         await self._record(claim, result)
 
     async def _attempt(self, claim: Claimed) -> PushResult:
@@ -275,7 +278,7 @@ class DeliveryWorker:
                     **({"remote_id": result.remote_id} if result.remote_id else {}),
                 },
             )
-            return Outcome(claim.id, "delivered", remote_id=result.remote_id), event
+            return Outcome(claim.id, claim.attempts, "delivered", remote_id=result.remote_id), event
         policy = RetryPolicy.for_agency(self._settings, claim.max_attempts, claim.max_age_s)
         decision = policy.after_failure(claim.attempts, claim.created_at, now, self._rng)
         details = {"attempt": claim.attempts, "recipient": claim.recipient, "error": result.detail}
@@ -286,11 +289,13 @@ class DeliveryWorker:
                 claim.id,
                 {**details, "next_attempt_at": decision.at.isoformat()},
             )
-            return Outcome(claim.id, "retry_wait", result.detail, next_attempt_at=decision.at), event
+            return Outcome(
+                claim.id, claim.attempts, "retry_wait", result.detail, next_attempt_at=decision.at
+            ), event
         event = Event(
             f"delivery.{decision.state}", claim.message_id, claim.id, {**details, "reason": decision.reason}
         )
-        return Outcome(claim.id, decision.state, f"{result.detail}; {decision.reason}"), event
+        return Outcome(claim.id, claim.attempts, decision.state, f"{result.detail}; {decision.reason}"), event
 
 
 PULL_EXPIRY_BATCH = 500

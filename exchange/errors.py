@@ -88,6 +88,15 @@ class Conflict(ExchangeError):
     code = "conflict"
 
 
+class NotSealedYet(Conflict):
+    """The audit entries an evidence bundle must prove are not anchored by a checkpoint yet."""
+
+    code = "not_sealed_yet"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
 class InvalidInput(ExchangeError):
     """Well-formed input that breaks a rule: a bad OrganId, an unknown parent, a bad row."""
 

@@ -30,7 +30,7 @@ from cryptography import x509
 from exchange import attachment_evidence, timeline, visibility
 from exchange.audit_chain import SEALER_WAIT_S, ChainChecker, ChainReport, checkpoint_claims, seal_pending
 from exchange.charts import readable_json
-from exchange.errors import Conflict
+from exchange.errors import Conflict, NotSealedYet
 from exchange.model import System
 from exchange.receipts import read_receipt
 from exchange.store import audit
@@ -135,11 +135,12 @@ async def _anchored_chain_proof(
     If the background sealer was at work right then and left them unanchored, wait for it and
     seal after it, batch after batch, for up to ``SEALER_WAIT_S``: the caller gets its bundle,
     not a 409. A waiter holds its pooled connection, so only one request per process waits
-    (``waiter``); another one meanwhile is told to ask again, and cannot take the pool."""
+    (``waiter``); another one meanwhile is told to ask again (409 ``not_sealed_yet`` with
+    Retry-After), and cannot take the pool."""
     await seal_pending(conn, signer, force_checkpoint=True)
     try:
         return await _chain_proof(conn, message_id, shows)
-    except Conflict:
+    except NotSealedYet:
         if waiter.locked():
             raise
     async with waiter:
@@ -149,7 +150,7 @@ async def _anchored_chain_proof(
             sealed = (await seal_pending(conn, signer, force_checkpoint=True, wait_s=max(left, 0.001))).sealed
             try:
                 return await _chain_proof(conn, message_id, shows)
-            except Conflict:
+            except NotSealedYet:
                 # Nothing sealed: the wait ran out, or nothing is pending and waiting cannot help.
                 if sealed == 0 or time.monotonic() >= deadline:
                     raise
@@ -164,11 +165,11 @@ async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -
     entries = await audit.entries_for_message(conn, message_id)
     mine = [entry for entry in entries if entry.seq is not None and shows.shows(entry)]
     if not mine:
-        raise Conflict("the record of this message is not sealed yet; ask again in a few seconds")
+        raise NotSealedYet("the record of this message is not sealed yet; ask again in a few seconds")
     first, last = min(e.seq for e in mine if e.seq), max(e.seq for e in mine if e.seq)
     checkpoint = await chain_store.checkpoint_at_or_after(conn, last)
     if checkpoint is None:
-        raise Conflict("no signed checkpoint covers this message yet; ask again in a few seconds")
+        raise NotSealedYet("no signed checkpoint covers this message yet; ask again in a few seconds")
     segment = await chain_store.segment(conn, first, checkpoint.seq)
     shown = {entry.id for entry in mine}
     return {

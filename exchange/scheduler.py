@@ -32,7 +32,7 @@ from exchange.api.keys import (
     SIGNER,
     WORKER,
 )
-from exchange.audit_chain import seal_pending
+from exchange.audit_chain import SEAL_BATCH, seal_pending
 from exchange.delivery import DeliveryWorker, expire_pull_deliveries
 from exchange.logs import get_logger
 from exchange.retention import remove_old_bodies
@@ -41,9 +41,6 @@ from exchange.store.deliveries import CHANNEL, Claimed
 from exchange.upstream import Upstreams
 
 log = get_logger(__name__)
-# Entries sealed per transaction. Hashing them is CPU on the event loop: a few hundred at a time keeps
-# each stretch to milliseconds, where thousands at once held every request in the process back.
-SEAL_BATCH = 250
 
 
 async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
@@ -89,9 +86,7 @@ async def _seal(app: web.Application) -> None:
     every = timedelta(seconds=app[SETTINGS].audit.checkpoint_interval_s)
     try:
         async with app[POOL].acquire() as conn:
-            while (
-                await seal_pending(conn, app[SIGNER], batch=SEAL_BATCH, checkpoint_every=every)
-            ).sealed == SEAL_BATCH:
+            while (await seal_pending(conn, app[SIGNER], checkpoint_every=every)).sealed == SEAL_BATCH:
                 pass
     except (*DATABASE_AWAY, OSError, PostgresError) as exc:  # e.g. the primary is gone: next tick retries
         log.warning("audit.seal_failed", error=str(exc))

@@ -209,24 +209,6 @@ WHERE d.id = claimed.id AND a.organ_id = d.recipient
 RETURNING d.id, d.message_id, d.recipient, d.mode::text AS mode, coalesce(a.push_endpoint, '') AS endpoint,
           d.attempts, d.created_at, a.max_attempts, a.max_age_s
 """
-# The pushed (or forwarded) copy was taken: $1 id, $2 worker, $3 the id the other side gave it (or NULL).
-_PUSHED = """
-UPDATE deliveries SET state = 'delivered', delivered_at = now(), lease_until = NULL, last_error = NULL,
-    remote_id = $3, updated_at = now()
-WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
-"""
-# A failed attempt to be tried again later: $1 id, $2 worker, $3 when, $4 error.
-_RETRY = """
-UPDATE deliveries SET state = 'retry_wait', next_attempt_at = $3, lease_until = NULL, last_error = $4,
-    updated_at = now()
-WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
-"""
-# A delivery given up on: $1 id, $2 worker, $3 'failed' or 'expired', $4 error.
-_GIVE_UP = """
-UPDATE deliveries SET state = $3::delivery_state, next_attempt_at = NULL, lease_until = NULL, last_error = $4,
-    updated_at = now()
-WHERE id = $1 AND state = 'sending' AND leased_by = $2 RETURNING id
-"""
 # Withdraws deliveries not yet in the recipient's hands: $1 ids. Returns those withdrawn. Decided on
 # whether the copy reached its recipient (downloaded, pushed, forwarded), never on the state alone: a
 # state can say "acked" of a copy never received. A copy being pushed right now ('sending') may land,
@@ -348,15 +330,18 @@ class Outcome:
     """What became of one pushed delivery, written with others in one statement."""
 
     delivery_id: UUID
+    attempt: int  # the attempt it is the outcome of: with the worker's name, the lease it was made under
     state: str  # delivered, retry_wait, failed or expired
     error: str | None = None
     next_attempt_at: datetime | None = None
     remote_id: str | None = None
 
 
-# Records many outcomes at once, each only where this worker still holds the lease: $1 worker, then
-# parallel arrays $2 ids, $3 states, $4 next attempt times, $5 errors, $6 remote ids; $7.. the audit
-# entries, written for the deliveries changed only. Returns those changed.
+# Records many outcomes at once, each only where this worker still holds the lease it made the attempt
+# under (a late outcome of an earlier attempt, since claimed again, changes nothing, even when the
+# same worker claimed it): $1 worker, then parallel arrays $2 ids, $3 attempts, $4 states, $5 next
+# attempt times, $6 errors, $7 remote ids; $8.. the audit entries, written for the deliveries changed
+# only. Returns those changed.
 _OUTCOMES = f"""
 WITH changed AS (
     UPDATE deliveries d
@@ -367,11 +352,11 @@ WITH changed AS (
         lease_until = NULL, last_error = o.error,
         remote_id = CASE WHEN o.state = 'delivered' THEN o.remote_id ELSE d.remote_id END,
         updated_at = now()
-    FROM unnest($2::uuid[], $3::delivery_state[], $4::timestamptz[], $5::text[], $6::text[])
-        AS o (id, state, next_attempt_at, error, remote_id)
-    WHERE d.id = o.id AND d.state = 'sending' AND d.leased_by = $1
+    FROM unnest($2::uuid[], $3::int[], $4::delivery_state[], $5::timestamptz[], $6::text[], $7::text[])
+        AS o (id, attempt, state, next_attempt_at, error, remote_id)
+    WHERE d.id = o.id AND d.state = 'sending' AND d.leased_by = $1 AND d.attempts = o.attempt
     RETURNING d.id
-), entries AS ({audit.insert_entries(7, when="e.delivery_id IN (SELECT id FROM changed)")})
+), entries AS ({audit.insert_entries(8, when="e.delivery_id IN (SELECT id FROM changed)")})
 SELECT id FROM changed
 """
 
@@ -385,6 +370,7 @@ async def record_outcomes(
         _OUTCOMES,
         worker,
         [o.delivery_id for o in outcomes],
+        [o.attempt for o in outcomes],
         [o.state for o in outcomes],
         [o.next_attempt_at for o in outcomes],
         [o.error for o in outcomes],
@@ -416,20 +402,6 @@ RETURNING d.id, d.message_id, d.recipient, d.attempts, d.created_at
 
 async def expire_pull(conn: Connection, max_age_s: float, limit: int, reason: str) -> list[Record]:
     return list(await conn.fetch(_EXPIRE_PULL, max_age_s, limit, reason))
-
-
-async def record_pushed(
-    conn: Connection, delivery_id: UUID, worker: str, remote_id: str | None = None
-) -> bool:
-    return await conn.fetchval(_PUSHED, delivery_id, worker, remote_id) is not None
-
-
-async def record_retry(conn: Connection, delivery_id: UUID, worker: str, at: datetime, error: str) -> bool:
-    return await conn.fetchval(_RETRY, delivery_id, worker, at, error) is not None
-
-
-async def record_given_up(conn: Connection, delivery_id: UUID, worker: str, state: str, error: str) -> bool:
-    return await conn.fetchval(_GIVE_UP, delivery_id, worker, state, error) is not None
 
 
 async def withdraw_undelivered(conn: Connection, delivery_ids: Sequence[UUID]) -> set[UUID]:

@@ -92,7 +92,8 @@ async def test_one_request_of_a_process_waits_for_the_sealer_and_the_others_ask_
         others = await asyncio.gather(*(evidence_of(client, world, accepted) for _ in range(5)))
         # Answered while the sealer still holds the chain: none of them joined the wait.
         assert [response.status for response in others] == [409] * 5
-        assert {(await response.json())["error"]["code"] for response in others} == {"conflict"}
+        assert {(await response.json())["error"]["code"] for response in others} == {"not_sealed_yet"}
+        assert {response.headers["Retry-After"] for response in others} == {"2"}
         waiting = await sealer.fetchval(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1 AND NOT granted",
             chain_store.SEALER_LOCK,

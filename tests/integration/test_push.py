@@ -33,6 +33,7 @@ from exchange.edxml.package import parse_package
 from exchange.model import Role
 from exchange.settings import Settings
 from exchange.store import deliveries as delivery_store
+from exchange.store.audit import Event
 from tests.edxml_factories import small_edoc
 from tests.integration.conftest import bearer
 
@@ -287,8 +288,26 @@ async def test_a_late_worker_cannot_overwrite_a_reclaimed_delivery(
     await conn.execute("UPDATE deliveries SET lease_until = now() - interval '1 second'")
     [again] = await delivery_store.claim_due(conn, 10, 60, "worker-b")
     assert (again.id, again.attempts) == (first.id, 2)
-    assert not await delivery_store.record_pushed(conn, first.id, "worker-a")
-    assert await delivery_store.record_pushed(conn, first.id, "worker-b")
+    assert await pushed(conn, "worker-a", first) == set()
+    # The same worker, once its lease ran out and it claimed the delivery again: the late outcome
+    # of its first attempt must not end the second, which may still be in flight.
+    await conn.execute("UPDATE deliveries SET lease_until = now() - interval '1 second'")
+    [third] = await delivery_store.claim_due(conn, 10, 60, "worker-b")
+    assert (third.id, third.attempts) == (first.id, 3)
+    assert await pushed(conn, "worker-b", again) == set()
+    assert await pushed(conn, "worker-b", third) == {first.id}
+    row = await delivery_store.delivery_by_id(conn, first.id)
+    assert row is not None
+    assert (row.state, row.attempts) == ("delivered", 3)
+    audited = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'delivery.pushed'")
+    assert audited == 1  # only the outcome written is audited
+
+
+async def pushed(conn: asyncpg.Connection, worker: str, claim: delivery_store.Claimed) -> set[UUID]:
+    """Record ``claim``'s attempt as delivered, as ``worker``; the ids that changed."""
+    outcome = delivery_store.Outcome(claim.id, claim.attempts, "delivered")
+    event = Event("delivery.pushed", claim.message_id, claim.id, {"attempt": claim.attempts})
+    return await delivery_store.record_outcomes(conn, worker, [outcome], [event])
 
 
 def test_retry_policy_backs_off_with_jitter_and_gives_up() -> None:
