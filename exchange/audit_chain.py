@@ -93,9 +93,11 @@ async def seal_pending(
     force_checkpoint: bool = False,
     wait_s: float = 0.0,
 ) -> SealResult:
-    """Seal committed entries and sign a checkpoint when one is due (or ``force_checkpoint``).
-    If another process is sealing, give way at once, or wait up to ``wait_s`` for it to finish
-    and seal after it (for a caller who needs its entries anchored now)."""
+    """Seal committed entries, at most ``batch``, and sign a checkpoint when one is due or, with
+    ``force_checkpoint``, once everything pending is sealed (a caller sealing batch after batch
+    gets one checkpoint, at the end). If another process is sealing, give way at once, or wait
+    up to ``wait_s`` for it to finish and seal after it (for a caller who needs its entries
+    anchored now)."""
     result = SealResult()
     async with conn.transaction():
         if wait_s > 0:
@@ -117,8 +119,9 @@ async def seal_pending(
             await chain_store.seal(conn, sealed)
         result.sealed = len(sealed)
         if seq > 0:
+            at_head = len(sealed) < batch
             result.checkpoint = await _checkpoint_if_due(
-                conn, signer, seq, prev, checkpoint_every, force_checkpoint
+                conn, signer, seq, prev, checkpoint_every, force_checkpoint and at_head
             )
     return result
 

@@ -278,7 +278,7 @@ class DeliveryWorker:
                     **({"remote_id": result.remote_id} if result.remote_id else {}),
                 },
             )
-            return Outcome(claim.id, claim.attempts, "delivered", remote_id=result.remote_id), event
+            return Outcome(claim.id, claim.lease_id, "delivered", remote_id=result.remote_id), event
         policy = RetryPolicy.for_agency(self._settings, claim.max_attempts, claim.max_age_s)
         decision = policy.after_failure(claim.attempts, claim.created_at, now, self._rng)
         details = {"attempt": claim.attempts, "recipient": claim.recipient, "error": result.detail}
@@ -290,12 +290,12 @@ class DeliveryWorker:
                 {**details, "next_attempt_at": decision.at.isoformat()},
             )
             return Outcome(
-                claim.id, claim.attempts, "retry_wait", result.detail, next_attempt_at=decision.at
+                claim.id, claim.lease_id, "retry_wait", result.detail, next_attempt_at=decision.at
             ), event
         event = Event(
             f"delivery.{decision.state}", claim.message_id, claim.id, {**details, "reason": decision.reason}
         )
-        return Outcome(claim.id, claim.attempts, decision.state, f"{result.detail}; {decision.reason}"), event
+        return Outcome(claim.id, claim.lease_id, decision.state, f"{result.detail}; {decision.reason}"), event
 
 
 PULL_EXPIRY_BATCH = 500

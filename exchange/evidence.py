@@ -28,7 +28,14 @@ import jwt
 from cryptography import x509
 
 from exchange import attachment_evidence, timeline, visibility
-from exchange.audit_chain import SEALER_WAIT_S, ChainChecker, ChainReport, checkpoint_claims, seal_pending
+from exchange.audit_chain import (
+    SEAL_BATCH,
+    SEALER_WAIT_S,
+    ChainChecker,
+    ChainReport,
+    checkpoint_claims,
+    seal_pending,
+)
 from exchange.charts import readable_json
 from exchange.errors import Conflict, NotSealedYet
 from exchange.model import System
@@ -130,14 +137,15 @@ def _member(name: str) -> zipfile.ZipInfo:
 async def _anchored_chain_proof(
     conn: Connection, signer: Signer, message_id: UUID, shows: EventFilter, waiter: asyncio.Lock
 ) -> dict[str, Any]:
-    """Seal what is pending and sign the head, so the bundle's entries are anchored now.
+    """Seal what is pending and sign the head, so every entry of the bundle is anchored now.
 
-    If the background sealer was at work right then and left them unanchored, wait for it and
-    seal after it, batch after batch, for up to ``SEALER_WAIT_S``: the caller gets its bundle,
-    not a 409. A waiter holds its pooled connection, so only one request per process waits
-    (``waiter``); another one meanwhile is told to ask again (409 ``not_sealed_yet`` with
-    Retry-After), and cannot take the pool."""
-    await seal_pending(conn, signer, force_checkpoint=True)
+    If the background sealer was at work right then and left some unanchored, wait for it and
+    seal after it, for up to ``SEALER_WAIT_S``: the caller gets its bundle, not a 409. A waiter
+    holds its pooled connection, so only one request per process waits (``waiter``); another one
+    meanwhile is told to ask again (409 ``not_sealed_yet`` with Retry-After), and cannot take the
+    pool."""
+    deadline = time.monotonic() + SEALER_WAIT_S
+    await _seal_everything(conn, signer, deadline, wait=False)
     try:
         return await _chain_proof(conn, message_id, shows)
     except NotSealedYet:
@@ -146,14 +154,26 @@ async def _anchored_chain_proof(
     async with waiter:
         deadline = time.monotonic() + SEALER_WAIT_S
         while True:
-            left = deadline - time.monotonic()
-            sealed = (await seal_pending(conn, signer, force_checkpoint=True, wait_s=max(left, 0.001))).sealed
+            sealed = await _seal_everything(conn, signer, deadline, wait=True)
             try:
                 return await _chain_proof(conn, message_id, shows)
             except NotSealedYet:
                 # Nothing sealed: the wait ran out, or nothing is pending and waiting cannot help.
                 if sealed == 0 or time.monotonic() >= deadline:
                     raise
+
+
+async def _seal_everything(conn: Connection, signer: Signer, deadline: float, *, wait: bool) -> int:
+    """Seal what is pending, batch after batch until ``deadline`` (small batches: the event loop
+    is never held for long), and sign the head. Gives way at once to a sealer at work in another
+    process, or with ``wait`` waits for it. How many entries were sealed."""
+    total = 0
+    while True:
+        wait_s = max(deadline - time.monotonic(), 0.001) if wait else 0.0
+        sealed = (await seal_pending(conn, signer, force_checkpoint=True, wait_s=wait_s)).sealed
+        total += sealed
+        if sealed < SEAL_BATCH or time.monotonic() >= deadline:
+            return total
 
 
 async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -> dict[str, Any]:
@@ -163,8 +183,8 @@ async def _chain_proof(conn: Connection, message_id: UUID, shows: EventFilter) -
     position and hashes: the links stay checkable, their content is not shown.
     """
     entries = await audit.entries_for_message(conn, message_id)
-    mine = [entry for entry in entries if entry.seq is not None and shows.shows(entry)]
-    if not mine:
+    mine = [entry for entry in entries if shows.shows(entry)]
+    if not mine or any(entry.seq is None for entry in mine):
         raise NotSealedYet("the record of this message is not sealed yet; ask again in a few seconds")
     first, last = min(e.seq for e in mine if e.seq), max(e.seq for e in mine if e.seq)
     checkpoint = await chain_store.checkpoint_at_or_after(conn, last)
@@ -232,6 +252,7 @@ def verify_bundle(data: bytes, certificate: x509.Certificate | None = None) -> B
     try:
         _check_receipt(report, files, axis, manifest)
         _check_chain(report, files, axis)
+        _check_trace(report, files)
         if attachment_evidence.MEMBER in files:
             removed = bool(manifest.get("package_removed_by_retention"))
             report.problems += attachment_evidence.check_member(files, removed)
@@ -317,6 +338,28 @@ def _check_chain(report: BundleReport, files: dict[str, bytes], axis: x509.Certi
     if missing := [i for i in chain["message_entries"] if i not in segment_ids]:
         report.problems.append(f"entries {missing} of the message are not in the chain segment")
     report.checked.append("chain")
+
+
+# What a trace event says, each to be as the chain entry of the same id says it.
+_TRACED = ("at", "actor", "action", "message_id", "delivery_id", "details")
+
+
+def _check_trace(report: BundleReport, files: dict[str, bytes]) -> None:
+    """Every event of the trace (what an auditor reads) is an entry the chain anchors, as it was
+    sealed: the manifest's hashes are not signed, so they alone cannot vouch for the trace."""
+    chain = json.loads(files["chain.json"])
+    anchored = {
+        item["id"]: item
+        for item in chain["segment"]
+        if not item.get("redacted") and item["id"] in set(chain["message_entries"])
+    }
+    for event in json.loads(files["trace.json"])["events"]:
+        entry = anchored.get(event.get("id"))
+        if entry is None:
+            report.problems.append(f"trace event {event.get('id')} is not anchored in the chain")
+        elif any(event.get(key) != entry.get(key) for key in _TRACED):
+            report.problems.append(f"trace event {event['id']} differs from the chain entry of that id")
+    report.checked.append("trace")
 
 
 def _entry(item: dict[str, Any]) -> AuditEntry:

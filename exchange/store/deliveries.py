@@ -94,6 +94,7 @@ class Claimed:
     created_at: datetime
     max_attempts: int | None
     max_age_s: int | None
+    lease_id: UUID | None = None  # this claim's own id: its outcome is written under it only
 
 
 # Creates deliveries; the arrays are parallel: ids, message ids, recipients, modes, states, urgencies.
@@ -203,11 +204,11 @@ WITH stale AS (
 )
 UPDATE deliveries d
 SET state = 'sending', lease_until = now() + make_interval(secs => $2), leased_by = $3,
-    attempts = d.attempts + 1, updated_at = now()
+    lease_id = gen_random_uuid(), attempts = d.attempts + 1, updated_at = now()
 FROM claimed, agencies a
 WHERE d.id = claimed.id AND a.organ_id = d.recipient
 RETURNING d.id, d.message_id, d.recipient, d.mode::text AS mode, coalesce(a.push_endpoint, '') AS endpoint,
-          d.attempts, d.created_at, a.max_attempts, a.max_age_s
+          d.attempts, d.created_at, a.max_attempts, a.max_age_s, d.lease_id
 """
 # Withdraws deliveries not yet in the recipient's hands: $1 ids. Returns those withdrawn. Decided on
 # whether the copy reached its recipient (downloaded, pushed, forwarded), never on the state alone: a
@@ -330,18 +331,19 @@ class Outcome:
     """What became of one pushed delivery, written with others in one statement."""
 
     delivery_id: UUID
-    attempt: int  # the attempt it is the outcome of: with the worker's name, the lease it was made under
+    lease_id: UUID | None  # the claim the attempt was made under
     state: str  # delivered, retry_wait, failed or expired
     error: str | None = None
     next_attempt_at: datetime | None = None
     remote_id: str | None = None
 
 
-# Records many outcomes at once, each only where this worker still holds the lease it made the attempt
-# under (a late outcome of an earlier attempt, since claimed again, changes nothing, even when the
-# same worker claimed it): $1 worker, then parallel arrays $2 ids, $3 attempts, $4 states, $5 next
-# attempt times, $6 errors, $7 remote ids; $8.. the audit entries, written for the deliveries changed
-# only. Returns those changed.
+# Records many outcomes at once, each only under the claim its attempt was made under, while this
+# worker still holds it: a late outcome of an earlier claim changes nothing (the delivery may be
+# claimed again and in flight), except that a copy the recipient took is recorded as delivered
+# whatever became of the claim, unless it was withdrawn meanwhile. $1 worker, then parallel arrays
+# $2 ids, $3 claim ids, $4 states, $5 next attempt times, $6 errors, $7 remote ids; $8.. the audit
+# entries, written for the deliveries changed only. Returns those changed.
 _OUTCOMES = f"""
 WITH changed AS (
     UPDATE deliveries d
@@ -352,9 +354,13 @@ WITH changed AS (
         lease_until = NULL, last_error = o.error,
         remote_id = CASE WHEN o.state = 'delivered' THEN o.remote_id ELSE d.remote_id END,
         updated_at = now()
-    FROM unnest($2::uuid[], $3::int[], $4::delivery_state[], $5::timestamptz[], $6::text[], $7::text[])
-        AS o (id, attempt, state, next_attempt_at, error, remote_id)
-    WHERE d.id = o.id AND d.state = 'sending' AND d.leased_by = $1 AND d.attempts = o.attempt
+    FROM unnest($2::uuid[], $3::uuid[], $4::delivery_state[], $5::timestamptz[], $6::text[], $7::text[])
+        AS o (id, lease_id, state, next_attempt_at, error, remote_id)
+    WHERE d.id = o.id AND (
+        (d.state = 'sending' AND d.leased_by = $1 AND d.lease_id = o.lease_id)
+        OR (o.state = 'delivered' AND d.delivered_at IS NULL
+            AND d.state IN ('queued', 'sending', 'retry_wait', 'failed', 'expired'))
+    )
     RETURNING d.id
 ), entries AS ({audit.insert_entries(8, when="e.delivery_id IN (SELECT id FROM changed)")})
 SELECT id FROM changed
@@ -370,7 +376,7 @@ async def record_outcomes(
         _OUTCOMES,
         worker,
         [o.delivery_id for o in outcomes],
-        [o.attempt for o in outcomes],
+        [o.lease_id for o in outcomes],
         [o.state for o in outcomes],
         [o.next_attempt_at for o in outcomes],
         [o.error for o in outcomes],

@@ -9,7 +9,7 @@ import json
 import random
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,14 @@ import asyncpg
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from aiohttp.web import Application
 from cryptography import x509
 
+from exchange.app import create_app
 from exchange.cli import run
 from exchange.edxml.codes import StatusCode
 from exchange.evidence import canonical_zip, verify_bundle
+from exchange.settings import Settings
 from exchange.store import audit
 from exchange.store import chain as chain_store
 from exchange.store.audit import Event
@@ -73,12 +76,37 @@ async def test_a_bundle_asked_for_while_the_chain_is_being_sealed_waits_and_is_w
     backlog: int,
 ) -> None:
     async with sealer_at_work(database_url) as sealer:
-        # Entries waiting to be sealed before the message's own: one seal takes 5,000 at most.
+        # Entries waiting to be sealed before the message's own: one seal takes 250 at most.
         await audit.append(conn, "dms-test", [Event("test.event", uuid.uuid4()) for _ in range(backlog)])
         accepted = await send_with_status(client, world, StatusCode.ARRIVED)
         asked = evidence_of(client, world, accepted)
         await waiting_for_the_sealer(sealer)
     await assert_whole(await asyncio.wait_for(asked, 60), dev_pki)
+
+
+async def test_every_event_of_a_bundle_is_anchored_behind_a_backlog_to_seal(
+    aiohttp_client: Callable[[Application], Awaitable[TestClient]],
+    settings: Settings,
+    database_url: str,
+    world: World,
+    conn: asyncpg.Connection,
+    dev_pki: dict[str, Path],
+) -> None:
+    """More entries pending than one seal takes (250), none of them held by another sealer: the
+    bundle seals them all, and anchors every event its trace shows, the newest included."""
+    idle = settings.model_copy(update={"audit": settings.audit.model_copy(update={"seal_interval_s": 3600})})
+    client = await aiohttp_client(create_app(idle, database_url))  # no background sealer to help
+    accepted = await send_with_status(client, world, StatusCode.ARRIVED)
+    await audit.append(conn, "dms-test", [Event("test.event", uuid.uuid4()) for _ in range(600)])
+    message_id = uuid.UUID(accepted["message_id"])
+    await audit.append(conn, "dms-test", [Event("test.late", message_id, details={"after": "the backlog"})])
+    response = await evidence_of(client, world, accepted)
+    data = await response.read()
+    await assert_whole(response, dev_pki)
+    files = unzip(data)
+    traced = [event["id"] for event in json.loads(files["trace.json"])["events"]]
+    assert "test.late" in {event["action"] for event in json.loads(files["trace.json"])["events"]}
+    assert set(traced) <= set(json.loads(files["chain.json"])["message_entries"])
 
 
 async def test_one_request_of_a_process_waits_for_the_sealer_and_the_others_ask_again(
@@ -133,7 +161,7 @@ async def test_a_bundle_holds_everything_and_verifies(bundle: bytes, dev_pki: di
     axis = x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes())
     report = verify_bundle(bundle, axis)
     assert report.valid, report.problems
-    assert report.checked == ["manifest", "receipt", "chain", "attachments"]
+    assert report.checked == ["manifest", "receipt", "chain", "trace", "attachments"]
 
 
 async def test_changing_any_byte_fails_with_a_reason(bundle: bytes, dev_pki: dict[str, Path]) -> None:
@@ -169,6 +197,20 @@ async def test_consistent_forgeries_are_caught_by_the_signatures(
     forged_chain["manifest.json"] = json.dumps(manifest).encode()
     report = verify_bundle(rezip(forged_chain), axis)
     assert any("was changed after it was sealed" in problem for problem in report.problems)
+
+    # The trace is what an auditor reads: its events must be the chain's entries, as sealed.
+    for change, problem in [
+        (lambda event: event.update(actor="someone else"), "differs from the chain entry of that id"),
+        (lambda event: event.update(id=10**9), "trace event 1000000000 is not anchored in the chain"),
+    ]:
+        trace = json.loads(files["trace.json"])
+        change(trace["events"][0])
+        forged_trace = dict(files, **{"trace.json": json.dumps(trace).encode()})
+        manifest = json.loads(files["manifest.json"])
+        manifest["files"]["trace.json"] = hashlib.sha256(forged_trace["trace.json"]).hexdigest()
+        forged_trace["manifest.json"] = json.dumps(manifest).encode()
+        report = verify_bundle(rezip(forged_trace), axis)
+        assert any(problem in found for found in report.problems), report.problems
 
     stranger = x509.load_pem_x509_certificate(dev_pki["server"].read_bytes())
     report = verify_bundle(bundle, stranger)

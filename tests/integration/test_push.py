@@ -275,9 +275,12 @@ async def test_urgent_documents_are_claimed_first(
     assert order == [3, 2, 1, 0]
 
 
-async def test_a_late_worker_cannot_overwrite_a_reclaimed_delivery(
+async def test_a_late_outcome_never_ends_a_newer_claim_but_a_copy_taken_is_recorded(
     push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
 ) -> None:
+    """A worker whose outcome comes after its lease ran out must not end the claim that followed,
+    whose push may still be in flight: neither another worker's, nor its own later one, nor one
+    made after an admin's requeue started the attempts again."""
     _, server = receiver
     key = await setup_agencies(conn, str(server.make_url("/edoc")))
     await push_client.post(
@@ -285,28 +288,57 @@ async def test_a_late_worker_cannot_overwrite_a_reclaimed_delivery(
     )
     [first] = await delivery_store.claim_due(conn, 10, 60, "worker-a")
     assert await delivery_store.claim_due(conn, 10, 60, "worker-b") == []  # leased
+    await expire_leases(conn)
+    [second] = await delivery_store.claim_due(conn, 10, 60, "worker-b")
+    assert (second.id, second.attempts) == (first.id, 2)
+    assert await record(conn, "worker-a", first, "retry_wait") == set()  # another worker's claim
+
+    await expire_leases(conn)
+    [third] = await delivery_store.claim_due(conn, 10, 60, "worker-a")
+    assert await record(conn, "worker-a", first, "retry_wait") == set()  # its own, later claim
+    assert await record(conn, "worker-a", third, "failed") == {first.id}
+    assert await delivery_store.requeue(conn, [first.id]) == [first.id]
+    [fourth] = await delivery_store.claim_due(conn, 10, 60, "worker-a")
+    assert (fourth.attempts, third.attempts) == (1, 3)
+    assert fourth.attempts == first.attempts  # same worker, same attempt number: not the same claim
+    assert await record(conn, "worker-a", first, "retry_wait") == set()
+    assert await state_of(conn, first.id) == ("sending", 1)
+
+    # The recipient took the copy, but the answer came after the lease: recorded as delivered
+    # (nothing claims it again), and the claim in flight then changes nothing.
+    assert await record(conn, "worker-a", first, "delivered") == {first.id}
+    assert await record(conn, "worker-a", fourth, "retry_wait") == set()
+    assert await state_of(conn, first.id) == ("delivered", 1)
+    outcomes = await conn.fetch(
+        "SELECT action, details->>'attempt' AS attempt FROM audit_log"
+        " WHERE action LIKE 'delivery.%' AND action <> 'delivery.created' ORDER BY id"
+    )
+    # Only the outcomes written are audited.
+    assert [(row["action"], row["attempt"]) for row in outcomes] == [
+        ("delivery.failed", "3"),
+        ("delivery.pushed", "1"),
+    ]
+
+
+async def expire_leases(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE deliveries SET lease_until = now() - interval '1 second'")
-    [again] = await delivery_store.claim_due(conn, 10, 60, "worker-b")
-    assert (again.id, again.attempts) == (first.id, 2)
-    assert await pushed(conn, "worker-a", first) == set()
-    # The same worker, once its lease ran out and it claimed the delivery again: the late outcome
-    # of its first attempt must not end the second, which may still be in flight.
-    await conn.execute("UPDATE deliveries SET lease_until = now() - interval '1 second'")
-    [third] = await delivery_store.claim_due(conn, 10, 60, "worker-b")
-    assert (third.id, third.attempts) == (first.id, 3)
-    assert await pushed(conn, "worker-b", again) == set()
-    assert await pushed(conn, "worker-b", third) == {first.id}
-    row = await delivery_store.delivery_by_id(conn, first.id)
+
+
+async def state_of(conn: asyncpg.Connection, delivery_id: UUID) -> tuple[str, int]:
+    row = await delivery_store.delivery_by_id(conn, delivery_id)
     assert row is not None
-    assert (row.state, row.attempts) == ("delivered", 3)
-    audited = await conn.fetchval("SELECT count(*) FROM audit_log WHERE action = 'delivery.pushed'")
-    assert audited == 1  # only the outcome written is audited
+    return row.state, row.attempts
 
 
-async def pushed(conn: asyncpg.Connection, worker: str, claim: delivery_store.Claimed) -> set[UUID]:
-    """Record ``claim``'s attempt as delivered, as ``worker``; the ids that changed."""
-    outcome = delivery_store.Outcome(claim.id, claim.attempts, "delivered")
-    event = Event("delivery.pushed", claim.message_id, claim.id, {"attempt": claim.attempts})
+async def record(
+    conn: asyncpg.Connection, worker: str, claim: delivery_store.Claimed, state: str
+) -> set[UUID]:
+    """Record the outcome of ``claim``'s attempt as ``worker``, with its audit entry; the ids changed."""
+    outcome = delivery_store.Outcome(
+        claim.id, claim.lease_id, state, None if state == "delivered" else "HTTP 503"
+    )
+    action = "delivery.pushed" if state == "delivered" else f"delivery.{state}"
+    event = Event(action, claim.message_id, claim.id, {"attempt": claim.attempts})
     return await delivery_store.record_outcomes(conn, worker, [outcome], [event])
 
 
