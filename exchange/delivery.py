@@ -83,6 +83,21 @@ class Forwarder(Protocol):
     async def forward(self, claim: Claimed, message: MessageRow, package: PackageStream) -> PushResult: ...
 
 
+# An outcome waiting to be written, and the future its attempt awaits.
+_Pending = tuple[Claimed, PushResult, "asyncio.Future[bool]"]
+
+
+def _one_per_delivery(pending: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+    """The first outcome of each delivery, and the others (in the order they came) for later."""
+    first: list[_Pending] = []
+    later: list[_Pending] = []
+    seen: set[UUID] = set()
+    for item in pending:
+        (later if item[0].id in seen else first).append(item)
+        seen.add(item[0].id)
+    return first, later
+
+
 class DeliveryWorker:
     """Claims and pushes due deliveries for one server process."""
 
@@ -105,7 +120,7 @@ class DeliveryWorker:
         self._rng = random.Random()  # noqa: S311 (retry jitter, not security)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._per_endpoint: Counter[str] = Counter()  # deliveries in flight to each endpoint
-        self._pending: list[tuple[Claimed, PushResult, asyncio.Future[bool]]] = []
+        self._pending: list[_Pending] = []
         self._writing: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -227,9 +242,11 @@ class DeliveryWorker:
 
     async def _write_outcomes(self) -> None:
         # Whatever arrived while the previous batch was being written goes in the next one: no
-        # waiting when idle, one statement for many outcomes when busy.
+        # waiting when idle, one statement for many outcomes when busy. One outcome per delivery
+        # in a statement (a late one and its successor's, in the order they came): an UPDATE
+        # applies only one of two rows for the same delivery, and the audit must say which.
         while self._pending:
-            batch, self._pending = self._pending, []
+            batch, self._pending = _one_per_delivery(self._pending)
             try:
                 changed = await self._write_batch([(claim, result) for claim, result, _ in batch])
             except Exception as exc:

@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from adapters.http_push import HttpPush, signed_text
+from adapters.http_push import HttpPush, PushResult, signed_text
 from exchange import delivery as delivery_module
 from exchange import registry
 from exchange.api.keys import POOL, SETTINGS, SIGNER
@@ -318,6 +318,29 @@ async def test_a_late_outcome_never_ends_a_newer_claim_but_a_copy_taken_is_recor
         ("delivery.failed", "3"),
         ("delivery.pushed", "1"),
     ]
+
+
+async def test_two_outcomes_of_one_delivery_that_come_together_are_written_in_turn(
+    push_client: TestClient, receiver: tuple[Receiver, TestServer], conn: asyncpg.Connection
+) -> None:
+    """A late 2xx and the next claim's failure reach the writer together: one statement would
+    apply one of them and audit the other. Written in turn, state and audit agree."""
+    _, server = receiver
+    key = await setup_agencies(conn, str(server.make_url("/edoc")))
+    await push_client.post(
+        "/v1/packages", headers=bearer(key), data=build_edoc(small_edoc(sender=DEPT, recipients=(DISTRICT,)))
+    )
+    worker, _ = worker_for(push_client, name="worker-a")
+    [late] = await delivery_store.claim_due(conn, 10, 60, "worker-a")
+    await expire_leases(conn)
+    [current] = await delivery_store.claim_due(conn, 10, 60, "worker-a")
+    await asyncio.gather(
+        worker._record(late, PushResult(True, "HTTP 204")),
+        worker._record(current, PushResult(False, "HTTP 503")),
+    )
+    assert await state_of(conn, late.id) == ("delivered", 2)
+    actions = await conn.fetch("SELECT action FROM audit_log WHERE delivery_id = $1 ORDER BY id", late.id)
+    assert [row["action"] for row in actions] == ["delivery.created", "delivery.pushed"]
 
 
 async def expire_leases(conn: asyncpg.Connection) -> None:
