@@ -4,7 +4,8 @@ A bundle is a zip of the original package, the receipt the axis signed when it a
 it, the trace (JSON and a readable HTML page), the segment of the audit hash chain that
 holds the document's entries up to a checkpoint signed by the axis, the axis
 certificate, the validation report of the signatures inside its attachments
-(``exchange.attachment_evidence``), and a manifest of SHA-256 hashes. ``verify_bundle`` checks all of it with
+(``exchange.attachment_evidence``), and a manifest of SHA-256 hashes that the axis signs
+(``manifest.jws``). ``verify_bundle`` checks all of it with
 nothing but the bundle (and, better, a copy of the axis certificate obtained separately).
 """
 
@@ -26,6 +27,7 @@ from uuid import UUID
 import jinja2
 import jwt
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from exchange import attachment_evidence, timeline, visibility
 from exchange.audit_chain import (
@@ -55,6 +57,15 @@ _TEMPLATES = jinja2.Environment(
 )
 _TEMPLATES.filters["details"] = readable_json
 FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json", "axis-certificate.pem")
+# The axis's signature over the manifest, so every member it lists is vouched for, the trace too.
+MANIFEST_SIGNATURE = "manifest.jws"
+MANIFEST_TYPE = "exchange-evidence-manifest+jws"
+
+
+def _sign_manifest(signer: Signer, manifest: bytes) -> str:
+    payload = json.dumps({"manifest_sha256": hashlib.sha256(manifest).hexdigest()}).encode()
+    token: str = jwt.PyJWS().encode(payload, signer.key, algorithm="RS256", headers={"typ": MANIFEST_TYPE})
+    return token
 
 
 async def write_bundle(
@@ -111,7 +122,9 @@ async def write_bundle(
         }
         if not readable:
             manifest["package_withheld"] = "the caller's copy was withdrawn; its content is not readable"
-        bundle.writestr(_member("manifest.json"), json.dumps(manifest, indent=2).encode())
+        manifest_bytes = json.dumps(manifest, indent=2).encode()
+        bundle.writestr(_member("manifest.json"), manifest_bytes)
+        bundle.writestr(_member(MANIFEST_SIGNATURE), _sign_manifest(signer, manifest_bytes).encode())
 
 
 def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
@@ -221,6 +234,9 @@ class BundleReport:
     message_id: str | None = None
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    # What the bundle shows without proof: kept apart from problems, so that a bundle made before
+    # manifests were signed is not called forged, nor one stripped of its signature called proven.
+    unproven: list[str] = field(default_factory=list)
     redacted_entries: int = 0  # chain entries of others, shown by position and hashes only
 
     @property
@@ -233,6 +249,7 @@ class BundleReport:
             "message_id": self.message_id,
             "checked": self.checked,
             "problems": self.problems,
+            "unproven": self.unproven,
             "redacted_entries": self.redacted_entries,
         }
 
@@ -242,17 +259,20 @@ def verify_bundle(data: bytes, certificate: x509.Certificate | None = None) -> B
     report = BundleReport()
     try:
         files = _read_zip(data)
-        manifest = json.loads(files.pop("manifest.json"))
+        manifest_bytes = files.pop("manifest.json")
+        manifest = json.loads(manifest_bytes)
+        signature = files.pop(MANIFEST_SIGNATURE, None)
         axis = certificate or x509.load_pem_x509_certificate(files["axis-certificate.pem"])
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, UnicodeDecodeError) as exc:
         report.problems.append(f"the bundle is damaged or not a bundle: {exc!r}")
         return report
     report.message_id = manifest.get("message_id")
     _check_manifest(report, files, manifest)
+    signed = _check_manifest_signature(report, manifest_bytes, signature, axis)
     try:
         _check_receipt(report, files, axis, manifest)
         _check_chain(report, files, axis)
-        _check_trace(report, files)
+        _check_trace(report, files, signed)
         if attachment_evidence.MEMBER in files:
             removed = bool(manifest.get("package_removed_by_retention"))
             report.problems += attachment_evidence.check_member(files, removed)
@@ -272,6 +292,35 @@ def _check_manifest(report: BundleReport, files: dict[str, bytes], manifest: dic
         elif hashlib.sha256(files[name]).hexdigest() != listed[name]:
             report.problems.append(f"{name} does not match its SHA-256 in the manifest")
     report.checked.append("manifest")
+
+
+def _check_manifest_signature(
+    report: BundleReport, manifest: bytes, signature: bytes | None, axis: x509.Certificate
+) -> bool:
+    """Whether the axis signed this manifest. A bundle without the signature (made before
+    manifests were signed, or stripped of it) is not a forgery on that account, but what only
+    the signature proves (the trace) is then reported unproven."""
+    if signature is None:
+        report.unproven.append(
+            "the manifest is not signed (a bundle made before manifests were signed, or one stripped"
+            " of its signature): trace.json and trace.html are not proven, only the chain entries"
+        )
+        return False
+    key = axis.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        report.problems.append("the axis certificate does not hold an RSA key")
+        return False
+    try:
+        decoded = jwt.PyJWS().decode_complete(signature.decode(), key=key, algorithms=["RS256"])
+        claims = json.loads(decoded["payload"])
+    except (jwt.InvalidTokenError, UnicodeDecodeError, ValueError, TypeError) as exc:
+        report.problems.append(f"the manifest's signature does not verify with the axis certificate: {exc}")
+        return False
+    if claims.get("manifest_sha256") != hashlib.sha256(manifest).hexdigest():
+        report.problems.append("manifest.json is not the manifest the axis signed")
+        return False
+    report.checked.append("signed manifest")
+    return True
 
 
 def _read_zip(data: bytes) -> dict[str, bytes]:
@@ -344,9 +393,11 @@ def _check_chain(report: BundleReport, files: dict[str, bytes], axis: x509.Certi
 _TRACED = ("at", "actor", "action", "message_id", "delivery_id", "details")
 
 
-def _check_trace(report: BundleReport, files: dict[str, bytes]) -> None:
+def _check_trace(report: BundleReport, files: dict[str, bytes], signed: bool) -> None:
     """Every event of the trace (what an auditor reads) is an entry the chain anchors, as it was
-    sealed: the manifest's hashes are not signed, so they alone cannot vouch for the trace."""
+    sealed. In a bundle whose manifest is not signed, a disagreement is reported unproven, not
+    as a problem: bundles made before a bundle sealed everything it showed could have one."""
+    found = report.problems if signed else report.unproven
     chain = json.loads(files["chain.json"])
     anchored = {
         item["id"]: item
@@ -356,9 +407,9 @@ def _check_trace(report: BundleReport, files: dict[str, bytes]) -> None:
     for event in json.loads(files["trace.json"])["events"]:
         entry = anchored.get(event.get("id"))
         if entry is None:
-            report.problems.append(f"trace event {event.get('id')} is not anchored in the chain")
+            found.append(f"trace event {event.get('id')} is not anchored in the chain")
         elif any(event.get(key) != entry.get(key) for key in _TRACED):
-            report.problems.append(f"trace event {event['id']} differs from the chain entry of that id")
+            found.append(f"trace event {event['id']} differs from the chain entry of that id")
     report.checked.append("trace")
 
 

@@ -37,6 +37,8 @@ def verify(bundle: Path, certificate: Path | None, as_json: bool) -> int:
                 f"{bundle}: valid evidence for message {report.message_id} "
                 f"({', '.join(report.checked)} checked with {source})"
             )
+            for caveat in report.unproven:
+                click.echo(f"  not proven: {caveat}")
         else:
             click.echo(f"{bundle}: INVALID")
             for problem in report.problems:

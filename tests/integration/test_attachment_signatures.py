@@ -231,7 +231,10 @@ async def test_the_evidence_bundle_carries_a_validation_report_checked_offline(
     ).hexdigest()
     forged["manifest.json"] = json.dumps(manifest, indent=2).encode()
     problems = verify_bundle(canonical_zip(list(forged.items())), axis).problems
-    assert problems == ["attachment-validation.json is not the report the audit chain recorded at receipt"]
+    recorded = "attachment-validation.json is not the report the audit chain recorded at receipt"
+    assert problems == ["manifest.json is not the manifest the axis signed", recorded]
+    del forged["manifest.jws"]  # stripped of the manifest's signature too: the chain still tells
+    assert verify_bundle(canonical_zip(list(forged.items())), axis).problems == [recorded]
 
     # Trusting a different document CA offline gives other verdicts, and says so.
     validation = json.loads(files["attachment-validation.json"])
