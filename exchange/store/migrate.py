@@ -6,10 +6,13 @@ first one apply what is missing while the others wait, then find nothing to do.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+import asyncpg
 
 from exchange.store.db import Connection
 
@@ -17,6 +20,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.sql")
 # Arbitrary but fixed: every process of the axis must use the same key.
 _LOCK_KEY = 7_246_001
+# A migration waiting for a table lock (behind a long report, say) makes every query on that table
+# queue behind it, while older processes still serve: it waits this long at most, lets them
+# through, and tries again after a pause, so many times.
+LOCK_WAIT_S = 5.0
+LOCK_ATTEMPTS = 12
+RETRY_PAUSE_S = 1.0
 
 # Creates the bookkeeping table; harmless when it exists.
 _CREATE_LEDGER = """
@@ -28,6 +37,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 # The versions already applied.
 _APPLIED = "SELECT version FROM schema_migrations"
+# Bounds how long the statements after it wait for a lock, to the end of the transaction: $1 e.g. '5000ms'.
+_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
 # Records one applied migration: $1 version, $2 name.
 _RECORD = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 # The newest applied version, or NULL; NULL too when the ledger does not exist yet.
@@ -75,13 +86,25 @@ async def apply_migrations(conn: Connection) -> list[Migration]:
         for migration in available_migrations():
             if migration.version in applied:
                 continue
-            async with conn.transaction():
-                await conn.execute(migration.sql)
-                await conn.execute(_RECORD, migration.version, migration.name)
+            await _apply(conn, migration)
             done.append(migration)
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def _apply(conn: Connection, migration: Migration) -> None:
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            async with conn.transaction():
+                await conn.execute(_LOCK_TIMEOUT, f"{round(LOCK_WAIT_S * 1000)}ms")
+                await conn.execute(migration.sql)
+                await conn.execute(_RECORD, migration.version, migration.name)
+            return
+        except asyncpg.LockNotAvailableError:
+            if attempt == LOCK_ATTEMPTS:
+                raise
+            await asyncio.sleep(RETRY_PAUSE_S)  # the queries that queued behind the wait go through
 
 
 async def current_version(conn: Connection) -> int | None:

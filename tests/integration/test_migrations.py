@@ -1,8 +1,16 @@
 import asyncio
 
 import asyncpg
+import pytest
 
-from exchange.store.migrate import apply_migrations, available_migrations, current_version, latest_version
+from exchange.store import migrate
+from exchange.store.migrate import (
+    Migration,
+    apply_migrations,
+    available_migrations,
+    current_version,
+    latest_version,
+)
 from tests.conftest import database_url_for
 
 
@@ -39,3 +47,32 @@ async def test_schema_mirrors_the_enums(conn: asyncpg.Connection) -> None:
     ]:
         labels = await conn.fetchval(f"SELECT enum_range(NULL::{type_name})::text[]")
         assert labels == [member.value for member in enum]
+
+
+async def test_a_migration_waiting_for_a_table_lock_gives_way_and_tries_again(
+    conn: asyncpg.Connection, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While it waits for its lock, every query on the table queues behind it: it waits only so
+    long, lets them through, tries again, and in the end gives up leaving nothing half done."""
+    shipped = latest_version()
+    probe = Migration(9999, "probe", "ALTER TABLE deliveries ADD COLUMN probe integer")
+    monkeypatch.setattr(migrate, "available_migrations", lambda: (*available_migrations(), probe))
+    monkeypatch.setattr(migrate, "LOCK_WAIT_S", 0.1)
+    monkeypatch.setattr(migrate, "LOCK_ATTEMPTS", 3)
+    monkeypatch.setattr(migrate, "RETRY_PAUSE_S", 0.01)
+    reader = await asyncpg.connect(database_url)  # a long report, reading deliveries throughout
+    try:
+        async with reader.transaction():
+            await reader.execute("LOCK TABLE deliveries IN ACCESS SHARE MODE")
+            with pytest.raises(asyncpg.LockNotAvailableError):
+                await apply_migrations(conn)
+            assert await current_version(conn) == shipped  # not applied, not recorded
+            # What the waits held back went through in the end: the reader's transaction is alive.
+            assert await reader.fetchval("SELECT count(*) FROM deliveries") == 0
+        assert [m.version for m in await apply_migrations(conn)] == [9999]
+    finally:
+        await reader.close()
+    assert (
+        await conn.fetchval("SELECT count(*) FROM information_schema.columns WHERE column_name = 'probe'")
+        == 1
+    )
