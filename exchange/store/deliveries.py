@@ -358,7 +358,7 @@ WITH changed AS (
         AS o (id, lease_id, state, next_attempt_at, error, remote_id)
     WHERE d.id = o.id AND (
         (d.state = 'sending' AND d.leased_by = $1 AND d.lease_id = o.lease_id)
-        OR (o.state = 'delivered' AND d.delivered_at IS NULL
+        OR (o.state = 'delivered' AND d.delivered_at IS NULL AND d.mode IN ('push', 'upstream')
             AND d.state IN ('queued', 'sending', 'retry_wait', 'failed', 'expired'))
     )
     RETURNING d.id
