@@ -131,6 +131,10 @@ def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
     """A zip whose bytes follow from its members alone: stored (no compression, so no zlib
     differences between machines) with fixed metadata. A verifier rebuilds it and compares,
     so even a byte of zip bookkeeping that no reader checks cannot change unnoticed."""
+    names = [name for name, _ in members]
+    if len(set(names)) != len(names):
+        # Readers differ on which of two same-named members they show: a bundle has none.
+        raise ValueError(f"members named twice: {sorted({n for n in names if names.count(n) > 1})}")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as bundle:
         for name, data in members:
@@ -243,9 +247,15 @@ class BundleReport:
     def valid(self) -> bool:
         return not self.problems
 
+    @property
+    def proven(self) -> bool:
+        """Valid, and nothing in it shown without proof."""
+        return self.valid and not self.unproven
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "valid": self.valid,
+            "proven": self.proven,
             "message_id": self.message_id,
             "checked": self.checked,
             "problems": self.problems,
@@ -316,7 +326,7 @@ def _check_manifest_signature(
     except (jwt.InvalidTokenError, UnicodeDecodeError, ValueError, TypeError) as exc:
         report.problems.append(f"the manifest's signature does not verify with the axis certificate: {exc}")
         return False
-    if claims.get("manifest_sha256") != hashlib.sha256(manifest).hexdigest():
+    if not isinstance(claims, dict) or claims.get("manifest_sha256") != hashlib.sha256(manifest).hexdigest():
         report.problems.append("manifest.json is not the manifest the axis signed")
         return False
     report.checked.append("signed manifest")

@@ -25,7 +25,9 @@ def evidence() -> None:
 )
 @json_option
 def verify(bundle: Path, certificate: Path | None, as_json: bool) -> int:
-    """Check a bundle without the server: hashes, receipt signature, chain segment and checkpoint."""
+    """Check a bundle without the server: hashes, the manifest's, receipt's and checkpoint's
+    signatures, the chain segment, the trace. Exit 0: valid and fully proven; 1: invalid;
+    3: valid as far as it goes, but some of it is not proven (an unsigned manifest)."""
     axis = x509.load_pem_x509_certificate(certificate.read_bytes()) if certificate else None
     report = verify_bundle(bundle.read_bytes(), axis)
     if as_json:
@@ -33,8 +35,9 @@ def verify(bundle: Path, certificate: Path | None, as_json: bool) -> int:
     else:
         source = "the given certificate" if certificate else "the certificate inside the bundle"
         if report.valid:
+            headline = "valid evidence" if report.proven else "valid but NOT FULLY PROVEN evidence"
             click.echo(
-                f"{bundle}: valid evidence for message {report.message_id} "
+                f"{bundle}: {headline} for message {report.message_id} "
                 f"({', '.join(report.checked)} checked with {source})"
             )
             for caveat in report.unproven:
@@ -43,4 +46,6 @@ def verify(bundle: Path, certificate: Path | None, as_json: bool) -> int:
             click.echo(f"{bundle}: INVALID")
             for problem in report.problems:
                 click.echo(f"  {problem}")
-    return 0 if report.valid else 1
+    if report.proven:
+        return 0
+    return 3 if report.valid else 1

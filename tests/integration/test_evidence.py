@@ -213,6 +213,7 @@ async def test_consistent_forgeries_are_caught_by_the_signatures(
     # chain's entry, as sealed, is named.
     del forged_trace["manifest.jws"]
     report = verify_bundle(rezip(forged_trace), axis)
+    assert not report.proven
     assert "signed manifest" not in report.checked
     assert report.unproven[0].startswith("the manifest is not signed")
     [event_id] = [event["id"] for event in trace["events"][:1]]
@@ -233,3 +234,25 @@ async def test_the_cli_checks_a_bundle(
     path.write_bytes(bundle[:-10])
     assert run(["evidence", "verify", str(path)]) == 1
     assert "INVALID" in capsys.readouterr().out
+    # Stripped of the manifest's signature: not forged on that account, but not proven either.
+    stripped = unzip(bundle)
+    del stripped["manifest.jws"]
+    path.write_bytes(rezip(stripped))
+    assert run(["evidence", "verify", str(path), "--certificate", str(dev_pki["axis"])]) == 3
+    out = capsys.readouterr().out
+    assert "valid but NOT FULLY PROVEN evidence" in out
+    assert "not proven: the manifest is not signed" in out
+    # A member named twice: readers differ on which copy they show, so it is no bundle at all.
+    doubled = io.BytesIO()
+    with zipfile.ZipFile(doubled, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("trace.json", b'{"events": []}')  # in front of the genuine one
+        for name, data in unzip(bundle).items():
+            if name == "trace.json":
+                with pytest.warns(UserWarning, match="Duplicate name"):
+                    archive.writestr(name, data)
+            else:
+                archive.writestr(name, data)
+    report = verify_bundle(doubled.getvalue(), x509.load_pem_x509_certificate(dev_pki["axis"].read_bytes()))
+    assert report.problems == [
+        "the bundle is damaged or not a bundle: ValueError(\"members named twice: ['trace.json']\")"
+    ]
