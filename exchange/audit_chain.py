@@ -68,8 +68,9 @@ def sign_checkpoint(signer: Signer, seq: int, head_hash: bytes, at: datetime) ->
     return token
 
 
-def checkpoint_claims(token: str, certificate: x509.Certificate) -> dict[str, Any]:
-    """The signed content of a checkpoint; raises jwt.InvalidTokenError when the signature fails."""
+def axis_signed_claims(token: str, certificate: x509.Certificate) -> dict[str, Any]:
+    """The signed content of a JWS the axis key made (a checkpoint, a bundle's manifest); raises
+    jwt.PyJWTError when the signature fails or the certificate holds no RSA key."""
     key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise jwt.InvalidKeyError("the axis certificate does not hold an RSA key")
@@ -215,8 +216,8 @@ class ChainChecker:
     def _check_checkpoint(self, checkpoint: Checkpoint, entry: AuditEntry) -> None:
         self.report.checkpoints += 1
         try:
-            claims = checkpoint_claims(checkpoint.signature, self._certificate)
-        except jwt.InvalidTokenError as exc:
+            claims = axis_signed_claims(checkpoint.signature, self._certificate)
+        except jwt.PyJWTError as exc:
             self.report.problems.append(f"checkpoint at position {checkpoint.seq} has a bad signature: {exc}")
             return
         if claims.get("hash") != (entry.hash or b"").hex() or claims.get("seq") != entry.seq:
