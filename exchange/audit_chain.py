@@ -31,8 +31,8 @@ GENESIS = bytes(32)
 # Entries sealed per transaction. Hashing them is CPU on the event loop: a few hundred at a time keeps
 # each stretch to milliseconds, where thousands at once held every request in the process back.
 SEAL_BATCH = 250
-# How long one who needs the head anchored now waits for the sealer at work (a batch of
-# thousands of entries takes about a second).
+# How long one who needs the head anchored now waits for the sealer at work (sealing thousands
+# of entries takes about a second).
 SEALER_WAIT_S = 10.0
 CHECKPOINT_TYPE = "exchange-audit-checkpoint+jws"
 

@@ -6,10 +6,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from exchange.store.audit import ENTRY_COLUMNS, AuditEntry, entry_from_row
-from exchange.store.db import Connection
+from exchange.store.db import Connection, LockNotAvailable, bound_lock_waits
 
 # Arbitrary but fixed: whoever holds it (for one transaction) is the only sealer.
 SEALER_LOCK = 7_246_002
@@ -27,8 +25,6 @@ class Checkpoint:
 
 # Becomes the sealer for this transaction, or says someone else is: no parameters.
 _TRY_LOCK = f"SELECT pg_try_advisory_xact_lock({SEALER_LOCK})"
-# Bounds how long the next lock is waited for, to the end of the transaction: $1 e.g. '10s'.
-_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
 # Becomes the sealer for this transaction once the one sealing now is done: no parameters.
 _LOCK = f"SELECT pg_advisory_xact_lock({SEALER_LOCK})"
 # The last sealed entry's position and hash.
@@ -70,10 +66,9 @@ async def become_sealer(conn: Connection, wait_s: float) -> bool:
     Inside a savepoint: a wait that times out aborts only it, not the caller's transaction."""
     try:
         async with conn.transaction():
-            # At least 1 ms: PostgreSQL reads 0 as "wait for ever".
-            await conn.execute(_LOCK_TIMEOUT, f"{max(1, round(wait_s * 1000))}ms")
+            await bound_lock_waits(conn, wait_s)
             await conn.execute(_LOCK)
-    except asyncpg.LockNotAvailableError:
+    except LockNotAvailable:
         return False
     return True
 

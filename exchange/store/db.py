@@ -35,6 +35,11 @@ DATABASE_AWAY: tuple[type[BaseException], ...] = (
 )
 # SQLSTATE class 22: a value PostgreSQL cannot take (a NUL character in text, an out-of-range number).
 DataError = asyncpg.DataError
+# A lock not granted within the transaction's lock_timeout (``bound_lock_waits``).
+LockNotAvailable = asyncpg.LockNotAvailableError
+
+# Bounds how long the statements after it wait for a lock, to the end of the transaction: $1 e.g. '5000ms'.
+_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
 
 
 async def connect(dsn: str, settings: DatabaseSettings) -> Connection:
@@ -45,6 +50,12 @@ async def connect(dsn: str, settings: DatabaseSettings) -> Connection:
     except (*DATABASE_AWAY, OSError, asyncpg.PostgresError) as exc:
         raise DatabaseUnavailable(f"cannot connect to the database: {exc}") from exc
     return connection
+
+
+async def bound_lock_waits(conn: Connection, seconds: float) -> None:
+    """Until the transaction ends, a statement waits at most ``seconds`` for a lock, then raises
+    LockNotAvailable. At least 1 ms: PostgreSQL reads 0 as "wait for ever"."""
+    await conn.execute(_LOCK_TIMEOUT, f"{max(1, round(seconds * 1000))}ms")
 
 
 async def _keep_session(conn: Connection) -> None:

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import asyncpg
-
-from exchange.store.db import Connection
+from exchange.store.db import Connection, LockNotAvailable, bound_lock_waits
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _FILE_NAME = re.compile(r"(?P<version>[0-9]{4})_(?P<name>[a-z0-9_]+)\.sql")
@@ -37,8 +35,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 # The versions already applied.
 _APPLIED = "SELECT version FROM schema_migrations"
-# Bounds how long the statements after it wait for a lock, to the end of the transaction: $1 e.g. '5000ms'.
-_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', $1, true)"
 # Records one applied migration: $1 version, $2 name.
 _RECORD = "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)"
 # The newest applied version, or NULL; NULL too when the ledger does not exist yet.
@@ -97,11 +93,11 @@ async def _apply(conn: Connection, migration: Migration) -> None:
     for attempt in range(1, LOCK_ATTEMPTS + 1):
         try:
             async with conn.transaction():
-                await conn.execute(_LOCK_TIMEOUT, f"{round(LOCK_WAIT_S * 1000)}ms")
+                await bound_lock_waits(conn, LOCK_WAIT_S)
                 await conn.execute(migration.sql)
                 await conn.execute(_RECORD, migration.version, migration.name)
             return
-        except asyncpg.LockNotAvailableError:
+        except LockNotAvailable:
             if attempt == LOCK_ATTEMPTS:
                 raise
             await asyncio.sleep(RETRY_PAUSE_S)  # the queries that queued behind the wait go through
