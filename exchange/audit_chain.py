@@ -61,21 +61,32 @@ def entry_hash(prev_hash: bytes, entry: AuditEntry) -> bytes:
 
 
 def sign_checkpoint(signer: Signer, seq: int, head_hash: bytes, at: datetime) -> str:
-    payload = json.dumps({"seq": seq, "hash": head_hash.hex(), "signed_at": at.isoformat()}, sort_keys=True)
-    token: str = jwt.PyJWS().encode(
-        payload.encode(), signer.key, algorithm="RS256", headers={"typ": CHECKPOINT_TYPE}
+    return axis_signed(
+        signer, {"seq": seq, "hash": head_hash.hex(), "signed_at": at.isoformat()}, CHECKPOINT_TYPE
     )
+
+
+def axis_signed(signer: Signer, claims: dict[str, Any], typ: str) -> str:
+    """A compact JWS of ``claims`` (JSON, keys sorted) with the axis key; ``axis_signed_claims`` reads it."""
+    payload = json.dumps(claims, sort_keys=True).encode()
+    token: str = jwt.PyJWS().encode(payload, signer.key, algorithm="RS256", headers={"typ": typ})
     return token
 
 
 def axis_signed_claims(token: str, certificate: x509.Certificate) -> dict[str, Any]:
     """The signed content of a JWS the axis key made (a checkpoint, a bundle's manifest); raises
-    jwt.PyJWTError when the signature fails or the certificate holds no RSA key."""
+    jwt.PyJWTError when the signature fails, the certificate holds no RSA key, or the content is
+    not a JSON object."""
     key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise jwt.InvalidKeyError("the axis certificate does not hold an RSA key")
     decoded = jwt.PyJWS().decode_complete(token, key=key, algorithms=["RS256"])
-    claims: dict[str, Any] = json.loads(decoded["payload"])
+    try:
+        claims = json.loads(decoded["payload"])
+    except ValueError as exc:
+        raise jwt.DecodeError(f"the signed content is not JSON: {exc}") from None
+    if not isinstance(claims, dict):
+        raise jwt.DecodeError("the signed content is not a JSON object")
     return claims
 
 

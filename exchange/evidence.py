@@ -34,6 +34,7 @@ from exchange.audit_chain import (
     SEALER_WAIT_S,
     ChainChecker,
     ChainReport,
+    axis_signed,
     axis_signed_claims,
     seal_pending,
 )
@@ -59,12 +60,6 @@ FILES = ("package.edxml", "receipt.jws", "trace.json", "trace.html", "chain.json
 # The axis's signature over the manifest, so every member it lists is vouched for, the trace too.
 MANIFEST_SIGNATURE = "manifest.jws"
 MANIFEST_TYPE = "exchange-evidence-manifest+jws"
-
-
-def _sign_manifest(signer: Signer, manifest: bytes) -> str:
-    payload = json.dumps({"manifest_sha256": hashlib.sha256(manifest).hexdigest()}).encode()
-    token: str = jwt.PyJWS().encode(payload, signer.key, algorithm="RS256", headers={"typ": MANIFEST_TYPE})
-    return token
 
 
 async def write_bundle(
@@ -123,7 +118,12 @@ async def write_bundle(
             manifest["package_withheld"] = "the caller's copy was withdrawn; its content is not readable"
         manifest_bytes = json.dumps(manifest, indent=2).encode()
         bundle.writestr(_member("manifest.json"), manifest_bytes)
-        bundle.writestr(_member(MANIFEST_SIGNATURE), _sign_manifest(signer, manifest_bytes).encode())
+        bundle.writestr(
+            _member(MANIFEST_SIGNATURE),
+            axis_signed(
+                signer, {"manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}, MANIFEST_TYPE
+            ).encode(),
+        )
 
 
 def canonical_zip(members: list[tuple[str, bytes]]) -> bytes:
@@ -317,10 +317,10 @@ def _check_manifest_signature(
         return False
     try:
         claims = axis_signed_claims(signature.decode(), axis)
-    except (jwt.PyJWTError, UnicodeDecodeError, ValueError) as exc:
+    except (jwt.PyJWTError, UnicodeDecodeError) as exc:
         report.problems.append(f"the manifest's signature does not verify with the axis certificate: {exc}")
         return False
-    if not isinstance(claims, dict) or claims.get("manifest_sha256") != hashlib.sha256(manifest).hexdigest():
+    if claims.get("manifest_sha256") != hashlib.sha256(manifest).hexdigest():
         report.problems.append("manifest.json is not the manifest the axis signed")
         return False
     report.checked.append("signed manifest")

@@ -9,9 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
+import jwt
 import pytest
 
-from exchange.audit_chain import GENESIS, seal_pending, verify_chain
+from exchange.audit_chain import GENESIS, axis_signed, axis_signed_claims, seal_pending, verify_chain
 from exchange.cli import run
 from exchange.store import audit
 from exchange.store import chain as chain_store
@@ -216,3 +217,13 @@ def test_the_cli_verifies_and_fails_with_a_name(
     out = capsys.readouterr().out
     assert "audit chain TAMPERED" in out
     assert f"first bad entry: {victim}" in out
+
+
+def test_what_the_axis_key_signs_reads_back_only_as_a_json_object(signer: Signer) -> None:
+    token = axis_signed(signer, {"seq": 3, "hash": "ab"}, "test+jws")
+    assert axis_signed_claims(token, signer.certificate) == {"seq": 3, "hash": "ab"}
+    # Validly signed, but not an object: a reader would fail on it, so it is refused as unreadable.
+    for payload, refusal in ((b"[1, 2]", "not a JSON object"), (b"not json", "not JSON")):
+        odd = jwt.PyJWS().encode(payload, signer.key, algorithm="RS256")
+        with pytest.raises(jwt.DecodeError, match=refusal):
+            axis_signed_claims(odd, signer.certificate)
